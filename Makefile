@@ -1,0 +1,44 @@
+# o1pruner - build with any C11 compiler: `make`, `make test`, `make run`.
+CC ?= cc
+CFLAGS ?= -O3
+# -ffp-contract=off: no fused multiply-add, so results are the same bits with gcc and clang,
+# with or without -march=native, and on any thread count (README "Determinism").
+BASEFLAGS = -std=c11 -Wall -Wextra -pedantic -ffp-contract=off
+LDLIBS = -lm
+
+# -march=native when the compiler accepts it
+NATIVE := $(shell echo 'int main(void){return 0;}' | $(CC) -march=native -x c - -o /dev/null 2>/dev/null && echo -march=native)
+# OpenMP when the compiler has it, unless NO_OMP=1
+ifeq ($(NO_OMP),1)
+  OMP := -Wno-unknown-pragmas
+else
+  OMP := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp)
+  ifeq ($(OMP),)
+    OMP := -Wno-unknown-pragmas
+  endif
+endif
+
+ALLFLAGS = $(BASEFLAGS) $(CFLAGS) $(NATIVE) $(OMP)
+
+# rebuild when the compiler or the flags change (e.g. `make test NO_OMP=1` after `make`)
+STAMP := .build-flags
+$(shell echo '$(CC) $(ALLFLAGS)' | cmp -s - $(STAMP) || echo '$(CC) $(ALLFLAGS)' > $(STAMP))
+
+.PHONY: all test run clean
+
+all: o1pruner
+
+o1pruner: o1pruner.c o1pruner.h $(STAMP)
+	$(CC) $(ALLFLAGS) -o $@ o1pruner.c $(LDLIBS)
+
+test_o1pruner: test.c o1pruner.c o1pruner.h $(STAMP)
+	$(CC) $(ALLFLAGS) -o $@ test.c $(LDLIBS)
+
+test: test_o1pruner o1pruner
+	./test_o1pruner
+
+run: o1pruner
+	./o1pruner run
+
+clean:
+	rm -f o1pruner test_o1pruner $(STAMP)

@@ -1,0 +1,173 @@
+/* o1pruner.h - the public API of o1pruner.c
+ *
+ * O1-Pruner (Length-Harmonizing Fine-Tuning, arXiv 2501.12570) and the small GPT-2 style
+ * transformer it runs on, in C11 with libc and libm only. The whole implementation lives in
+ * o1pruner.c; this header is what other C code (and test.c) calls. Every function that reads
+ * something from outside the program reports failure as a return value -1 and a one-line message
+ * in `err` (O1P_ERR_LEN bytes); it never exits, so callers decide what to do.
+ */
+#ifndef O1PRUNER_H
+#define O1PRUNER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define O1P_ERR_LEN 512
+
+/* ------------------------------------------------------------------------------------------ */
+/* model configuration (README "Specification") */
+
+typedef struct {
+    int vocab_size; /* V: number of token ids */
+    int block_size; /* maximum sequence length (positions 0..block_size-1) */
+    int n_layer;    /* L: transformer blocks */
+    int n_head;     /* H: attention heads; head size is n_embd / n_head */
+    int n_embd;     /* C: width of the residual stream */
+} GPTConfig;
+
+/* Returns 0 if the config describes a model this program can build, else -1 with a reason. */
+int gpt_config_check(const GPTConfig *config, char *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* parameters: one contiguous float32 array, cut into these tensors, in this order ("spec order") */
+
+#define NUM_PARAM_TENSORS 16
+typedef struct {
+    float *wte;      /* (V, C)     token embedding, also the output projection (tied) */
+    float *wpe;      /* (T, C)     position embedding, T = block_size */
+    float *ln1w;     /* (L, C)     LayerNorm before attention: gain */
+    float *ln1b;     /* (L, C)     bias */
+    float *qkvw;     /* (L, 3C, C) fused q,k,v projection, rows: q then k then v */
+    float *qkvb;     /* (L, 3C) */
+    float *attprojw; /* (L, C, C)  attention output projection */
+    float *attprojb; /* (L, C) */
+    float *ln2w;     /* (L, C)     LayerNorm before the MLP: gain */
+    float *ln2b;     /* (L, C)     bias */
+    float *fcw;      /* (L, 4C, C) MLP up projection */
+    float *fcb;      /* (L, 4C) */
+    float *fcprojw;  /* (L, C, 4C) MLP down projection */
+    float *fcprojb;  /* (L, C) */
+    float *lnfw;     /* (C)        final LayerNorm gain */
+    float *lnfb;     /* (C)        final LayerNorm bias */
+} ParameterTensors;
+
+typedef struct {
+    const char *name; /* the field name above */
+    int ndim;         /* 1..3 */
+    int shape[3];
+    size_t offset;    /* in floats, from the start of the parameter array */
+    size_t size;      /* in floats */
+    int decay;        /* 1: weight decay applies (2-D weights and embeddings) */
+} TensorInfo;
+
+/* ------------------------------------------------------------------------------------------ */
+/* activations of a training forward pass, kept for the backward pass. Shapes for a batch of
+ * B sequences of T tokens (T <= block_size); buffers are sized for the largest B*T allowed. */
+
+#define NUM_ACTIVATION_TENSORS 21
+typedef struct {
+    float *encoded;   /* (B, T, C)    wte[token] + wpe[position] */
+    float *ln1;       /* (L, B, T, C) */
+    float *ln1_mean;  /* (L, B, T) */
+    float *ln1_rstd;  /* (L, B, T)    1 / sqrt(var + eps) */
+    float *qkv;       /* (L, B, T, 3C) */
+    float *att;       /* (L, B, H, T, T) softmax attention weights (row t: keys 0..t) */
+    float *atty;      /* (L, B, T, C) attention output before its projection */
+    float *attproj;   /* (L, B, T, C) */
+    float *residual2; /* (L, B, T, C) residual stream after attention */
+    float *ln2;       /* (L, B, T, C) */
+    float *ln2_mean;  /* (L, B, T) */
+    float *ln2_rstd;  /* (L, B, T) */
+    float *fch;       /* (L, B, T, 4C) MLP hidden before GELU */
+    float *fch_gelu;  /* (L, B, T, 4C) */
+    float *fcproj;    /* (L, B, T, C) */
+    float *residual3; /* (L, B, T, C) residual stream after the block */
+    float *lnf;       /* (B, T, C) */
+    float *lnf_mean;  /* (B, T) */
+    float *lnf_rstd;  /* (B, T) */
+    float *logits;    /* (B, T, V) */
+    float *probs;     /* (B, T, V)    softmax(logits) */
+} ActivationTensors;
+
+/* ------------------------------------------------------------------------------------------ */
+/* the model */
+
+typedef struct {
+    GPTConfig config;
+    TensorInfo param_info[NUM_PARAM_TENSORS];
+    size_t num_params;
+    float *params; ParameterTensors p;       /* the weights */
+    float *grads;  ParameterTensors g;       /* d loss / d weights, accumulated by gpt_backward */
+    float *adam_m, *adam_v;                  /* AdamW moments (allocated by gpt_alloc_training) */
+    long step;                               /* optimizer steps taken */
+    int max_batch, max_seq;                  /* capacity of the activation buffers */
+    int B, T;                                /* shape of the last forward pass */
+    float *acts;      ActivationTensors a;   /* forward activations */
+    float *grad_acts; ActivationTensors ga;  /* their gradients, same layout */
+    float *logprob;   /* (B, T) log p(target) of the last forward pass, 0 where target < 0 */
+    float *dlogprob;  /* (B, T) scratch for losses */
+    float *scratch;   /* transposed weights for the forward matmul: max(4C, V) * 4C floats */
+} GPT;
+
+/* Build a model with the given config: parameters allocated, zero. Exits on out-of-memory. */
+void gpt_build(GPT *model, const GPTConfig *config);
+/* Initialise the weights (README "Initialisation") from a seed. */
+void gpt_init_weights(GPT *model, uint64_t seed);
+/* Allocate gradients, optimizer state and activations for batches of up to max_batch x max_seq. */
+void gpt_alloc_training(GPT *model, int max_batch, int max_seq);
+void gpt_free(GPT *model);
+
+/* Forward pass over inputs (B, T). If targets (B, T) is given, model->logprob[b,t] receives
+ * log p(targets[b,t] | inputs[b, 0..t]); a target < 0 means "no target" (logprob 0). */
+void gpt_forward(GPT *model, const int *inputs, const int *targets, int B, int T);
+/* Backward pass of the last forward: given d loss / d logprob (B, T), ACCUMULATE d loss / d weight
+ * into model->grads. Call gpt_zero_grad first. */
+void gpt_backward(GPT *model, const int *inputs, const int *targets, const float *dlogprob);
+void gpt_zero_grad(GPT *model);
+
+/* Masked mean negative log-likelihood: sum(-mask*logprob) / sum(mask). Writes d loss / d logprob
+ * into dlogprob (may be NULL). A mask summing to 0 gives loss 0 and zero gradient. */
+double masked_mean_nll(const float *logprob, const float *mask, int n, float *dlogprob);
+
+/* ------------------------------------------------------------------------------------------ */
+/* optimisation */
+
+typedef struct {
+    float lr_max, lr_min;         /* peak learning rate, floor of the cosine */
+    int warmup_steps, total_steps;
+    float beta1, beta2, eps;
+    float weight_decay;           /* decoupled, on TensorInfo.decay tensors only */
+    float grad_clip;              /* max global gradient norm; <= 0 disables clipping */
+} OptimConfig;
+
+/* learning rate at step (0-based): linear warmup then cosine decay to lr_min */
+float lr_schedule(const OptimConfig *oc, long step);
+/* global L2 norm of the gradient; if above max_norm (> 0), scale the gradient to max_norm.
+ * Returns the norm before clipping. */
+double clip_grad_norm(float *grads, size_t n, float max_norm);
+/* one AdamW step on all parameters with learning rate lr; increments model->step */
+void adamw_step(GPT *model, const OptimConfig *oc, float lr);
+
+/* ------------------------------------------------------------------------------------------ */
+/* checkpoints (README "Checkpoint format") */
+
+uint32_t crc32_update(uint32_t crc, const void *data, size_t n);
+/* Atomic save: write path.tmp, fsync, rename. with_optimizer also stores step and Adam moments. */
+int checkpoint_save(const GPT *model, const char *path, int with_optimizer, char *err);
+/* Load into an unbuilt GPT (it is built from the file's config). Restores step and Adam moments
+ * if the file has them and *has_optimizer is non-NULL (set to 1 then). On failure the model is
+ * left freed and err names the file and the problem. */
+int checkpoint_load(GPT *model, const char *path, int *has_optimizer, char *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* random numbers: splitmix64-seeded xoshiro256** (README "Random numbers") */
+
+typedef struct { uint64_t s[4]; } Rng;
+void rng_seed(Rng *rng, uint64_t seed, uint64_t stream_a, uint64_t stream_b);
+uint64_t rng_u64(Rng *rng);
+float rng_uniform(Rng *rng);  /* [0, 1) with 24 random bits */
+double rng_normal(Rng *rng);  /* standard normal, Box-Muller */
+
+void set_threads(int n); /* OpenMP thread count; no-op without OpenMP */
+
+#endif

@@ -1,0 +1,688 @@
+/* test.c - the tests of o1pruner.c. `make test` builds and runs them; exit status 1 on any failure.
+ *
+ * Gradients are checked against central finite differences of an independent, naive
+ * double-precision reimplementation of every layer (the `ref_*` functions below). In double, with
+ * step h = 1e-5, the difference quotient is exact to ~1e-9, so what remains is the float32
+ * rounding of the analytic gradient itself.
+ */
+#define O1P_NO_MAIN
+#include "o1pruner.c"
+
+static int tests_passed = 0, tests_failed = 0;
+
+#define CHECK(cond, ...)                                                       \
+    do {                                                                       \
+        if (cond) tests_passed++;                                              \
+        else {                                                                 \
+            tests_failed++;                                                    \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                        \
+            printf(__VA_ARGS__);                                               \
+            printf("\n");                                                      \
+        }                                                                      \
+    } while (0)
+
+static void fill_uniform(float *x, size_t n, Rng *rng, float lo, float hi) {
+    for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * rng_uniform(rng);
+}
+
+/* ========================================================================================== */
+/* the double-precision reference: a plain transcription of README "Specification" */
+
+static void ref_layernorm(double *out, const double *x, const double *w, const double *b, int N, int C) {
+    for (int n = 0; n < N; n++) {
+        double m = 0, v = 0;
+        for (int i = 0; i < C; i++) m += x[n * C + i];
+        m /= C;
+        for (int i = 0; i < C; i++) v += (x[n * C + i] - m) * (x[n * C + i] - m);
+        v /= C;
+        for (int i = 0; i < C; i++) out[n * C + i] = (x[n * C + i] - m) / sqrt(v + 1e-5) * w[i] + b[i];
+    }
+}
+
+static void ref_matmul(double *out, const double *x, const double *w, const double *bias, int N, int C, int OC) {
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++) {
+            double s = bias ? bias[o] : 0;
+            for (int i = 0; i < C; i++) s += x[n * C + i] * w[o * C + i];
+            out[n * OC + o] = s;
+        }
+}
+
+static void ref_attention(double *out, const double *qkv, int B, int T, int C, int H) {
+    int hs = C / H;
+    double *score = malloc(sizeof(double) * T);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int t = 0; t < T; t++) {
+                const double *q = qkv + (b * T + t) * 3 * C + h * hs;
+                double maxv = -1e300, sum = 0;
+                for (int u = 0; u <= t; u++) {
+                    const double *k = qkv + (b * T + u) * 3 * C + C + h * hs;
+                    double s = 0;
+                    for (int i = 0; i < hs; i++) s += q[i] * k[i];
+                    score[u] = s / sqrt((double)hs);
+                    if (score[u] > maxv) maxv = score[u];
+                }
+                for (int u = 0; u <= t; u++) sum += (score[u] = exp(score[u] - maxv));
+                for (int i = 0; i < hs; i++) {
+                    double y = 0;
+                    for (int u = 0; u <= t; u++) y += score[u] / sum * qkv[(b * T + u) * 3 * C + 2 * C + h * hs + i];
+                    out[(b * T + t) * C + h * hs + i] = y;
+                }
+            }
+    free(score);
+}
+
+static double ref_gelu1(double x) { return 0.5 * x * (1 + tanh(sqrt(2 / PI) * (x + 0.044715 * x * x * x))); }
+
+static void ref_logprob(double *logprob, const double *logits, const int *targets, int N, int V) {
+    for (int n = 0; n < N; n++) {
+        double maxv = logits[n * V], sum = 0;
+        for (int v = 1; v < V; v++) if (logits[n * V + v] > maxv) maxv = logits[n * V + v];
+        for (int v = 0; v < V; v++) sum += exp(logits[n * V + v] - maxv);
+        logprob[n] = targets[n] >= 0 ? logits[n * V + targets[n]] - maxv - log(sum) : 0;
+    }
+}
+
+/* the whole model: masked mean NLL of targets, params in spec order (double copy) */
+static double ref_model_loss(const GPT *model, const double *params, const int *inp, const int *tgt,
+                             const float *mask, int B, int T) {
+    const GPTConfig *c = &model->config;
+    int L = c->n_layer, C = c->n_embd, H = c->n_head, V = c->vocab_size, N = B * T;
+    const TensorInfo *ti = model->param_info;
+    const double *wte = params + ti[0].offset, *wpe = params + ti[1].offset;
+    double *x = malloc(sizeof(double) * N * C), *h = malloc(sizeof(double) * N * 4 * C);
+    double *h2 = malloc(sizeof(double) * N * 4 * C), *y = malloc(sizeof(double) * N * C);
+    double *logits = calloc((size_t)N * V, sizeof(double)), *lp = calloc((size_t)N, sizeof(double));
+    for (int n = 0; n < N; n++)
+        for (int i = 0; i < C; i++) x[n * C + i] = wte[inp[n] * C + i] + wpe[(n % T) * C + i];
+    for (int l = 0; l < L; l++) {
+        const double *ln1w = params + ti[2].offset + l * C, *ln1b = params + ti[3].offset + l * C;
+        const double *qkvw = params + ti[4].offset + l * 3 * C * C, *qkvb = params + ti[5].offset + l * 3 * C;
+        const double *apw = params + ti[6].offset + l * C * C, *apb = params + ti[7].offset + l * C;
+        const double *ln2w = params + ti[8].offset + l * C, *ln2b = params + ti[9].offset + l * C;
+        const double *fcw = params + ti[10].offset + l * 4 * C * C, *fcb = params + ti[11].offset + l * 4 * C;
+        const double *fpw = params + ti[12].offset + l * 4 * C * C, *fpb = params + ti[13].offset + l * C;
+        ref_layernorm(y, x, ln1w, ln1b, N, C);
+        ref_matmul(h, y, qkvw, qkvb, N, C, 3 * C);
+        ref_attention(y, h, B, T, C, H);
+        ref_matmul(h2, y, apw, apb, N, C, C);
+        for (int i = 0; i < N * C; i++) x[i] += h2[i];
+        ref_layernorm(y, x, ln2w, ln2b, N, C);
+        ref_matmul(h, y, fcw, fcb, N, C, 4 * C);
+        for (int i = 0; i < N * 4 * C; i++) h[i] = ref_gelu1(h[i]);
+        ref_matmul(h2, h, fpw, fpb, N, 4 * C, C);
+        for (int i = 0; i < N * C; i++) x[i] += h2[i];
+    }
+    ref_layernorm(y, x, params + ti[14].offset, params + ti[15].offset, N, C);
+    ref_matmul(logits, y, wte, NULL, N, C, V);
+    ref_logprob(lp, logits, tgt, N, V);
+    double loss = 0, weight = 0;
+    for (int n = 0; n < N; n++) { loss -= mask[n] * lp[n]; weight += mask[n]; }
+    free(x); free(h); free(h2); free(y); free(logits); free(lp);
+    return loss / weight;
+}
+
+/* ========================================================================================== */
+/* finite differences */
+
+typedef double (*Objective)(const double *theta, void *ctx);
+
+/* central differences of f at theta for the listed indices (all if idx == NULL) */
+static void fd_gradient(Objective f, void *ctx, double *theta, const size_t *idx, size_t count, double *grad) {
+    const double h = 1e-5;
+    for (size_t k = 0; k < count; k++) {
+        size_t i = idx ? idx[k] : k;
+        double saved = theta[i];
+        theta[i] = saved + h; double fp = f(theta, ctx);
+        theta[i] = saved - h; double fm = f(theta, ctx);
+        theta[i] = saved;
+        grad[k] = (fp - fm) / (2 * h);
+    }
+}
+
+/* max |analytic - numeric| / max |numeric|: relative to the tensor's scale, so that entries whose
+ * true gradient is ~0 do not turn float32 round-off into a huge elementwise ratio. */
+static double grad_error(const float *analytic, const double *numeric, size_t n) {
+    double maxdiff = 0, scale = 1e-12;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs(analytic[i] - numeric[i]);
+        if (d > maxdiff) maxdiff = d;
+        if (fabs(numeric[i]) > scale) scale = fabs(numeric[i]);
+    }
+    return maxdiff / scale;
+}
+
+/* Tolerance for float32 analytic gradients against double finite differences. float32 rounds at
+ * 6e-8 relative; the sums behind one gradient entry here have at most a few hundred terms and the
+ * backward pass chains at most ~20 layers, so round-off stays near 1e-6 of the tensor's scale
+ * (measured: <= 1e-6). 1e-4 leaves a wide margin, while any real error in a backward formula
+ * (a wrong sign, factor, index or missing term) shows up at 1e-2..1. */
+#define GRAD_TOL 1e-4
+
+/* ------------------------------------------------------------------------------------------ */
+/* per-layer checks: objective J = sum(layer(theta) * G) for a fixed random G */
+
+typedef struct { int N, C, OC, B, T, H; const double *G; const int *targets; } LayerCtx;
+
+static double *to_double(const float *x, size_t n) {
+    double *d = malloc(sizeof(double) * n);
+    for (size_t i = 0; i < n; i++) d[i] = x[i];
+    return d;
+}
+
+static double dot_with(const double *y, const double *G, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += y[i] * G[i];
+    return s;
+}
+
+static double obj_layernorm(const double *th, void *vc) {
+    LayerCtx *c = vc;
+    double *y = malloc(sizeof(double) * c->N * c->C);
+    ref_layernorm(y, th, th + c->N * c->C, th + c->N * c->C + c->C, c->N, c->C);
+    double s = dot_with(y, c->G, (size_t)c->N * c->C);
+    free(y);
+    return s;
+}
+
+static double obj_matmul(const double *th, void *vc) {
+    LayerCtx *c = vc;
+    double *y = malloc(sizeof(double) * c->N * c->OC);
+    ref_matmul(y, th, th + c->N * c->C, th + c->N * c->C + c->OC * c->C, c->N, c->C, c->OC);
+    double s = dot_with(y, c->G, (size_t)c->N * c->OC);
+    free(y);
+    return s;
+}
+
+static double obj_attention(const double *th, void *vc) {
+    LayerCtx *c = vc;
+    double *y = malloc(sizeof(double) * c->B * c->T * c->C);
+    ref_attention(y, th, c->B, c->T, c->C, c->H);
+    double s = dot_with(y, c->G, (size_t)c->B * c->T * c->C);
+    free(y);
+    return s;
+}
+
+static double obj_gelu(const double *th, void *vc) {
+    LayerCtx *c = vc;
+    double s = 0;
+    for (int i = 0; i < c->N; i++) s += ref_gelu1(th[i]) * c->G[i];
+    return s;
+}
+
+static double obj_logprob(const double *th, void *vc) {
+    LayerCtx *c = vc;
+    double *lp = malloc(sizeof(double) * c->N);
+    ref_logprob(lp, th, c->targets, c->N, c->OC);
+    double s = dot_with(lp, c->G, (size_t)c->N);
+    free(lp);
+    return s;
+}
+
+/* encoder: theta = [wte (V,C), wpe (T,C)], ids fixed */
+static double obj_encoder(const double *th, void *vc) {
+    LayerCtx *c = vc;
+    double s = 0;
+    for (int n = 0; n < c->B * c->T; n++)
+        for (int i = 0; i < c->C; i++)
+            s += (th[c->targets[n] * c->C + i] + th[c->OC * c->C + (n % c->T) * c->C + i]) * c->G[n * c->C + i];
+    return s;
+}
+
+/* compare a float forward output with the double reference */
+static double forward_error(const float *y, const double *yref, size_t n) {
+    double maxdiff = 0, scale = 1e-12;
+    for (size_t i = 0; i < n; i++) {
+        if (fabs(y[i] - yref[i]) > maxdiff) maxdiff = fabs(y[i] - yref[i]);
+        if (fabs(yref[i]) > scale) scale = fabs(yref[i]);
+    }
+    return maxdiff / scale;
+}
+
+static void check_layer_grad(const char *name, Objective f, LayerCtx *ctx, const float *theta_f,
+                             const float *analytic, size_t n) {
+    double *theta = to_double(theta_f, n), *numeric = malloc(sizeof(double) * n);
+    fd_gradient(f, ctx, theta, NULL, n, numeric);
+    double err = grad_error(analytic, numeric, n);
+    printf("  %-10s backward vs finite differences: max rel error %.2e (%zu values)\n", name, err, n);
+    CHECK(err < GRAD_TOL, "%s gradient error %.3e >= %.0e", name, err, GRAD_TOL);
+    free(theta); free(numeric);
+}
+
+static void test_layer_gradients(void) {
+    printf("layer gradients\n");
+    Rng rng;
+    rng_seed(&rng, 7, 0, 0);
+    { /* layernorm: theta = [x (N,C), w (C), b (C)] */
+        int N = 5, C = 12;
+        size_t n = (size_t)N * C + 2 * C;
+        float *th = malloc(sizeof(float) * n), *g = calloc(n, sizeof(float));
+        float *y = malloc(sizeof(float) * N * C), *mean = malloc(sizeof(float) * N), *rstd = malloc(sizeof(float) * N);
+        float *G = malloc(sizeof(float) * N * C);
+        fill_uniform(th, n, &rng, -2, 2);
+        fill_uniform(G, (size_t)N * C, &rng, -1, 1);
+        double *Gd = to_double(G, (size_t)N * C);
+        LayerCtx ctx = {.N = N, .C = C, .G = Gd};
+        layernorm_forward(y, mean, rstd, th, th + N * C, th + N * C + C, N, C);
+        double *thd = to_double(th, n), *yref = malloc(sizeof(double) * N * C);
+        ref_layernorm(yref, thd, thd + N * C, thd + N * C + C, N, C);
+        CHECK(forward_error(y, yref, (size_t)N * C) < 1e-5, "layernorm forward");
+        layernorm_backward(g, g + N * C, g + N * C + C, G, th, th + N * C, mean, rstd, N, C);
+        check_layer_grad("layernorm", obj_layernorm, &ctx, th, g, n);
+        free(th); free(g); free(y); free(mean); free(rstd); free(G); free(Gd); free(thd); free(yref);
+    }
+    { /* matmul: theta = [x (N,C), w (OC,C), bias (OC)]; N, OC not multiples of the tile: both paths */
+        int N = 6, C = 5, OC = 20;
+        size_t n = (size_t)N * C + (size_t)OC * C + OC;
+        float *th = malloc(sizeof(float) * n), *g = calloc(n, sizeof(float));
+        float *y = malloc(sizeof(float) * N * OC), *G = malloc(sizeof(float) * N * OC);
+        float *scratch = malloc(sizeof(float) * C * OC);
+        fill_uniform(th, n, &rng, -1, 1);
+        fill_uniform(G, (size_t)N * OC, &rng, -1, 1);
+        double *Gd = to_double(G, (size_t)N * OC);
+        LayerCtx ctx = {.N = N, .C = C, .OC = OC, .G = Gd};
+        matmul_forward(y, th, th + N * C, th + N * C + OC * C, N, C, OC, scratch);
+        double *thd = to_double(th, n), *yref = malloc(sizeof(double) * N * OC);
+        ref_matmul(yref, thd, thd + N * C, thd + N * C + OC * C, N, C, OC);
+        CHECK(forward_error(y, yref, (size_t)N * OC) < 1e-6, "matmul forward");
+        matmul_backward(g, g + N * C, g + N * C + OC * C, G, th, th + N * C, N, C, OC);
+        check_layer_grad("matmul", obj_matmul, &ctx, th, g, n);
+        free(th); free(g); free(y); free(G); free(scratch); free(Gd); free(thd); free(yref);
+    }
+    { /* attention: theta = qkv (B,T,3C) */
+        int B = 2, T = 5, C = 8, H = 2;
+        size_t n = (size_t)B * T * 3 * C;
+        float *th = malloc(sizeof(float) * n), *g = calloc(n, sizeof(float));
+        float *y = malloc(sizeof(float) * B * T * C), *G = malloc(sizeof(float) * B * T * C);
+        float *att = malloc(sizeof(float) * B * H * T * T), *datt = calloc((size_t)B * H * T * T, sizeof(float));
+        fill_uniform(th, n, &rng, -1.5f, 1.5f);
+        fill_uniform(G, (size_t)B * T * C, &rng, -1, 1);
+        double *Gd = to_double(G, (size_t)B * T * C);
+        LayerCtx ctx = {.B = B, .T = T, .C = C, .H = H, .G = Gd};
+        attention_forward(y, att, th, B, T, C, H);
+        double *thd = to_double(th, n), *yref = malloc(sizeof(double) * B * T * C);
+        ref_attention(yref, thd, B, T, C, H);
+        CHECK(forward_error(y, yref, (size_t)B * T * C) < 1e-5, "attention forward");
+        attention_backward(g, datt, G, th, att, B, T, C, H);
+        check_layer_grad("attention", obj_attention, &ctx, th, g, n);
+        free(th); free(g); free(y); free(G); free(att); free(datt); free(Gd); free(thd); free(yref);
+    }
+    { /* GELU */
+        int N = 40;
+        float *x = malloc(sizeof(float) * N), *g = calloc(N, sizeof(float)), *y = malloc(sizeof(float) * N);
+        float *G = malloc(sizeof(float) * N);
+        fill_uniform(x, N, &rng, -4, 4);
+        fill_uniform(G, N, &rng, -1, 1);
+        double *Gd = to_double(G, N);
+        LayerCtx ctx = {.N = N, .G = Gd};
+        gelu_forward(y, x, N);
+        double maxdiff = 0;
+        for (int i = 0; i < N; i++) maxdiff = fmax(maxdiff, fabs(y[i] - ref_gelu1(x[i])));
+        CHECK(maxdiff < 1e-6, "gelu forward off by %g", maxdiff);
+        gelu_backward(g, x, G, N);
+        check_layer_grad("gelu", obj_gelu, &ctx, x, g, N);
+        free(x); free(g); free(y); free(G); free(Gd);
+    }
+    { /* encoder: theta = [wte (V,C), wpe (T,C)] */
+        int B = 2, T = 4, C = 6, V = 5;
+        int ids[8] = {1, 4, 1, 0, 3, 3, 2, 1};
+        size_t n = (size_t)V * C + (size_t)T * C;
+        float *th = malloc(sizeof(float) * n), *g = calloc(n, sizeof(float));
+        float *y = malloc(sizeof(float) * B * T * C), *G = malloc(sizeof(float) * B * T * C);
+        fill_uniform(th, n, &rng, -1, 1);
+        fill_uniform(G, (size_t)B * T * C, &rng, -1, 1);
+        double *Gd = to_double(G, (size_t)B * T * C);
+        LayerCtx ctx = {.B = B, .T = T, .C = C, .OC = V, .G = Gd, .targets = ids};
+        encoder_forward(y, ids, th, th + V * C, B, T, C);
+        encoder_backward(g, g + V * C, G, ids, B, T, C);
+        check_layer_grad("encoder", obj_encoder, &ctx, th, g, n);
+        free(th); free(g); free(y); free(G); free(Gd);
+    }
+    { /* log-softmax at the targets (the cross-entropy layer), one position without a target */
+        int N = 6, V = 7;
+        int targets[6] = {0, 3, 6, -1, 2, 2};
+        size_t n = (size_t)N * V;
+        float *z = malloc(sizeof(float) * n), *g = calloc(n, sizeof(float)), *p = malloc(sizeof(float) * n);
+        float lp[6], G[6];
+        fill_uniform(z, n, &rng, -3, 3);
+        fill_uniform(G, N, &rng, -1, 1);
+        double *Gd = to_double(G, N), *zd = to_double(z, n), lpref[6];
+        LayerCtx ctx = {.N = N, .OC = V, .G = Gd, .targets = targets};
+        logprob_forward(lp, p, z, targets, N, V);
+        ref_logprob(lpref, zd, targets, N, V);
+        CHECK(forward_error(lp, lpref, N) < 1e-6, "logprob forward");
+        logprob_backward(g, G, p, targets, N, V);
+        check_layer_grad("logprob", obj_logprob, &ctx, z, g, n);
+        free(z); free(g); free(p); free(Gd); free(zd);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the whole model */
+
+typedef struct { const GPT *model; const int *inp, *tgt; const float *mask; int B, T; } ModelCtx;
+
+static double obj_model(const double *th, void *vc) {
+    ModelCtx *c = vc;
+    return ref_model_loss(c->model, th, c->inp, c->tgt, c->mask, c->B, c->T);
+}
+
+static void make_batch(int *inp, int *tgt, float *mask, int B, int T, int V, Rng *rng) {
+    for (int i = 0; i < B * T; i++) {
+        inp[i] = (int)(rng_u64(rng) % (uint64_t)V);
+        tgt[i] = (int)(rng_u64(rng) % (uint64_t)V);
+        mask[i] = rng_uniform(rng) < 0.75f ? 1.0f : 0.0f;
+    }
+    mask[0] = 1.0f;
+    tgt[B * T - 1] = -1; /* a position without a target: must carry no gradient */
+    mask[B * T - 1] = 0.0f;
+}
+
+static void test_model_gradient(void) {
+    printf("model gradient\n");
+    GPTConfig cfg = {.vocab_size = 11, .block_size = 9, .n_layer = 2, .n_head = 2, .n_embd = 16};
+    GPT model;
+    gpt_build(&model, &cfg);
+    gpt_init_weights(&model, 42);
+    /* larger than the init scale so that every layer's contribution is well above round-off */
+    Rng rng;
+    rng_seed(&rng, 3, 0, 0);
+    for (size_t i = 0; i < model.num_params; i++) model.params[i] += 0.3f * (rng_uniform(&rng) - 0.5f);
+    int B = 2, T = 7; /* T < block_size: positions beyond T are unused */
+    gpt_alloc_training(&model, B, cfg.block_size);
+    int inp[14], tgt[14];
+    float mask[14];
+    make_batch(inp, tgt, mask, B, T, cfg.vocab_size, &rng);
+    gpt_forward(&model, inp, tgt, B, T);
+    double loss = masked_mean_nll(model.logprob, mask, B * T, model.dlogprob);
+    gpt_zero_grad(&model);
+    gpt_backward(&model, inp, tgt, model.dlogprob);
+    double *theta = to_double(model.params, model.num_params);
+    ModelCtx ctx = {&model, inp, tgt, mask, B, T};
+    double ref_loss = obj_model(theta, &ctx);
+    CHECK(fabs(loss - ref_loss) < 1e-5 * fabs(ref_loss), "model loss %.9g vs double reference %.9g", loss, ref_loss);
+    /* every tensor: all entries of small tensors, 96 spread over each large one (every layer) */
+    for (int t = 0; t < NUM_PARAM_TENSORS; t++) {
+        const TensorInfo *ti = &model.param_info[t];
+        size_t count = ti->size < 96 ? ti->size : 96, idx[96];
+        float analytic[96];
+        double numeric[96];
+        for (size_t k = 0; k < count; k++) {
+            idx[k] = ti->offset + (count == ti->size ? k : (k * ti->size) / count + rng_u64(&rng) % (ti->size / count));
+            analytic[k] = model.grads[idx[k]];
+        }
+        fd_gradient(obj_model, &ctx, theta, idx, count, numeric);
+        double err = grad_error(analytic, numeric, count);
+        printf("  %-9s %3zu of %5zu entries: max rel error %.2e\n", ti->name, count, ti->size, err);
+        CHECK(err < GRAD_TOL, "model gradient of %s: error %.3e", ti->name, err);
+        /* wpe rows past T get no gradient at all */
+        if (!strcmp(ti->name, "wpe")) {
+            float worst = 0;
+            for (size_t k = (size_t)T * cfg.n_embd; k < ti->size; k++) worst = fmaxf(worst, fabsf(model.grads[ti->offset + k]));
+            CHECK(worst == 0.0f, "unused positions got gradient %g", worst);
+        }
+    }
+    free(theta);
+    gpt_free(&model);
+}
+
+static void test_init_loss_and_overfit(void) {
+    printf("init loss and overfitting\n");
+    GPTConfig cfg = {.vocab_size = 18, .block_size = 32, .n_layer = 2, .n_head = 4, .n_embd = 32};
+    GPT model;
+    gpt_build(&model, &cfg);
+    gpt_init_weights(&model, 1);
+    int B = 4, T = 16;
+    gpt_alloc_training(&model, B, T);
+    Rng rng;
+    rng_seed(&rng, 11, 0, 0);
+    int inp[64], tgt[64];
+    float mask[64];
+    make_batch(inp, tgt, mask, B, T, cfg.vocab_size, &rng);
+    gpt_forward(&model, inp, tgt, B, T);
+    /* the expected loss over uniformly random targets, -mean_v log p(v), averaged over positions:
+     * ln(V) for a uniform prediction; logits at init have std ~0.02*sqrt(C) = 0.11, which adds
+     * about var/2 = 0.006 */
+    double loss0 = 0.0;
+    for (int n = 0; n < B * T; n++)
+        for (int v = 0; v < 18; v++) loss0 -= log(model.a.probs[n * 18 + v]) / 18.0 / (B * T);
+    printf("  expected loss at init %.4f, ln(V) = %.4f\n", loss0, log(18.0));
+    CHECK(loss0 >= log(18.0) && loss0 - log(18.0) < 0.02, "init loss %.4f is not ~ln(18)", loss0);
+    OptimConfig oc = {.lr_max = 1e-2f, .lr_min = 1e-2f, .warmup_steps = 1, .total_steps = 150,
+                      .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.0f, .grad_clip = 1.0f};
+    double loss = loss0;
+    for (int step = 0; step < 150; step++) {
+        gpt_forward(&model, inp, tgt, B, T);
+        loss = masked_mean_nll(model.logprob, mask, B * T, model.dlogprob);
+        gpt_zero_grad(&model);
+        gpt_backward(&model, inp, tgt, model.dlogprob);
+        clip_grad_norm(model.grads, model.num_params, oc.grad_clip);
+        adamw_step(&model, &oc, lr_schedule(&oc, step));
+    }
+    printf("  loss after 150 steps on one fixed batch: %.4f\n", loss);
+    CHECK(loss < 0.05, "did not overfit a fixed batch: loss %.4f", loss);
+    gpt_free(&model);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the optimizer */
+
+static void test_adamw_clip_schedule(void) {
+    printf("AdamW, clipping, schedule\n");
+    GPTConfig cfg = {.vocab_size = 2, .block_size = 1, .n_layer = 1, .n_head = 1, .n_embd = 1};
+    GPT model;
+    gpt_build(&model, &cfg);
+    gpt_alloc_training(&model, 1, 1);
+    OptimConfig oc = {.beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f};
+    /* wte[0] is decayed, qkvb[0] is not */
+    float *w = model.p.wte, *b = model.p.qkvb;
+    w[0] = 1.0f; b[0] = 1.0f;
+    model.g.wte[0] = 0.5f; model.g.qkvb[0] = -2.0f;
+    adamw_step(&model, &oc, 0.1f);
+    /* step 1: m = 0.1g, v = 0.05g^2, bias corrections 0.1 and 0.05 -> update = lr * g/|g|:
+     * w = 1*(1 - 0.1*0.1) - 0.1 = 0.89 ; b = 1 + 0.1 = 1.1 (no decay) */
+    CHECK(fabsf(w[0] - 0.89f) < 1e-6f, "AdamW step 1 decayed weight %.9g, expected 0.89", w[0]);
+    CHECK(fabsf(b[0] - 1.1f) < 1e-6f, "AdamW step 1 bias %.9g, expected 1.1", b[0]);
+    model.g.wte[0] = -1.0f;
+    adamw_step(&model, &oc, 0.1f);
+    /* step 2 by hand: m = 0.9*0.05 + 0.1*(-1) = -0.055; v = 0.95*0.0125 + 0.05*1 = 0.061875;
+     * bc1 = 0.19, bc2 = 0.0975; w = 0.89*0.99 - (0.1/0.19) * (-0.055) / (sqrt(0.061875)/sqrt(0.0975) + 1e-8)
+     *   = 0.8811 + 0.028947368 / 0.796615... = 0.8811 + 0.036338... = 0.917438... */
+    double expect = 0.89 * 0.99 + (0.1 / 0.19) * 0.055 / (sqrt(0.061875) / sqrt(0.0975) + 1e-8);
+    CHECK(fabs(w[0] - expect) < 1e-6, "AdamW step 2 weight %.9g, expected %.9g", w[0], expect);
+    CHECK(model.step == 2, "step count %ld", model.step);
+    gpt_free(&model);
+
+    float g[3] = {3.0f, 4.0f, 0.0f};
+    double norm = clip_grad_norm(g, 3, 1.0f);
+    CHECK(fabs(norm - 5.0) < 1e-12 && fabsf(g[0] - 0.6f) < 1e-6f && fabsf(g[1] - 0.8f) < 1e-6f && g[2] == 0.0f,
+          "clip to norm 1: norm %g -> (%g, %g, %g)", norm, g[0], g[1], g[2]);
+    float h[2] = {0.3f, -0.4f};
+    norm = clip_grad_norm(h, 2, 1.0f);
+    CHECK(fabs(norm - 0.5) < 1e-7 && h[0] == 0.3f && h[1] == -0.4f, "a gradient under the limit must be untouched");
+
+    OptimConfig s = {.lr_max = 1.0f, .lr_min = 0.1f, .warmup_steps = 10, .total_steps = 110};
+    struct { long step; double lr; } table[] = {
+        {0, 0.1}, {4, 0.5}, {9, 1.0}, {10, 1.0}, {60, 0.55}, {35, 0.1 + 0.45 * (1 + cos(PI * 0.25))},
+        {109, 0.1 + 0.45 * (1 + cos(PI * 0.99))}, {110, 0.1}, {500, 0.1}};
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        float lr = lr_schedule(&s, table[i].step);
+        CHECK(fabs(lr - table[i].lr) < 1e-6, "lr at step %ld: %.9g, expected %.9g", table[i].step, lr, table[i].lr);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* checkpoints */
+
+static char tmpdir[256];
+
+static void write_bytes(const char *path, const unsigned char *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (n) fwrite(data, 1, n, f);
+    fclose(f);
+}
+
+static unsigned char *read_bytes(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *d = malloc(*n);
+    if (fread(d, 1, *n, f) != *n) *n = 0;
+    fclose(f);
+    return d;
+}
+
+/* load must fail, with a message naming the file and containing `expect` */
+static void expect_load_error(const char *path, const char *expect, const char *what) {
+    GPT m;
+    char err[O1P_ERR_LEN] = "";
+    int rc = checkpoint_load(&m, path, NULL, err);
+    CHECK(rc != 0 && strstr(err, path) && strstr(err, expect), "%s: rc %d, message '%s' (wanted '%s')", what, rc, err, expect);
+    if (rc == 0) gpt_free(&m);
+}
+
+static void test_checkpoints(void) {
+    printf("checkpoints\n");
+    GPTConfig cfg = {.vocab_size = 18, .block_size = 16, .n_layer = 2, .n_head = 2, .n_embd = 8};
+    GPT model;
+    gpt_build(&model, &cfg);
+    gpt_init_weights(&model, 5);
+    gpt_alloc_training(&model, 1, 1);
+    for (size_t i = 0; i < model.num_params; i++) { model.adam_m[i] = (float)i; model.adam_v[i] = 1.0f / (float)(i + 1); }
+    model.step = 123;
+    char path[300], err[O1P_ERR_LEN];
+    snprintf(path, sizeof(path), "%s/model.bin", tmpdir);
+    CHECK(checkpoint_save(&model, path, 1, err) == 0, "save: %s", err);
+    char tmp[320];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    CHECK(access(tmp, F_OK) != 0, "temporary file left behind");
+
+    GPT back;
+    int has_opt = 0;
+    CHECK(checkpoint_load(&back, path, &has_opt, err) == 0, "load: %s", err);
+    CHECK(!memcmp(&back.config, &cfg, sizeof(cfg)) && back.num_params == model.num_params, "config round trip");
+    CHECK(!memcmp(back.params, model.params, model.num_params * sizeof(float)), "parameters not bit-identical");
+    CHECK(has_opt && back.step == 123 && !memcmp(back.adam_m, model.adam_m, model.num_params * sizeof(float)) &&
+              !memcmp(back.adam_v, model.adam_v, model.num_params * sizeof(float)), "optimizer state round trip");
+    gpt_free(&back);
+
+    size_t n;
+    unsigned char *good = read_bytes(path, &n);
+    CHECK(n == 56 + 3 * model.num_params * 4 + 4, "file size %zu", n);
+    CHECK(crc32_update(0, "123456789", 9) == 0xCBF43926u, "CRC-32 check value");
+    char bad[300];
+    snprintf(bad, sizeof(bad), "%s/bad.bin", tmpdir);
+    unsigned char *b = malloc(n + 1);
+
+    expect_load_error("/nonexistent/model.bin", "cannot open", "missing file");
+    write_bytes(bad, good, 0);
+    expect_load_error(bad, "truncated", "empty file");
+    write_bytes(bad, good, 30);
+    expect_load_error(bad, "truncated", "truncated header");
+    write_bytes(bad, good, n - 1);
+    expect_load_error(bad, "truncated", "one byte short");
+    memcpy(b, good, n); b[n] = 0;
+    write_bytes(bad, b, n + 1);
+    expect_load_error(bad, "oversized", "one byte extra");
+    memcpy(b, good, n); b[0] = 'X';
+    write_bytes(bad, b, n);
+    expect_load_error(bad, "bad magic", "wrong magic");
+    memcpy(b, good, n); put_u32(b + 8, 2);
+    write_bytes(bad, b, n);
+    expect_load_error(bad, "version 2", "wrong version");
+    memcpy(b, good, n); put_u32(b + 24, 3); /* 3 heads do not divide 8 channels */
+    write_bytes(bad, b, n);
+    expect_load_error(bad, "impossible model config", "impossible config");
+    memcpy(b, good, n); put_u32(b + 20, 0);
+    write_bytes(bad, b, n);
+    expect_load_error(bad, "impossible model config", "zero layers");
+    memcpy(b, good, n); put_u32(b + 28, 0xFFFFFFFFu);
+    write_bytes(bad, b, n);
+    expect_load_error(bad, "impossible model config", "huge width");
+    memcpy(b, good, n); put_u64(b + 48, 7);
+    write_bytes(bad, b, n);
+    expect_load_error(bad, "parameter count", "parameter count");
+    memcpy(b, good, n); b[100] ^= 0x10;
+    write_bytes(bad, b, n);
+    expect_load_error(bad, "CRC-32 mismatch", "flipped bit in the parameters");
+    /* every single corrupted byte, anywhere in the file, is refused */
+    int refused = 0;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(b, good, n);
+        b[i] ^= 0xA5;
+        write_bytes(bad, b, n);
+        GPT m;
+        if (checkpoint_load(&m, bad, NULL, err) != 0 && strstr(err, bad)) refused++;
+        else gpt_free(&m);
+    }
+    CHECK(refused == (int)n, "only %d of %zu one-byte corruptions refused", refused, n);
+    printf("  %d of %zu one-byte corruptions refused with a message naming the file\n", refused, n);
+
+    /* a save into a missing directory fails cleanly */
+    snprintf(bad, sizeof(bad), "%s/no/such/dir/model.bin", tmpdir);
+    CHECK(checkpoint_save(&model, bad, 0, err) != 0 && strstr(err, "cannot write"), "save into missing dir: %s", err);
+    free(b); free(good);
+    gpt_free(&model);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* determinism across thread counts */
+
+static void test_thread_determinism(void) {
+    printf("thread determinism\n");
+#ifndef _OPENMP
+    printf("  skipped: built without OpenMP\n");
+#else
+    GPTConfig cfg = {.vocab_size = 18, .block_size = 40, .n_layer = 2, .n_head = 4, .n_embd = 64};
+    int B = 3, T = 37;
+    int inp[111], tgt[111];
+    float mask[111];
+    Rng rng;
+    rng_seed(&rng, 9, 0, 0);
+    make_batch(inp, tgt, mask, B, T, cfg.vocab_size, &rng);
+    float *logits[2], *grads[2];
+    for (int k = 0; k < 2; k++) {
+        set_threads(k + 1);
+        GPT model;
+        gpt_build(&model, &cfg);
+        gpt_init_weights(&model, 77);
+        gpt_alloc_training(&model, B, T);
+        gpt_forward(&model, inp, tgt, B, T);
+        masked_mean_nll(model.logprob, mask, B * T, model.dlogprob);
+        gpt_zero_grad(&model);
+        gpt_backward(&model, inp, tgt, model.dlogprob);
+        size_t nl = (size_t)B * T * cfg.vocab_size;
+        logits[k] = malloc(nl * sizeof(float));
+        memcpy(logits[k], model.a.logits, nl * sizeof(float));
+        grads[k] = malloc(model.num_params * sizeof(float));
+        memcpy(grads[k], model.grads, model.num_params * sizeof(float));
+        if (k == 1) {
+            CHECK(!memcmp(logits[0], logits[1], nl * sizeof(float)), "logits differ between 1 and 2 threads");
+            CHECK(!memcmp(grads[0], grads[1], model.num_params * sizeof(float)), "gradients differ between 1 and 2 threads");
+        }
+        gpt_free(&model);
+    }
+    for (int k = 0; k < 2; k++) { free(logits[k]); free(grads[k]); }
+    set_threads(2);
+#endif
+}
+
+/* ========================================================================================== */
+
+int main(void) {
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/o1pruner_test_XXXXXX");
+    if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
+    test_layer_gradients();
+    test_model_gradient();
+    test_init_loss_and_overfit();
+    test_adamw_clip_schedule();
+    test_checkpoints();
+    test_thread_determinism();
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+    if (system(cmd) != 0) printf("note: could not remove %s\n", tmpdir);
+    printf("%d passed, %d failed\n", tests_passed, tests_failed);
+    return tests_failed ? 1 : 0;
+}
