@@ -24,7 +24,7 @@ ALLFLAGS = $(BASEFLAGS) $(CFLAGS) $(NATIVE) $(OMP)
 STAMP := .build-flags
 $(shell echo '$(CC) $(ALLFLAGS)' | cmp -s - $(STAMP) || echo '$(CC) $(ALLFLAGS)' > $(STAMP))
 
-.PHONY: all test run clean
+.PHONY: all test run bench reference data clean
 
 all: o1pruner
 
@@ -39,6 +39,19 @@ test: test_o1pruner o1pruner
 
 run: o1pruner
 	./o1pruner run
+
+bench: o1pruner
+	./o1pruner bench
+
+# the shipped reference model: bit-for-bit the same with the same compiler on the same machine
+reference: o1pruner
+	./o1pruner sft --out data/reference.bin > data/reference.txt
+	./o1pruner eval --model data/reference.bin >> data/reference.txt
+	cat data/reference.txt
+
+# the task's data splits (the test suite checks that data/ matches this)
+data: o1pruner
+	./o1pruner data --out data
 
 clean:
 	rm -f o1pruner test_o1pruner $(STAMP)

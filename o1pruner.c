@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -283,25 +284,34 @@ static void matmul_tile(float *restrict out, const float *restrict a, const floa
         for (int j = 0; j < TILE_COLS; j++) out[(size_t)r * M + j] = acc[r][j];
 }
 
+/* k runs in blocks of K_BLOCK, all tiles of a block before the next, so the slice of Bm a tile
+ * reads stays in cache; each output still sees k in increasing order. */
+#define K_BLOCK 256
 static void matmul_kernel(float *out, const float *a, const float *bm, const float *bias, int accumulate,
                           int a_row, int a_col, int N, int K, int M) {
     int row_tiles = (N + TILE_ROWS - 1) / TILE_ROWS, col_tiles = (M + TILE_COLS - 1) / TILE_COLS;
+    for (int k0 = 0; k0 < K; k0 += K_BLOCK) {
+        int kn = K - k0 < K_BLOCK ? K - k0 : K_BLOCK;
+        const float *init = k0 == 0 ? bias : NULL;
+        int acc_init = k0 == 0 ? accumulate : 1;
+        const float *ak = a + (size_t)k0 * a_col, *bk = bm + (size_t)k0 * M;
 #pragma omp parallel for collapse(2) schedule(static)
-    for (int rt = 0; rt < row_tiles; rt++)
-        for (int ct = 0; ct < col_tiles; ct++) {
-            int r0 = rt * TILE_ROWS, c0 = ct * TILE_COLS;
-            if (r0 + TILE_ROWS <= N && c0 + TILE_COLS <= M) {
-                matmul_tile(out + (size_t)r0 * M + c0, a + (size_t)r0 * a_row, bm + c0, bias ? bias + c0 : NULL,
-                            accumulate, a_row, a_col, K, M);
-                continue;
-            }
-            for (int r = r0; r < N && r < r0 + TILE_ROWS; r++) /* edge tile, same order of operations */
-                for (int j = c0; j < M && j < c0 + TILE_COLS; j++) {
-                    float acc = bias ? bias[j] : accumulate ? out[(size_t)r * M + j] : 0.0f;
-                    for (int k = 0; k < K; k++) acc += a[(size_t)r * a_row + (size_t)k * a_col] * bm[(size_t)k * M + j];
-                    out[(size_t)r * M + j] = acc;
+        for (int rt = 0; rt < row_tiles; rt++)
+            for (int ct = 0; ct < col_tiles; ct++) {
+                int r0 = rt * TILE_ROWS, c0 = ct * TILE_COLS;
+                if (r0 + TILE_ROWS <= N && c0 + TILE_COLS <= M) {
+                    matmul_tile(out + (size_t)r0 * M + c0, ak + (size_t)r0 * a_row, bk + c0, init ? init + c0 : NULL,
+                                acc_init, a_row, a_col, kn, M);
+                    continue;
                 }
-        }
+                for (int r = r0; r < N && r < r0 + TILE_ROWS; r++) /* edge tile, same order of operations */
+                    for (int j = c0; j < M && j < c0 + TILE_COLS; j++) {
+                        float acc = init ? init[j] : acc_init ? out[(size_t)r * M + j] : 0.0f;
+                        for (int k = 0; k < kn; k++) acc += ak[(size_t)r * a_row + (size_t)k * a_col] * bk[(size_t)k * M + j];
+                        out[(size_t)r * M + j] = acc;
+                    }
+            }
+    }
 }
 
 /* matmul: out (N,OC) = inp (N,C) @ weight^T + bias, weight (OC,C) like nn.Linear.weight.
@@ -326,6 +336,45 @@ static void matmul_backward(float *dinp, float *dweight, float *dbias, const flo
             for (int o = 0; o < OC; o++) dbias[o] += dout[(size_t)n * OC + o];
 }
 
+/* a.b summed in 8 interleaved partial sums, combined in a fixed order: the compiler vectorises
+ * it without reassociating anything, so the result is the same on every machine */
+static float dot_product(const float *a, const float *b, int n) {
+    float part[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) part[j] += a[i + j] * b[i + j];
+    float s = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* One query row of causal attention: query q (hs) against keys and values at positions 0..t,
+ * stored every `stride` floats. Writes the softmax weights to att_row (t+1) and the output (hs).
+ * The training forward pass and the KV-cache decoder both call this, so they agree bit for bit. */
+static void attention_row(float *out, float *att_row, const float *q, const float *keys,
+                          const float *values, size_t stride, int t, int hs, float scale) {
+    float maxv = -INFINITY;
+    for (int t2 = 0; t2 <= t; t2++) {
+        float s = dot_product(q, keys + (size_t)t2 * stride, hs) * scale;
+        att_row[t2] = s;
+        if (s > maxv) maxv = s;
+    }
+    double sum = 0.0;
+    for (int t2 = 0; t2 <= t; t2++) {
+        float e = expf(att_row[t2] - maxv);
+        att_row[t2] = e;
+        sum += e;
+    }
+    float inv = (float)(1.0 / sum);
+    for (int t2 = 0; t2 <= t; t2++) att_row[t2] *= inv;
+    for (int i = 0; i < hs; i++) out[i] = 0.0f;
+    for (int t2 = 0; t2 <= t; t2++) {
+        const float *v = values + (size_t)t2 * stride;
+        float a = att_row[t2];
+        for (int i = 0; i < hs; i++) out[i] += a * v[i];
+    }
+}
+
 /* causal self-attention: qkv (B,T,3C) -> out (B,T,C), keeping att (B,H,T,T).
  * Head h uses channels h*hs..(h+1)*hs-1 of q, k and v; scores scaled by 1/sqrt(hs). */
 static void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int H) {
@@ -335,33 +384,11 @@ static void attention_forward(float *out, float *att, const float *qkv, int B, i
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++)
             for (int t = 0; t < T; t++) {
-                const float *q = qkv + ((size_t)b * T + t) * 3 * C + h * hs;
+                const float *seq = qkv + (size_t)b * T * 3 * C + h * hs;
                 float *row = att + (((size_t)b * H + h) * T + t) * T;
-                float maxv = -INFINITY;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *k = qkv + ((size_t)b * T + t2) * 3 * C + C + h * hs;
-                    float s = 0.0f;
-                    for (int i = 0; i < hs; i++) s += q[i] * k[i];
-                    s *= scale;
-                    row[t2] = s;
-                    if (s > maxv) maxv = s;
-                }
-                double sum = 0.0;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    float e = expf(row[t2] - maxv);
-                    row[t2] = e;
-                    sum += e;
-                }
-                float inv = (float)(1.0 / sum);
-                for (int t2 = 0; t2 <= t; t2++) row[t2] *= inv;
+                attention_row(out + ((size_t)b * T + t) * C + h * hs, row, seq + (size_t)t * 3 * C,
+                              seq + C, seq + 2 * C, (size_t)3 * C, t, hs, scale);
                 for (int t2 = t + 1; t2 < T; t2++) row[t2] = 0.0f;
-                float *o = out + ((size_t)b * T + t) * C + h * hs;
-                for (int i = 0; i < hs; i++) o[i] = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *v = qkv + ((size_t)b * T + t2) * 3 * C + 2 * C + h * hs;
-                    float a = row[t2];
-                    for (int i = 0; i < hs; i++) o[i] += a * v[i];
-                }
             }
 }
 
@@ -385,8 +412,8 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
                 for (int t2 = 0; t2 <= t; t2++) {
                     const float *v = qkv + ((size_t)b * T + t2) * 3 * C + 2 * C + h * hs;
                     float *dv = dqkv + ((size_t)b * T + t2) * 3 * C + 2 * C + h * hs;
-                    float s = 0.0f;
-                    for (int i = 0; i < hs; i++) { s += d[i] * v[i]; dv[i] += row[t2] * d[i]; }
+                    float s = dot_product(d, v, hs);
+                    for (int i = 0; i < hs; i++) dv[i] += row[t2] * d[i];
                     drow[t2] = s;
                     dot += row[t2] * s;
                 }
@@ -402,11 +429,14 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
 
 /* GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
+/* tanh(u) = 1 - 2/(exp(2u) + 1): one expf, several times cheaper than tanhf, and within 1e-7 of
+ * tanh in absolute terms, which is all GELU's 0.5x(1 + tanh) can see */
+static float tanh_via_exp(float u) { return 1.0f - 2.0f / (expf(2.0f * u) + 1.0f); }
 static void gelu_forward(float *out, const float *inp, size_t n) {
 #pragma omp parallel for
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + tanhf(GELU_SCALE * (x + 0.044715f * x * x * x)));
+        out[i] = 0.5f * x * (1.0f + tanh_via_exp(GELU_SCALE * (x + 0.044715f * x * x * x)));
     }
 }
 
@@ -414,7 +444,7 @@ static void gelu_backward(float *dinp, const float *inp, const float *dout, size
 #pragma omp parallel for
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
-        float th = tanhf(GELU_SCALE * (x + 0.044715f * x * x * x));
+        float th = tanh_via_exp(GELU_SCALE * (x + 0.044715f * x * x * x));
         float dudx = GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
         dinp[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * dudx);
     }
@@ -693,6 +723,73 @@ double masked_mean_nll(const float *logprob, const float *mask, int n, float *dl
     return weight > 0 ? total / weight : 0.0;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* decoding with a KV cache: the forward pass for one new token per sample, reusing the keys and
+ * values of the positions before it. Same layers, same order of operations as gpt_forward. */
+
+void decode_state_alloc(DecodeState *st, const GPTConfig *c, int max_samples) {
+    size_t S = (size_t)max_samples, C = (size_t)c->n_embd;
+    size_t cache = (size_t)c->n_layer * S * c->block_size * C;
+    st->max_samples = max_samples;
+    st->key_cache = xcalloc(cache, sizeof(float), "key cache");
+    st->value_cache = xcalloc(cache, sizeof(float), "value cache");
+    st->x = xcalloc(S * C, sizeof(float), "decoder state");
+    st->ln = xcalloc(S * C, sizeof(float), "decoder state");
+    st->qkv = xcalloc(S * 3 * C, sizeof(float), "decoder state");
+    st->atty = xcalloc(S * C, sizeof(float), "decoder state");
+    st->proj = xcalloc(S * C, sizeof(float), "decoder state");
+    st->fch = xcalloc(S * 4 * C, sizeof(float), "decoder state");
+    st->fch_gelu = xcalloc(S * 4 * C, sizeof(float), "decoder state");
+    st->mean = xcalloc(S, sizeof(float), "decoder state");
+    st->rstd = xcalloc(S, sizeof(float), "decoder state");
+    st->att = xcalloc(S * c->n_head * c->block_size, sizeof(float), "decoder state");
+    st->logits = xcalloc(S * c->vocab_size, sizeof(float), "decoder logits");
+}
+
+void decode_state_free(DecodeState *st) {
+    free(st->key_cache); free(st->value_cache); free(st->x); free(st->ln); free(st->qkv);
+    free(st->atty); free(st->proj); free(st->fch); free(st->fch_gelu); free(st->mean);
+    free(st->rstd); free(st->att); free(st->logits);
+    memset(st, 0, sizeof(*st));
+}
+
+void gpt_decode_step(GPT *model, DecodeState *st, const int *slot, const int *token, const int *pos, int n) {
+    const GPTConfig *cfg = &model->config;
+    int L = cfg->n_layer, C = cfg->n_embd, H = cfg->n_head, V = cfg->vocab_size, T = cfg->block_size;
+    int hs = C / H;
+    float scale = 1.0f / sqrtf((float)hs);
+    ParameterTensors *p = &model->p;
+    size_t CC = (size_t)C * C, NC = (size_t)n * C;
+    for (int i = 0; i < n; i++) encoder_forward(st->x + (size_t)i * C, &token[i], p->wte, p->wpe + (size_t)pos[i] * C, 1, 1, C);
+    for (int l = 0; l < L; l++) {
+        float *kc = st->key_cache + (size_t)l * st->max_samples * T * C;
+        float *vc = st->value_cache + (size_t)l * st->max_samples * T * C;
+        layernorm_forward(st->ln, st->mean, st->rstd, st->x, p->ln1w + l * C, p->ln1b + l * C, n, C);
+        matmul_forward(st->qkv, st->ln, p->qkvw + l * 3 * CC, p->qkvb + l * 3 * C, n, C, 3 * C, model->scratch);
+        for (int i = 0; i < n; i++) {
+            size_t at = ((size_t)slot[i] * T + pos[i]) * C;
+            memcpy(kc + at, st->qkv + (size_t)i * 3 * C + C, C * sizeof(float));
+            memcpy(vc + at, st->qkv + (size_t)i * 3 * C + 2 * C, C * sizeof(float));
+        }
+#pragma omp parallel for collapse(2)
+        for (int i = 0; i < n; i++)
+            for (int h = 0; h < H; h++) {
+                size_t base = (size_t)slot[i] * T * C + h * hs;
+                attention_row(st->atty + (size_t)i * C + h * hs, st->att + ((size_t)i * H + h) * T,
+                              st->qkv + (size_t)i * 3 * C + h * hs, kc + base, vc + base, C, pos[i], hs, scale);
+            }
+        matmul_forward(st->proj, st->atty, p->attprojw + l * CC, p->attprojb + l * C, n, C, C, model->scratch);
+        residual_forward(st->x, st->x, st->proj, NC);
+        layernorm_forward(st->ln, st->mean, st->rstd, st->x, p->ln2w + l * C, p->ln2b + l * C, n, C);
+        matmul_forward(st->fch, st->ln, p->fcw + l * 4 * CC, p->fcb + l * 4 * C, n, C, 4 * C, model->scratch);
+        gelu_forward(st->fch_gelu, st->fch, 4 * NC);
+        matmul_forward(st->proj, st->fch_gelu, p->fcprojw + l * 4 * CC, p->fcprojb + l * C, n, 4 * C, C, model->scratch);
+        residual_forward(st->x, st->x, st->proj, NC);
+    }
+    layernorm_forward(st->ln, st->mean, st->rstd, st->x, p->lnfw, p->lnfb, n, C);
+    matmul_forward(st->logits, st->ln, p->wte, NULL, n, C, V, model->scratch);
+}
+
 /* ========================================================================================== */
 /* the optimizer: AdamW as torch.optim.AdamW computes it, global-norm clipping, lr schedule */
 
@@ -893,8 +990,1770 @@ int checkpoint_load(GPT *model, const char *path, int *has_optimizer, char *err)
 }
 
 /* ========================================================================================== */
-/* the command line */
+/* the task: add n single digits. The reasoning is the chain of running sums, each step exactly 8
+ * characters ("03+5=08,") so the tiny model sees a fixed rhythm; the answer closes with "A17$".
+ * The verbose teacher re-verifies steps ("v03+5=08,") and re-derives the chain ("r...") at an
+ * over-thinking level p drawn per trace, independent of n: the paper's length disharmony. */
+
+/* RNG stream purposes: rng_seed(seed, stream(PURPOSE, index), ...) never collide across uses */
+enum { STREAM_INIT = 1, STREAM_TEST, STREAM_TRAIN, STREAM_VALID, STREAM_PRUNE, STREAM_BATCH, STREAM_SAMPLE };
+static uint64_t stream(int purpose, uint64_t index) { return ((uint64_t)purpose << 40) ^ index; }
+
+static int token_of(char c) {
+    const char *at = c ? strchr(VOCAB, c) : NULL;
+    return at ? (int)(at - VOCAB) : -1;
+}
+
+int problem_sum(const Problem *p) {
+    int s = 0;
+    for (int i = 0; i < p->n; i++) s += p->digits[i];
+    return s;
+}
+
+int minimal_length(int n) { return 8 * (n - 1) + 4; }
+
+int prompt_text(const Problem *p, char *out) {
+    int len = 0;
+    for (int i = 0; i < p->n && i < MAX_TERMS; i++) {
+        out[len++] = (char)('0' + p->digits[i]);
+        out[len++] = i + 1 < p->n ? '+' : '=';
+    }
+    out[len] = 0;
+    return len;
+}
+
+/* step k (1..n-1) of the chain: "%02d+%d=%02d," */
+static int chain_step(const Problem *p, int k, char *out) {
+    int before = 0;
+    for (int i = 0; i < k; i++) before += p->digits[i];
+    return sprintf(out, "%02d+%d=%02d,", before, p->digits[k], before + p->digits[k]);
+}
+
+static int write_chain(const Problem *p, char *out) {
+    int len = 0;
+    for (int k = 1; k < p->n; k++) len += chain_step(p, k, out + len);
+    return len;
+}
+
+int minimal_trace(const Problem *p, char *out) {
+    int len = write_chain(p, out);
+    return len + sprintf(out + len, "A%02d$", problem_sum(p));
+}
+
+int teacher_trace(const Problem *pr, float p, Rng *rng, char *out) {
+    int len = write_chain(pr, out);
+    for (int k = 1; k < pr->n; k++)
+        if (rng_uniform(rng) < p) { out[len++] = 'v'; len += chain_step(pr, k, out + len); }
+    if (rng_uniform(rng) < p) { out[len++] = 'r'; len += write_chain(pr, out + len); }
+    return len + sprintf(out + len, "A%02d$", problem_sum(pr));
+}
+
+int grade_response(const Problem *p, const char *r, int length) {
+    if (length < 3 || r[length - 1] != '$') return 0;
+    int i = length - 2, value = 0, scale = 1, digits = 0; /* the answer: 1 to 3 digits */
+    while (i >= 0 && r[i] >= '0' && r[i] <= '9' && digits < 3) { value += (r[i] - '0') * scale; scale *= 10; i--; digits++; }
+    if (i < 0 || r[i] != 'A' || digits == 0) return 0;
+    return value == problem_sum(p);
+}
+
+int parse_prompt(const char *text, int length, Problem *p, char *err) {
+    p->n = 0;
+    for (int i = 0; i < length; i += 2) {
+        if (text[i] < '1' || text[i] > '9') { seterr(err, "term %d is '%c', expected a digit 1-9", p->n + 1, text[i]); return -1; }
+        if (p->n == MAX_TERMS) { seterr(err, "more than %d terms", MAX_TERMS); return -1; }
+        p->digits[p->n++] = text[i] - '0';
+        char sep = i + 1 < length ? text[i + 1] : 0;
+        if (sep == '=') {
+            if (i + 2 != length) { seterr(err, "text after '='"); return -1; }
+            if (p->n < MIN_TERMS) { seterr(err, "fewer than %d terms", MIN_TERMS); return -1; }
+            return 0;
+        }
+        if (sep != '+') { seterr(err, "expected '+' or '=' after term %d", p->n); return -1; }
+    }
+    seterr(err, "no '=' closing the prompt");
+    return -1;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the data splits (README "Data"): test problems first, then every other split avoids them */
+
+#define TASK_SEED 2501
+#define N_TRAIN 96000
+#define N_VALID 1000
+#define N_PRUNE_PER_LEVEL 400
+static const int n_test_per_level[MAX_TERMS + 1] = {0, 0, 20, 200, 200, 200, 200}; /* only 81 sums of 2 */
+
+static long problem_key(const Problem *p) {
+    long key = p->n;
+    for (int i = 0; i < p->n; i++) key = key * 10 + p->digits[i];
+    return key;
+}
+
+static int cmp_long(const void *a, const void *b) {
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+static void draw_digits(Problem *p, int n, Rng *rng) {
+    p->n = n;
+    for (int i = 0; i < n; i++) p->digits[i] = 1 + (int)(rng_u64(rng) % 9);
+}
+
+/* the sorted keys of the test problems, which no other split may contain */
+typedef struct { long keys[1024]; int count; Problem problems[1024]; } TestSet;
+
+static void make_test_set(TestSet *ts, uint64_t seed) {
+    ts->count = 0;
+    for (int n = MIN_TERMS; n <= MAX_TERMS; n++) {
+        Rng rng;
+        rng_seed(&rng, seed, stream(STREAM_TEST, (uint64_t)n), 0);
+        int have = 0;
+        while (have < n_test_per_level[n]) {
+            Problem p;
+            draw_digits(&p, n, &rng);
+            long key = problem_key(&p);
+            int dup = 0;
+            for (int i = 0; i < ts->count; i++) dup |= ts->keys[i] == key;
+            if (dup) continue;
+            ts->problems[ts->count] = p;
+            ts->keys[ts->count++] = key;
+            have++;
+        }
+    }
+}
+
+static int in_test_set(const long *sorted_keys, int count, const Problem *p) {
+    long key = problem_key(p);
+    return bsearch(&key, sorted_keys, (size_t)count, sizeof(long), cmp_long) != NULL;
+}
+
+/* the text of one split, one "prompt+trace" line per problem; *lines receives the count */
+static char *split_text(const char *split, uint64_t seed, int *lines) {
+    TestSet *ts = xmalloc(sizeof(TestSet), "test set");
+    make_test_set(ts, seed);
+    long sorted[1024];
+    memcpy(sorted, ts->keys, sizeof(long) * (size_t)ts->count);
+    qsort(sorted, (size_t)ts->count, sizeof(long), cmp_long);
+    int count = !strcmp(split, "test") ? ts->count : !strcmp(split, "train") ? N_TRAIN
+              : !strcmp(split, "valid") ? N_VALID : N_PRUNE_PER_LEVEL * (MAX_TERMS - MIN_TERMS + 1);
+    size_t cap = (size_t)count * 160;
+    char *text = xmalloc(cap, "split text");
+    size_t len = 0;
+    for (int i = 0; i < count; i++) {
+        Problem p;
+        char line[256];
+        int n;
+        if (!strcmp(split, "test")) {
+            p = ts->problems[i];
+            n = prompt_text(&p, line);
+            n += minimal_trace(&p, line + n);
+        } else {
+            int purpose = !strcmp(split, "train") ? STREAM_TRAIN : !strcmp(split, "valid") ? STREAM_VALID : STREAM_PRUNE;
+            Rng rng;
+            rng_seed(&rng, seed, stream(purpose, (uint64_t)i), 0);
+            int terms;
+            if (purpose == STREAM_PRUNE) terms = MIN_TERMS + i / N_PRUNE_PER_LEVEL;
+            else { /* P(n) proportional to n-1: harder problems need more data */
+                int u = (int)(rng_u64(&rng) % 15);
+                terms = u < 1 ? 2 : u < 3 ? 3 : u < 6 ? 4 : u < 10 ? 5 : 6;
+            }
+            do draw_digits(&p, terms, &rng); while (in_test_set(sorted, ts->count, &p));
+            n = prompt_text(&p, line);
+            if (purpose == STREAM_PRUNE) n += minimal_trace(&p, line + n);
+            else n += teacher_trace(&p, 0.2f + 0.8f * rng_uniform(&rng), &rng, line + n);
+        }
+        memcpy(text + len, line, (size_t)n);
+        len += (size_t)n;
+        text[len++] = '\n';
+    }
+    text[len] = 0;
+    free(ts);
+    *lines = count;
+    return text;
+}
+
+static const char *split_names[4] = {"train", "valid", "test", "prune"};
+
+/* A dataset: problems with a trace, read from a split file. Every line is validated: characters
+ * in the vocabulary, a well-formed prompt, a trace that ends in the right answer, a length the
+ * model's context holds. */
+typedef struct {
+    Problem problem;
+    int prompt_len, length; /* tokens of the prompt, of prompt + trace */
+    const char *text;       /* prompt + trace, into the dataset's buffer */
+} Example;
+
+typedef struct { Example *ex; int count; char *buffer; } Dataset;
+
+static void dataset_free(Dataset *ds) { free(ds->ex); free(ds->buffer); memset(ds, 0, sizeof(*ds)); }
+
+#define MAX_DATASET_LINES 10000000
+static int dataset_load(Dataset *ds, const char *path, int block_size, char *err) {
+    memset(ds, 0, sizeof(*ds));
+    FILE *f = fopen(path, "rb");
+    if (!f) { seterr(err, "%s: cannot open (%s); run 'o1pruner data' to write the splits", path, strerror(errno)); return -1; }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)1 << 31) {
+        seterr(err, "%s: not a regular file under 2 GiB", path);
+        fclose(f);
+        return -1;
+    }
+    size_t size = (size_t)st.st_size;
+    ds->buffer = xmalloc(size + 1, "dataset text");
+    if (fread(ds->buffer, 1, size, f) != size) {
+        seterr(err, "%s: read error", path);
+        fclose(f); dataset_free(ds);
+        return -1;
+    }
+    fclose(f);
+    ds->buffer[size] = 0;
+    int lines = 0;
+    for (size_t i = 0; i < size; i++) lines += ds->buffer[i] == '\n';
+    if (size && ds->buffer[size - 1] != '\n') lines++;
+    if (lines == 0 || lines > MAX_DATASET_LINES) {
+        seterr(err, "%s: %d lines; a split has 1..%d", path, lines, MAX_DATASET_LINES);
+        dataset_free(ds);
+        return -1;
+    }
+    ds->ex = xcalloc((size_t)lines, sizeof(Example), "dataset");
+    char *line = ds->buffer, why[O1P_ERR_LEN];
+    for (int ln = 1; ln <= lines; ln++) {
+        char *end = strchr(line, '\n');
+        if (end) *end = 0;
+        int len = (int)strlen(line);
+        if (end == NULL && line + len != ds->buffer + size) { seterr(err, "%s:%d: NUL byte in line", path, ln); dataset_free(ds); return -1; }
+        Example *e = &ds->ex[ds->count];
+        const char *eq = strchr(line, '=');
+        const char *problem = NULL;
+        for (int i = 0; i < len && !problem; i++)
+            if (token_of(line[i]) < 0 || line[i] == '.') problem = "character outside the vocabulary";
+        if (problem) {
+        } else if (!eq) {
+            problem = "no '=' ending a prompt";
+        } else if (parse_prompt(line, (int)(eq - line) + 1, &e->problem, why) != 0) {
+            problem = why;
+        } else if (len > block_size) {
+            snprintf(why, sizeof(why), "%d characters, the model's context holds %d", len, block_size);
+            problem = why;
+        } else if (!grade_response(&e->problem, eq + 1, (int)(line + len - eq - 1))) {
+            problem = "the trace does not end in the right answer \"A<sum>$\"";
+        } else if (memchr(eq + 1, '$', (size_t)(line + len - eq - 2))) {
+            problem = "'$' before the end of the trace";
+        }
+        if (problem) {
+            seterr(err, "%s:%d: %s; expected a line like 3+5=03+5=08,A08$", path, ln, problem);
+            dataset_free(ds);
+            return -1;
+        }
+        e->prompt_len = (int)(eq - line) + 1;
+        e->length = len;
+        e->text = line;
+        ds->count++;
+        if (!end) break;
+        line = end + 1;
+    }
+    return 0;
+}
+
+static int dataset_load_split(Dataset *ds, const char *dir, const char *split, int block_size, char *err) {
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s.txt", dir, split);
+    return dataset_load(ds, path, block_size, err);
+}
+
+/* ========================================================================================== */
+/* sampling: the sampler is separate from the model; generation batches many samples through
+ * the KV-cache decoder, refilling a slot as soon as its sample ends. */
+
+#define MAX_SAMPLE_VOCAB 256
+#define DECODE_SLOTS 256
+
+int sample_token(const float *logits, int V, float temperature, float top_p, Rng *rng) {
+    if (temperature <= 0.0f) { /* greedy: the first maximum */
+        int best = 0;
+        for (int v = 1; v < V; v++) if (logits[v] > logits[best]) best = v;
+        return best;
+    }
+    double prob[MAX_SAMPLE_VOCAB], maxv = logits[0], sum = 0.0;
+    int order[MAX_SAMPLE_VOCAB];
+    for (int v = 1; v < V; v++) if (logits[v] > maxv) maxv = logits[v];
+    for (int v = 0; v < V; v++) { prob[v] = exp(((double)logits[v] - maxv) / temperature); sum += prob[v]; order[v] = v; }
+    int keep = V;
+    if (top_p < 1.0f) { /* nucleus: the fewest most likely tokens whose mass reaches top_p */
+        for (int i = 1; i < V; i++) /* insertion sort by probability, ties by token id */
+            for (int j = i; j > 0 && prob[order[j]] > prob[order[j - 1]]; j--) { int t = order[j]; order[j] = order[j - 1]; order[j - 1] = t; }
+        double mass = 0.0;
+        for (keep = 0; keep < V && mass < top_p * sum;) mass += prob[order[keep++]];
+        sum = mass;
+    }
+    double u = rng_uniform(rng) * sum, cum = 0.0;
+    for (int i = 0; i < keep; i++) {
+        cum += prob[order[i]];
+        if (u < cum) return order[i];
+    }
+    return order[keep - 1];
+}
+
+typedef struct {
+    int job;            /* index into responses, -1: free */
+    int pos;            /* position of the token fed next */
+    int prompt_len;
+    int next;           /* the token fed next */
+    char prompt[MAX_PROMPT + 1];
+    Rng rng;
+} Slot;
+
+void generate(GPT *model, const Problem *problems, const int *problem_ids, int n, int k,
+              const SampleConfig *sc, Response *responses, char *arena) {
+    const GPTConfig *cfg = &model->config;
+    int jobs = n * k, next_job = 0, slots = jobs < DECODE_SLOTS ? jobs : DECODE_SLOTS;
+    if (jobs == 0) return;
+    DecodeState st;
+    decode_state_alloc(&st, cfg, slots);
+    Slot *slot = xcalloc((size_t)slots, sizeof(Slot), "decode slots");
+    int *slot_id = xmalloc(sizeof(int) * (size_t)slots, "decode batch"), *token = xmalloc(sizeof(int) * (size_t)slots, "decode batch");
+    int *pos = xmalloc(sizeof(int) * (size_t)slots, "decode batch");
+    for (int s = 0; s < slots; s++) slot[s].job = -1;
+    for (;;) {
+        int active = 0;
+        for (int s = 0; s < slots; s++) {
+            if (slot[s].job < 0 && next_job < jobs) { /* start the next sample in this slot */
+                Slot *sl = &slot[s];
+                int j = next_job++, i = j / k;
+                sl->job = j;
+                sl->prompt_len = prompt_text(&problems[i], sl->prompt);
+                sl->pos = 0;
+                sl->next = token_of(sl->prompt[0]);
+                rng_seed(&sl->rng, sc->seed, stream(STREAM_SAMPLE, (uint64_t)(problem_ids ? problem_ids[i] : i)), (uint64_t)(j % k));
+                Response *r = &responses[j];
+                r->text = arena + (size_t)j * (size_t)(sc->max_new + 1);
+                r->length = r->finished = r->correct = 0;
+                r->text[0] = 0;
+            }
+            if (slot[s].job >= 0) { slot_id[active] = s; token[active] = slot[s].next; pos[active] = slot[s].pos; active++; }
+        }
+        if (active == 0) break;
+        gpt_decode_step(model, &st, slot_id, token, pos, active);
+        for (int a = 0; a < active; a++) {
+            Slot *sl = &slot[slot_id[a]];
+            sl->pos++;
+            if (sl->pos < sl->prompt_len) { sl->next = token_of(sl->prompt[sl->pos]); continue; }
+            Response *r = &responses[sl->job];
+            int t = sample_token(st.logits + (size_t)a * cfg->vocab_size, cfg->vocab_size, sc->temperature, sc->top_p, &sl->rng);
+            r->text[r->length++] = VOCAB[t];
+            r->text[r->length] = 0;
+            r->finished = VOCAB[t] == '$';
+            int cap = sc->max_new < cfg->block_size - sl->prompt_len ? sc->max_new : cfg->block_size - sl->prompt_len;
+            if (r->finished || r->length >= cap) { /* a sample cut off at the cap has L = cap, and is wrong */
+                r->correct = grade_response(&problems[sl->job / k], r->text, r->length);
+                sl->job = -1;
+            } else {
+                sl->next = t;
+            }
+        }
+    }
+    decode_state_free(&st);
+    free(slot); free(slot_id); free(token); free(pos);
+}
+
+/* ========================================================================================== */
+/* the method: O1-Pruner's reward, advantage and loss (paper Sec. 3, Eq. 8-11). Where the
+ * official code (StarDewXXX/O1-Pruner) and the paper differ, both are here: the official variant
+ * is the default, because it produced the published numbers (README "Paper vs official code"). */
+
+typedef enum { ADVANTAGE_OFFICIAL, ADVANTAGE_PAPER } AdvantageMode;
+typedef enum { RATIO_MEAN, RATIO_SUM } RatioMode;
+
+/* Eq. 10, the length-harmonizing reward: shorter than the reference's mean length is good, and
+ * so is being more accurate than the reference on this problem */
+double length_reward(double L_ref, double L, double A, double A_ref, double lambda) {
+    return L_ref / L - 1.0 + lambda * (A - A_ref);
+}
+
+/* The weight w of each sample in the loss. Official: clip the reward to [-2, 4], then z-score it
+ * over the whole training set (population std; a constant set gives w = 0). Paper: w = R. */
+#define REWARD_CLIP_LO -2.0
+#define REWARD_CLIP_HI 4.0
+void advantages(const double *reward, int n, AdvantageMode mode, float *w) {
+    if (mode == ADVANTAGE_PAPER) {
+        for (int i = 0; i < n; i++) w[i] = (float)reward[i];
+        return;
+    }
+    double mean = 0.0, var = 0.0;
+    for (int i = 0; i < n; i++) mean += fmin(fmax(reward[i], REWARD_CLIP_LO), REWARD_CLIP_HI);
+    mean /= n;
+    for (int i = 0; i < n; i++) {
+        double d = fmin(fmax(reward[i], REWARD_CLIP_LO), REWARD_CLIP_HI) - mean;
+        var += d * d;
+    }
+    double std = sqrt(var / n);
+    for (int i = 0; i < n; i++) {
+        double c = fmin(fmax(reward[i], REWARD_CLIP_LO), REWARD_CLIP_HI);
+        w[i] = std > 1e-12 ? (float)((c - mean) / std) : 0.0f;
+    }
+}
+
+/* Eq. 11, the off-policy PPO-clip objective over B sequences:
+ *   loss = mean_i max(-w_i r_i, -w_i clip(r_i, 1-eps, 1+eps))
+ * r_i = pi_theta(y_i|x_i) / pi_ref(y_i|x_i) over the response tokens (mask = 1):
+ *   RATIO_MEAN (official): r = exp(mean_t log pi_theta - mean_t log pi_ref)
+ *   RATIO_SUM  (paper):    r = exp(sum_t  log pi_theta - sum_t  log pi_ref)
+ * pi_ref is the frozen reference model: ref_logprob_sum[i] is its sum over the same tokens.
+ * Writes d loss / d logprob (B, T). The max picks the clipped term exactly when r is outside the
+ * range on the side that w pushes it towards; that term is constant in theta, so its gradient is 0. */
+typedef struct { double loss, mean_ratio, clipped_fraction, mean_advantage; } PpoStats;
+
+PpoStats ppo_clip_loss(const float *logprob, const float *mask, const double *ref_logprob_sum,
+                       const float *w, int B, int T, RatioMode mode, float eps, float *dlogprob) {
+    PpoStats st = {0, 0, 0, 0};
+    for (int i = 0; i < B; i++) {
+        double sum = 0.0, count = 0.0;
+        for (int t = 0; t < T; t++) { sum += (double)mask[i * T + t] * logprob[i * T + t]; count += mask[i * T + t]; }
+        if (count == 0) count = 1; /* no response tokens: r = 1, no gradient below */
+        double log_ratio = mode == RATIO_MEAN ? (sum - ref_logprob_sum[i]) / count : sum - ref_logprob_sum[i];
+        double r = exp(log_ratio), clipped = fmin(fmax(r, 1.0 - eps), 1.0 + eps);
+        double unclipped_term = -w[i] * r, clipped_term = -w[i] * clipped;
+        int use_clipped = clipped_term > unclipped_term;
+        st.loss += use_clipped ? clipped_term : unclipped_term;
+        st.mean_ratio += r;
+        st.clipped_fraction += use_clipped;
+        st.mean_advantage += w[i];
+        /* d loss / d logprob_t = (1/B) * (-w r) * d log r / d logprob_t, on the unclipped branch */
+        double g = use_clipped ? 0.0 : -w[i] * r / B / (mode == RATIO_MEAN ? count : 1.0);
+        for (int t = 0; t < T; t++) dlogprob[i * T + t] = (float)(g * mask[i * T + t]);
+    }
+    st.loss /= B;
+    st.mean_ratio /= B;
+    st.clipped_fraction /= B;
+    st.mean_advantage /= B;
+    return st;
+}
+
+/* Accuracy-Efficiency Score (paper Sec. 4) of a model against a baseline:
+ * dL = (L_base - L) / L_base, dA = (Acc - Acc_base) / Acc_base,
+ * AES = dL + 3 dA if dA >= 0, else dL - 5 |dA| */
+double accuracy_efficiency_score(double L_base, double L, double acc_base, double acc) {
+    double dL = (L_base - L) / L_base, dA = acc_base > 0 ? (acc - acc_base) / acc_base : 0.0;
+    return dA >= 0 ? dL + 3.0 * dA : dL - 5.0 * fabs(dA);
+}
+
+/* ========================================================================================== */
+/* evaluation: accuracy and mean response length, per difficulty and overall */
+
+/* a model checkpoint for the task: the vocabulary must be the task's */
+static int load_task_model(GPT *model, const char *path, char *err) {
+    if (checkpoint_load(model, path, NULL, err)) return -1;
+    if (model->config.vocab_size != VOCAB_SIZE || model->config.block_size < MAX_PROMPT + minimal_length(MAX_TERMS)) {
+        seterr(err, "%s: a model with vocab_size %d and context %d cannot do this task (needs %d and >= %d)", path,
+               model->config.vocab_size, model->config.block_size, VOCAB_SIZE, MAX_PROMPT + minimal_length(MAX_TERMS));
+        gpt_free(model);
+        return -1;
+    }
+    return 0;
+}
+
+
+typedef struct { int count, correct; double length_sum; } Tally;
+typedef struct { Tally level[MAX_TERMS + 1], all; } EvalStats;
+
+static void tally_responses(EvalStats *es, const Problem *problems, const Response *r, int n, int k) {
+    memset(es, 0, sizeof(*es));
+    for (int i = 0; i < n * k; i++) {
+        Tally *t[2] = {&es->level[problems[i / k].n], &es->all};
+        for (int j = 0; j < 2; j++) { t[j]->count++; t[j]->correct += r[i].correct; t[j]->length_sum += r[i].length; }
+    }
+}
+
+static double accuracy(const Tally *t) { return t->count ? (double)t->correct / t->count : 0.0; }
+static double mean_length(const Tally *t) { return t->count ? t->length_sum / t->count : 0.0; }
+
+/* generate for a whole dataset and tally; responses/arena are the caller's (NULL: freed here) */
+static void evaluate(GPT *model, const Dataset *ds, int limit, int k, const SampleConfig *sc, EvalStats *es) {
+    int n = limit > 0 && limit < ds->count ? limit : ds->count;
+    Problem *problems = xmalloc(sizeof(Problem) * (size_t)n, "problems");
+    for (int i = 0; i < n; i++) problems[i] = ds->ex[i].problem;
+    Response *r = xcalloc((size_t)n * k, sizeof(Response), "responses");
+    char *arena = xmalloc((size_t)n * k * (size_t)(sc->max_new + 1), "responses");
+    generate(model, problems, NULL, n, k, sc, r, arena);
+    tally_responses(es, problems, r, n, k);
+    free(problems); free(r); free(arena);
+}
+
+/* ========================================================================================== */
+/* stage 1: the long-thought reference model, trained from scratch on the teacher's traces */
+
+static volatile sig_atomic_t stop_requested = 0;
+static void on_signal(int sig) { (void)sig; stop_requested = 1; }
+
+typedef struct {
+    const char *data_dir, *out;
+    GPTConfig model;
+    int steps, batch, warmup, log_every, eval_every, save_every, quiet;
+    float lr, lr_min, weight_decay, grad_clip;
+    uint64_t seed;
+    long stop_after;     /* tests: stop (saving the resumable state) after this many steps; 0: never */
+} SftConfig;
+
+/* the reference model of README "Results": 4 layers, 4 heads, width 128, context 160 */
+static void sft_defaults(SftConfig *c) {
+    GPTConfig model = {.vocab_size = VOCAB_SIZE, .block_size = 160, .n_layer = 4, .n_head = 4, .n_embd = 128};
+    SftConfig d = {.data_dir = "data", .out = "out/reference.bin", .model = model, .steps = 1500, .batch = 64,
+                   .warmup = 100, .log_every = 50, .eval_every = 250, .save_every = 100, .lr = 2e-3f, .lr_min = 2e-5f,
+                   .weight_decay = 0.1f, .grad_clip = 1.0f, .seed = 1};
+    *c = d;
+}
+
+
+#define FINGERPRINT_STEPS 3
+
+static void print_duration(char *buf, size_t n, double seconds) {
+    int s = (int)(seconds + 0.5);
+    if (s >= 3600) snprintf(buf, n, "%dh%02dm", s / 3600, s / 60 % 60);
+    else if (s >= 60) snprintf(buf, n, "%dm%02ds", s / 60, s % 60);
+    else snprintf(buf, n, "%ds", s);
+}
+
+/* The order of examples in an epoch: a shuffle, then within chunks of 16 batches a sort by length
+ * (so a batch pads little) and a shuffle of those batches. A function of (seed, epoch) only, so a
+ * resumed run sees exactly the batches the uninterrupted one would have. */
+#define BUCKET_BATCHES 16
+static void epoch_order(int *order, const Dataset *ds, int batch, uint64_t seed, long epoch) {
+    int n = ds->count;
+    Rng rng;
+    rng_seed(&rng, seed, stream(STREAM_BATCH, (uint64_t)epoch), 0);
+    for (int i = 0; i < n; i++) order[i] = i;
+    for (int i = n - 1; i > 0; i--) { int j = (int)(rng_u64(&rng) % (uint64_t)(i + 1)); int t = order[i]; order[i] = order[j]; order[j] = t; }
+    int chunk = batch * BUCKET_BATCHES;
+    long *keys = xmalloc(sizeof(long) * (size_t)chunk, "batch order");
+    int *copy = xmalloc(sizeof(int) * (size_t)chunk, "batch order");
+    for (int c0 = 0; c0 + chunk <= n; c0 += chunk) {
+        for (int i = 0; i < chunk; i++) keys[i] = (long)ds->ex[order[c0 + i]].length << 32 | (long)order[c0 + i];
+        qsort(keys, (size_t)chunk, sizeof(long), cmp_long);
+        int perm[BUCKET_BATCHES];
+        for (int b = 0; b < BUCKET_BATCHES; b++) perm[b] = b;
+        for (int b = BUCKET_BATCHES - 1; b > 0; b--) { int j = (int)(rng_u64(&rng) % (uint64_t)(b + 1)); int t = perm[b]; perm[b] = perm[j]; perm[j] = t; }
+        for (int b = 0; b < BUCKET_BATCHES; b++)
+            for (int i = 0; i < batch; i++) copy[b * batch + i] = (int)(keys[perm[b] * batch + i] & 0xffffffff);
+        memcpy(order + c0, copy, sizeof(int) * (size_t)chunk);
+    }
+    free(keys); free(copy);
+}
+
+/* inputs/targets (B, T) for next-token prediction over prompt + trace; the loss mask keeps the
+ * positions whose target is a response token. Returns T, the longest sequence minus one. */
+static int make_sft_batch(const Dataset *ds, const int *idx, int B, int *inputs, int *targets, float *mask) {
+    int T = 1;
+    for (int b = 0; b < B; b++) if (ds->ex[idx[b]].length - 1 > T) T = ds->ex[idx[b]].length - 1;
+    for (int b = 0; b < B; b++) {
+        const Example *e = &ds->ex[idx[b]];
+        for (int t = 0; t < T; t++) {
+            int i = b * T + t, real = t + 1 < e->length;
+            inputs[i] = real ? token_of(e->text[t]) : 0;
+            targets[i] = real ? token_of(e->text[t + 1]) : -1;
+            mask[i] = real && t + 1 >= e->prompt_len ? 1.0f : 0.0f;
+        }
+    }
+    return T;
+}
+
+/* mean response-token loss over a whole dataset */
+static double dataset_loss(GPT *model, const Dataset *ds, int batch, int *inputs, int *targets, float *mask) {
+    double total = 0.0, weight = 0.0;
+    int *idx = xmalloc(sizeof(int) * (size_t)batch, "batch");
+    for (int b0 = 0; b0 < ds->count; b0 += batch) {
+        int B = ds->count - b0 < batch ? ds->count - b0 : batch;
+        for (int b = 0; b < B; b++) idx[b] = b0 + b;
+        int T = make_sft_batch(ds, idx, B, inputs, targets, mask);
+        gpt_forward(model, inputs, targets, B, T);
+        for (int i = 0; i < B * T; i++) { total -= (double)mask[i] * model->logprob[i]; weight += mask[i]; }
+    }
+    free(idx);
+    return weight > 0 ? total / weight : 0.0;
+}
+
+static int configs_equal(const GPTConfig *a, const GPTConfig *b) {
+    return a->vocab_size == b->vocab_size && a->block_size == b->block_size && a->n_layer == b->n_layer &&
+           a->n_head == b->n_head && a->n_embd == b->n_embd;
+}
+
+static int run_sft(const SftConfig *c, char *err) {
+    Dataset train, valid;
+    if (dataset_load_split(&train, c->data_dir, "train", c->model.block_size, err)) return -1;
+    if (dataset_load_split(&valid, c->data_dir, "valid", c->model.block_size, err)) { dataset_free(&train); return -1; }
+    if (train.count < c->batch * BUCKET_BATCHES) {
+        seterr(err, "%s/train.txt: %d examples, at least %d needed for --batch %d", c->data_dir, train.count,
+               c->batch * BUCKET_BATCHES, c->batch);
+        dataset_free(&train); dataset_free(&valid);
+        return -1;
+    }
+    char resume[4200];
+    snprintf(resume, sizeof(resume), "%s.resume", c->out);
+    GPT model;
+    int has_opt = 0;
+    if (access(resume, F_OK) == 0) {
+        if (checkpoint_load(&model, resume, &has_opt, err)) { dataset_free(&train); dataset_free(&valid); return -1; }
+        if (!configs_equal(&model.config, &c->model) || !has_opt) {
+            seterr(err, "%s: its model config differs from the flags (or it has no optimizer state); delete it to start over", resume);
+            gpt_free(&model); dataset_free(&train); dataset_free(&valid);
+            return -1;
+        }
+        fprintf(stderr, "sft: resuming from %s at step %ld\n", resume, model.step);
+    } else {
+        gpt_build(&model, &c->model);
+        gpt_init_weights(&model, c->seed);
+    }
+    gpt_alloc_training(&model, c->batch, c->model.block_size);
+    OptimConfig oc = {.lr_max = c->lr, .lr_min = c->lr_min, .warmup_steps = c->warmup, .total_steps = c->steps,
+                      .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = c->weight_decay, .grad_clip = c->grad_clip};
+    size_t bt = (size_t)c->batch * c->model.block_size;
+    int *inputs = xmalloc(sizeof(int) * bt, "batch"), *targets = xmalloc(sizeof(int) * bt, "batch");
+    float *mask = xmalloc(sizeof(float) * bt, "batch");
+    int *order = xmalloc(sizeof(int) * (size_t)train.count, "batch order");
+    long steps_per_epoch = train.count / c->batch, cached_epoch = -1;
+    SampleConfig greedy = {.temperature = 0.0f, .top_p = 1.0f, .max_new = c->model.block_size, .seed = c->seed};
+    if (!c->quiet)
+        fprintf(stderr, "sft: %zu parameters, %d train / %d valid traces, %d steps of %d, %d thread(s)\n",
+                model.num_params, train.count, valid.count, c->steps, c->batch, get_threads());
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    double t_start = now_seconds(), tokens = 0, loss_sum = 0;
+    int loss_count = 0, rc = 0;
+    long first_step = model.step;
+    for (long step = model.step; step < c->steps; step++) {
+        long epoch = step / steps_per_epoch;
+        if (epoch != cached_epoch) { epoch_order(order, &train, c->batch, c->seed, epoch); cached_epoch = epoch; }
+        int T = make_sft_batch(&train, order + (step % steps_per_epoch) * c->batch, c->batch, inputs, targets, mask);
+        gpt_forward(&model, inputs, targets, c->batch, T);
+        double loss = masked_mean_nll(model.logprob, mask, c->batch * T, model.dlogprob);
+        gpt_zero_grad(&model);
+        gpt_backward(&model, inputs, targets, model.dlogprob);
+        double norm = clip_grad_norm(model.grads, model.num_params, oc.grad_clip);
+        if (!isfinite(loss) || !isfinite(norm)) {
+            seterr(err, "sft: step %ld: non-finite %s; stopped without saving (the last good state is %s); try a lower --lr",
+                   step, isfinite(loss) ? "gradient" : "loss", resume);
+            rc = -1;
+            break;
+        }
+        adamw_step(&model, &oc, lr_schedule(&oc, step));
+        tokens += (double)c->batch * T;
+        loss_sum += loss;
+        loss_count++;
+        long done = step + 1;
+        if (!c->quiet && (done % c->log_every == 0 || done == c->steps)) {
+            double el = now_seconds() - t_start;
+            char eta[32];
+            print_duration(eta, sizeof(eta), el / (double)(done - first_step) * (double)(c->steps - done));
+            fprintf(stderr, "step %5ld/%d | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | ETA %s\n", done, c->steps,
+                    loss_sum / loss_count, lr_schedule(&oc, step), norm, tokens / el, eta);
+            loss_sum = 0;
+            loss_count = 0;
+        }
+        if (!c->quiet && c->eval_every > 0 && (done % c->eval_every == 0 || done == c->steps)) {
+            double vloss = dataset_loss(&model, &valid, c->batch, inputs, targets, mask);
+            EvalStats es;
+            evaluate(&model, &valid, 200, 1, &greedy, &es);
+            fprintf(stderr, "step %5ld/%d | valid loss %.4f | greedy accuracy %.1f%% on %d valid problems | mean length %.1f\n",
+                    done, c->steps, vloss, 100 * accuracy(&es.all), es.all.count, mean_length(&es.all));
+        }
+        if (done == FINGERPRINT_STEPS) { /* README "Reproducing the reference model" */
+            uint32_t crc = crc32_update(0, model.params, model.num_params * sizeof(float));
+            printf("fingerprint: parameters after %d steps have CRC-32 %08x\n", FINGERPRINT_STEPS, crc);
+            fflush(stdout);
+        }
+        int stopping = stop_requested != 0 || (c->stop_after > 0 && done >= c->stop_after);
+        if ((c->save_every > 0 && done % c->save_every == 0 && done < c->steps) || stopping) {
+            if (checkpoint_save(&model, resume, 1, err)) { rc = -1; break; }
+            if (stopping) {
+                if (!stop_requested) break; /* stop_after: a clean, resumable stop */
+                seterr(err, "sft: interrupted at step %ld; state saved to %s, run the same command to resume", done, resume);
+                rc = -2;
+                break;
+            }
+        }
+    }
+    if (rc == 0 && model.step >= c->steps) { /* else stopped by stop_after: the .resume file holds the state */
+        if (checkpoint_save(&model, c->out, 0, err)) rc = -1;
+        else {
+            remove(resume);
+            printf("wrote %s after %d steps (%.0f s, %d thread(s))\n", c->out, c->steps, now_seconds() - t_start, get_threads());
+        }
+    }
+    free(inputs); free(targets); free(mask); free(order);
+    gpt_free(&model);
+    dataset_free(&train); dataset_free(&valid);
+    return rc;
+}
+
+/* ========================================================================================== */
+/* stage 2: pre-sampling (paper Alg. 1, Eq. 8-9). K samples per problem from the frozen reference
+ * model give its mean length L_ref(x) and accuracy A_ref(x) on each training problem. */
+
+typedef struct {
+    int problems, k, max_new;
+    float temperature, top_p;
+    uint64_t seed;
+    GPTConfig config;     /* of the reference model that sampled */
+    uint32_t params_crc;  /* CRC-32 of its parameters: prune checks it is given the same model */
+    Example *sample;      /* problems * k: prompt + response; response length L = length - prompt_len */
+    int *correct;         /* A(x, y) */
+    char *buffer;
+} PresampledSet;
+
+static void presampled_free(PresampledSet *ps) { free(ps->sample); free(ps->correct); free(ps->buffer); memset(ps, 0, sizeof(*ps)); }
+
+static uint32_t params_crc(const GPT *model) { return crc32_update(0, model->params, model->num_params * sizeof(float)); }
+
+#define PRESAMPLED_FORMAT 1
+static int presampled_write(const char *path, const PresampledSet *ps, const Problem *problems, const Response *r,
+                            const char *ref_path, char *err) {
+    AtomicFile af;
+    if (atomic_open(&af, path, err)) return -1;
+    const GPTConfig *c = &ps->config;
+    fprintf(af.f, "# o1pruner presampled set, format %d\n", PRESAMPLED_FORMAT);
+    fprintf(af.f, "# reference %08x config %d %d %d %d %d (%s)\n", ps->params_crc, c->vocab_size, c->block_size,
+            c->n_layer, c->n_head, c->n_embd, ref_path);
+    fprintf(af.f, "# problems %d k %d temperature %.9g top_p %.9g max_new %d seed %llu\n", ps->problems, ps->k,
+            ps->temperature, ps->top_p, ps->max_new, (unsigned long long)ps->seed);
+    fprintf(af.f, "# columns: problem sample correct length prompt+response\n");
+    for (int i = 0; i < ps->problems * ps->k; i++) {
+        char prompt[MAX_PROMPT + 1];
+        prompt_text(&problems[i / ps->k], prompt);
+        fprintf(af.f, "%d %d %d %d %s%s\n", i / ps->k, i % ps->k, r[i].correct, r[i].length, prompt, r[i].text);
+    }
+    return atomic_commit(&af, err);
+}
+
+/* per-problem L_ref, A_ref, for people (prune recomputes them from the samples) */
+static int presampled_write_stats(const char *path, const PresampledSet *ps, char *err) {
+    AtomicFile af;
+    if (atomic_open(&af, path, err)) return -1;
+    fprintf(af.f, "# problem n L_ref A_ref (means over the K = %d samples)\n", ps->k);
+    for (int p = 0; p < ps->problems; p++) {
+        double L = 0, A = 0;
+        for (int j = 0; j < ps->k; j++) {
+            const Example *e = &ps->sample[p * ps->k + j];
+            L += e->length - e->prompt_len;
+            A += ps->correct[p * ps->k + j];
+        }
+        fprintf(af.f, "%d %d %.9g %.9g\n", p, ps->sample[p * ps->k].problem.n, L / ps->k, A / ps->k);
+    }
+    return atomic_commit(&af, err);
+}
+
+/* Read and validate a pre-sampled set: the header, then exactly problems*k sample lines in
+ * order, each consistent with itself (the flag "correct" is what grading says, the length is the
+ * response's). Errors name the file and line. */
+static int presampled_read(PresampledSet *ps, const char *path, char *err) {
+    memset(ps, 0, sizeof(*ps));
+    FILE *f = fopen(path, "rb");
+    if (!f) { seterr(err, "%s: cannot open (%s); run 'o1pruner presample' first", path, strerror(errno)); return -1; }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)1 << 31) {
+        seterr(err, "%s: not a regular file under 2 GiB", path);
+        fclose(f);
+        return -1;
+    }
+    size_t size = (size_t)st.st_size;
+    ps->buffer = xmalloc(size + 1, "pre-sampled set");
+    int ok = fread(ps->buffer, 1, size, f) == size;
+    fclose(f);
+    if (!ok) { seterr(err, "%s: read error", path); presampled_free(ps); return -1; }
+    ps->buffer[size] = 0;
+    char *line = ps->buffer;
+    int ln = 0, format = 0, n = 0;
+    unsigned crc = 0;
+    unsigned long long seed = 0;
+    const char *redo = "re-create it with 'o1pruner presample'";
+#define NEXT_LINE()                                                   \
+    do {                                                              \
+        char *nl_ = strchr(line, '\n');                               \
+        if (!nl_) { seterr(err, "%s:%d: file ends early; %s", path, ln + 1, redo); presampled_free(ps); return -1; } \
+        *nl_ = 0;                                                     \
+        ln++;                                                         \
+    } while (0)
+    NEXT_LINE();
+    if (sscanf(line, "# o1pruner presampled set, format %d%n", &format, &n) != 1 || line[n] || format != PRESAMPLED_FORMAT) {
+        seterr(err, "%s:1: not an o1pruner pre-sampled set of format %d; %s", path, PRESAMPLED_FORMAT, redo);
+        presampled_free(ps);
+        return -1;
+    }
+    line += strlen(line) + 1;
+    NEXT_LINE();
+    GPTConfig *c = &ps->config;
+    if (sscanf(line, "# reference %8x config %d %d %d %d %d (%n", &crc, &c->vocab_size, &c->block_size, &c->n_layer,
+               &c->n_head, &c->n_embd, &n) != 6 || gpt_config_check(c, NULL) != 0) {
+        seterr(err, "%s:2: malformed reference line; %s", path, redo);
+        presampled_free(ps);
+        return -1;
+    }
+    ps->params_crc = crc;
+    line += strlen(line) + 1;
+    NEXT_LINE();
+    if (sscanf(line, "# problems %d k %d temperature %f top_p %f max_new %d seed %llu%n", &ps->problems, &ps->k,
+               &ps->temperature, &ps->top_p, &ps->max_new, &seed, &n) != 6 || line[n] || ps->problems < 1 ||
+        ps->problems > 1000000 || ps->k < 1 || ps->k > 1024 || ps->max_new < 1 || ps->max_new > c->block_size) {
+        seterr(err, "%s:3: malformed or out-of-range settings line; %s", path, redo);
+        presampled_free(ps);
+        return -1;
+    }
+    ps->seed = seed;
+    line += strlen(line) + 1;
+    NEXT_LINE();
+    line += strlen(line) + 1; /* the column names */
+    int total = ps->problems * ps->k;
+    ps->sample = xcalloc((size_t)total, sizeof(Example), "pre-sampled set");
+    ps->correct = xcalloc((size_t)total, sizeof(int), "pre-sampled set");
+    for (int i = 0; i < total; i++) {
+        NEXT_LINE();
+        int problem, sample, correct, length, text_at = 0;
+        char why[O1P_ERR_LEN] = "";
+        Example *e = &ps->sample[i];
+        if (sscanf(line, "%d %d %d %d %n", &problem, &sample, &correct, &length, &text_at) != 4 || text_at == 0) {
+            snprintf(why, sizeof(why), "expected 'problem sample correct length text'");
+        } else if (problem != i / ps->k || sample != i % ps->k) {
+            snprintf(why, sizeof(why), "expected problem %d sample %d here, found %d %d", i / ps->k, i % ps->k, problem, sample);
+        } else {
+            char *text = line + text_at, *eq = strchr(text, '=');
+            int len = (int)strlen(text);
+            for (int j = 0; j < len && !why[0]; j++)
+                if (token_of(text[j]) < 0) snprintf(why, sizeof(why), "character '%c' outside the vocabulary", text[j]);
+            if (why[0]) {
+            } else if (!eq || parse_prompt(text, (int)(eq - text) + 1, &e->problem, why) != 0) {
+                if (!eq) snprintf(why, sizeof(why), "no prompt ending in '='");
+            } else if (length != len - (int)(eq - text) - 1 || length < 1 || length > ps->max_new) {
+                snprintf(why, sizeof(why), "length %d does not match the response (%d tokens, cap %d)", length,
+                         len - (int)(eq - text) - 1, ps->max_new);
+            } else if (len > c->block_size) {
+                snprintf(why, sizeof(why), "%d tokens, longer than the model's context %d", len, c->block_size);
+            } else if (correct != grade_response(&e->problem, eq + 1, length)) {
+                snprintf(why, sizeof(why), "'correct' is %d but grading says %d", correct, !correct);
+            } else if (sample > 0 && memcmp(e->problem.digits, ps->sample[i - 1].problem.digits, sizeof(e->problem.digits))) {
+                snprintf(why, sizeof(why), "a different problem than the line before, for the same problem id");
+            } else {
+                e->prompt_len = (int)(eq - text) + 1;
+                e->length = len;
+                e->text = text;
+                ps->correct[i] = correct;
+            }
+        }
+        if (why[0]) {
+            seterr(err, "%s:%d: %s; %s", path, ln, why, redo);
+            presampled_free(ps);
+            return -1;
+        }
+        line += strlen(line) + 1;
+    }
+#undef NEXT_LINE
+    if (line < ps->buffer + size) {
+        seterr(err, "%s:%d: more lines than the header's %d problems x %d samples; %s", path, ln + 1, ps->problems, ps->k, redo);
+        presampled_free(ps);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    const char *ref, *data_dir, *out;
+    int k, max_new, limit, quiet;
+    float temperature, top_p;
+    uint64_t seed;
+} PresampleConfig;
+
+static int run_presample(const PresampleConfig *c, char *err) {
+    GPT ref;
+    if (load_task_model(&ref, c->ref, err)) return -1;
+    Dataset prune;
+    if (dataset_load_split(&prune, c->data_dir, "prune", ref.config.block_size, err)) { gpt_free(&ref); return -1; }
+    int P = c->limit > 0 && c->limit < prune.count ? c->limit : prune.count, K = c->k;
+    Problem *problems = xmalloc(sizeof(Problem) * (size_t)P, "problems");
+    int *ids = xmalloc(sizeof(int) * (size_t)P, "problems");
+    for (int i = 0; i < P; i++) { problems[i] = prune.ex[i].problem; ids[i] = i; }
+    dataset_free(&prune);
+    Response *r = xcalloc((size_t)P * K, sizeof(Response), "samples");
+    char *arena = xmalloc((size_t)P * K * (size_t)(c->max_new + 1), "samples");
+    SampleConfig sc = {.temperature = c->temperature, .top_p = c->top_p, .max_new = c->max_new, .seed = c->seed};
+    double t0 = now_seconds(), tokens = 0;
+    int chunk = 64;
+    if (!c->quiet) fprintf(stderr, "presample: %d problems x %d samples from %s, %d thread(s)\n", P, K, c->ref, get_threads());
+    for (int p0 = 0; p0 < P; p0 += chunk) { /* in chunks, for progress; each problem has its own streams */
+        int n = P - p0 < chunk ? P - p0 : chunk;
+        generate(&ref, problems + p0, ids + p0, n, K, &sc, r + (size_t)p0 * K, arena + (size_t)p0 * K * (c->max_new + 1));
+        for (int i = 0; i < n * K; i++) tokens += r[(size_t)p0 * K + i].length;
+        /* generate() placed text at offset j*(max_new+1) of the arena it was given: keep that */
+        double el = now_seconds() - t0;
+        if (!c->quiet && ((p0 / chunk) % 8 == 7 || p0 + n == P)) {
+            char eta[32];
+            print_duration(eta, sizeof(eta), el / (p0 + n) * (P - p0 - n));
+            fprintf(stderr, "presample: %5d/%d problems | %.0f samples/s | %.0f tok/s | ETA %s\n", p0 + n, P,
+                    (p0 + n) * (double)K / el, tokens / el, eta);
+        }
+        if (stop_requested) { seterr(err, "presample: interrupted; nothing written, run the same command again"); break; }
+    }
+    int rc = stop_requested ? -2 : 0;
+    if (rc == 0) {
+        PresampledSet ps = {.problems = P, .k = K, .max_new = c->max_new, .temperature = c->temperature, .top_p = c->top_p,
+                            .seed = c->seed, .config = ref.config, .params_crc = params_crc(&ref)};
+        rc = presampled_write(c->out, &ps, problems, r, c->ref, err);
+        if (rc == 0) {
+            /* re-read what was written: validates it and gives the stats */
+            PresampledSet back;
+            rc = presampled_read(&back, c->out, err);
+            if (rc == 0) {
+                char stats[4200];
+                snprintf(stats, sizeof(stats), "%s.stats", c->out);
+                rc = presampled_write_stats(stats, &back, err);
+                double L = 0, A = 0;
+                for (int i = 0; i < P * K; i++) { L += back.sample[i].length - back.sample[i].prompt_len; A += back.correct[i]; }
+                if (!c->quiet) fprintf(stderr, "presample: wrote %s and %s (%.0f s)\n", c->out, stats, now_seconds() - t0);
+                printf("pre-sampled %d x %d: accuracy %.1f%%, mean length %.1f\n", P, K, 100 * A / (P * K), L / (P * K));
+                presampled_free(&back);
+            }
+        }
+    }
+    free(problems); free(ids); free(r); free(arena);
+    gpt_free(&ref);
+    return rc;
+}
+
+/* ========================================================================================== */
+/* stage 3: O1-Pruner fine-tuning (paper Eq. 10-11): reward the pre-sampled solutions, then
+ * minimise the PPO-clip objective off-policy, pi_ref frozen as the initial model */
+
+enum { STREAM_SELECT = 16, STREAM_PRUNE_BATCH };
+
+typedef struct {
+    const char *ref, *presampled, *out;
+    int m, batch, epochs, log_every, quiet, correct_only;
+    float lambda, clip_eps, lr, lr_min, warmup_frac, weight_decay, grad_clip;
+    AdvantageMode advantage;
+    RatioMode ratio;
+    uint64_t seed;
+} PruneConfig;
+
+static void prune_defaults(PruneConfig *c) {
+    PruneConfig d = {.ref = "data/reference.bin", .presampled = "out/presampled.txt", .out = "out/pruned.bin",
+                     .m = 8, .batch = 32, .epochs = 2, .log_every = 25, .lambda = 2.0f, .clip_eps = 0.2f, .lr = 5e-5f,
+                     .lr_min = 0.0f, .warmup_frac = 0.1f, .weight_decay = 0.0f, .grad_clip = 10.0f,
+                     .advantage = ADVANTAGE_OFFICIAL, .ratio = RATIO_MEAN, .seed = 1};
+    *c = d;
+}
+
+static int run_prune(const PruneConfig *c, char *err) {
+    PresampledSet ps;
+    if (presampled_read(&ps, c->presampled, err)) return -1;
+    if (c->m > ps.k) {
+        seterr(err, "%s: --m %d is more than the %d samples per problem it holds", c->presampled, c->m, ps.k);
+        presampled_free(&ps);
+        return -1;
+    }
+    GPT ref, policy;
+    if (load_task_model(&ref, c->ref, err)) { presampled_free(&ps); return -1; }
+    if (!configs_equal(&ref.config, &ps.config) || params_crc(&ref) != ps.params_crc) {
+        seterr(err, "%s was sampled from another model than %s (parameters CRC %08x, this one %08x); presample again with --ref %s",
+               c->presampled, c->ref, ps.params_crc, params_crc(&ref), c->ref);
+        gpt_free(&ref); presampled_free(&ps);
+        return -1;
+    }
+    checkpoint_load(&policy, c->ref, NULL, err); /* pi_theta starts as pi_ref */
+    /* Eq. 8-9: L_ref and A_ref over all K samples of a problem; then keep m of them (shuffled) */
+    int S = ps.problems * c->m, kept = 0;
+    Dataset train = {.ex = xcalloc((size_t)S, sizeof(Example), "training set"), .count = 0, .buffer = NULL};
+    double *reward = xmalloc(sizeof(double) * (size_t)S, "rewards");
+    int *correct = xmalloc(sizeof(int) * (size_t)S, "rewards");
+    for (int p = 0; p < ps.problems; p++) {
+        double L_ref = 0, A_ref = 0;
+        for (int j = 0; j < ps.k; j++) {
+            const Example *e = &ps.sample[p * ps.k + j];
+            L_ref += e->length - e->prompt_len;
+            A_ref += ps.correct[p * ps.k + j];
+        }
+        L_ref /= ps.k;
+        A_ref /= ps.k;
+        int order[1024];
+        Rng rng;
+        rng_seed(&rng, c->seed, stream(STREAM_SELECT, (uint64_t)p), 0);
+        for (int j = 0; j < ps.k; j++) order[j] = j;
+        for (int j = ps.k - 1; j > 0; j--) { int x = (int)(rng_u64(&rng) % (uint64_t)(j + 1)); int t = order[j]; order[j] = order[x]; order[x] = t; }
+        for (int j = 0; j < c->m; j++) {
+            int i = p * ps.k + order[j];
+            const Example *e = &ps.sample[i];
+            train.ex[kept] = *e;
+            reward[kept] = length_reward(L_ref, e->length - e->prompt_len, ps.correct[i], A_ref, c->lambda); /* Eq. 10 */
+            correct[kept] = ps.correct[i];
+            kept++;
+        }
+    }
+    float *w = xmalloc(sizeof(float) * (size_t)S, "advantages");
+    advantages(reward, S, c->advantage, w);
+    if (c->correct_only) { /* extension (not in the paper): train on the correct samples only */
+        int n = 0;
+        for (int i = 0; i < S; i++)
+            if (correct[i]) { train.ex[n] = train.ex[i]; w[n] = w[i]; reward[n] = reward[i]; n++; }
+        S = n;
+    }
+    train.count = S;
+    if (S < c->batch) {
+        seterr(err, "%s: only %d training samples, fewer than --batch %d", c->presampled, S, c->batch);
+        free(train.ex); free(reward); free(correct); free(w);
+        gpt_free(&ref); gpt_free(&policy); presampled_free(&ps);
+        return -1;
+    }
+    /* log pi_ref of every training sample, summed over its response tokens: computed once */
+    int T_max = ref.config.block_size;
+    gpt_alloc_training(&ref, c->batch, T_max);
+    gpt_alloc_training(&policy, c->batch, T_max);
+    size_t bt = (size_t)c->batch * T_max;
+    int *inputs = xmalloc(sizeof(int) * bt, "batch"), *targets = xmalloc(sizeof(int) * bt, "batch"), *idx = xmalloc(sizeof(int) * (size_t)c->batch, "batch");
+    float *mask = xmalloc(sizeof(float) * bt, "batch");
+    double *ref_sum = xmalloc(sizeof(double) * (size_t)S, "reference log-probs");
+    for (int b0 = 0; b0 < S; b0 += c->batch) {
+        int B = S - b0 < c->batch ? S - b0 : c->batch;
+        for (int b = 0; b < B; b++) idx[b] = b0 + b;
+        int T = make_sft_batch(&train, idx, B, inputs, targets, mask);
+        gpt_forward(&ref, inputs, targets, B, T);
+        for (int b = 0; b < B; b++) {
+            double sum = 0;
+            for (int t = 0; t < T; t++) sum += (double)mask[b * T + t] * ref.logprob[b * T + t];
+            ref_sum[b0 + b] = sum;
+        }
+    }
+    double mean_reward = 0;
+    for (int i = 0; i < S; i++) mean_reward += reward[i];
+    long steps_per_epoch = S / c->batch, total = steps_per_epoch * c->epochs, cached_epoch = -1;
+    OptimConfig oc = {.lr_max = c->lr, .lr_min = c->lr_min, .warmup_steps = (int)(c->warmup_frac * total + 0.5), .total_steps = (int)total,
+                      .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = c->weight_decay, .grad_clip = c->grad_clip};
+    if (!c->quiet)
+        fprintf(stderr, "prune: %d problems x m=%d samples%s: %d sequences, mean reward %+.3f, %ld steps of %d (%d epochs), %d thread(s)\n",
+                ps.problems, c->m, c->correct_only ? " (correct only)" : "", S, mean_reward / S, total, c->batch, c->epochs, get_threads());
+    int *order = xmalloc(sizeof(int) * (size_t)S, "batch order");
+    float *batch_w = xmalloc(sizeof(float) * (size_t)c->batch, "batch");
+    double *batch_ref = xmalloc(sizeof(double) * (size_t)c->batch, "batch");
+    double t0 = now_seconds();
+    PpoStats acc = {0, 0, 0, 0};
+    int acc_n = 0, rc = 0;
+    for (long step = 0; step < total; step++) {
+        long epoch = step / steps_per_epoch;
+        if (epoch != cached_epoch) { epoch_order(order, &train, c->batch, c->seed ^ 0x5052554e45ULL, epoch); cached_epoch = epoch; }
+        const int *bi = order + (step % steps_per_epoch) * c->batch;
+        for (int b = 0; b < c->batch; b++) { batch_w[b] = w[bi[b]]; batch_ref[b] = ref_sum[bi[b]]; }
+        int T = make_sft_batch(&train, bi, c->batch, inputs, targets, mask);
+        gpt_forward(&policy, inputs, targets, c->batch, T);
+        PpoStats st = ppo_clip_loss(policy.logprob, mask, batch_ref, batch_w, c->batch, T, c->ratio, c->clip_eps, policy.dlogprob);
+        gpt_zero_grad(&policy);
+        gpt_backward(&policy, inputs, targets, policy.dlogprob);
+        double norm = clip_grad_norm(policy.grads, policy.num_params, c->grad_clip);
+        if (!isfinite(st.loss) || !isfinite(norm)) {
+            seterr(err, "prune: step %ld: non-finite %s; nothing written; try a lower --lr", step, isfinite(st.loss) ? "gradient" : "loss");
+            rc = -1;
+            break;
+        }
+        adamw_step(&policy, &oc, lr_schedule(&oc, step));
+        acc.loss += st.loss; acc.mean_ratio += st.mean_ratio; acc.clipped_fraction += st.clipped_fraction; acc.mean_advantage += st.mean_advantage;
+        acc_n++;
+        if (!c->quiet && ((step + 1) % c->log_every == 0 || step + 1 == total)) {
+            double el = now_seconds() - t0;
+            char eta[32];
+            print_duration(eta, sizeof(eta), el / (step + 1) * (total - step - 1));
+            fprintf(stderr, "step %4ld/%ld | loss %+.4f | ratio %.4f | clipped %4.1f%% | advantage %+.3f | lr %.2e | ETA %s\n",
+                    step + 1, total, acc.loss / acc_n, acc.mean_ratio / acc_n, 100 * acc.clipped_fraction / acc_n,
+                    acc.mean_advantage / acc_n, lr_schedule(&oc, step), eta);
+            memset(&acc, 0, sizeof(acc));
+            acc_n = 0;
+        }
+        if (stop_requested) { seterr(err, "prune: interrupted at step %ld; nothing written, run the same command again", step + 1); rc = -2; break; }
+    }
+    if (rc == 0) {
+        policy.step = 0; /* a fresh model for whoever loads it */
+        rc = checkpoint_save(&policy, c->out, 0, err);
+        if (rc == 0) printf("wrote %s (%ld steps, %.0f s)\n", c->out, total, now_seconds() - t0);
+    }
+    free(order); free(batch_w); free(batch_ref); free(inputs); free(targets); free(idx); free(mask); free(ref_sum);
+    free(train.ex); free(reward); free(correct); free(w);
+    gpt_free(&ref); gpt_free(&policy); presampled_free(&ps);
+    return rc;
+}
+
+/* ========================================================================================== */
+/* stage 4: evaluation against the reference, the paper's Table 2 in miniature, report.json */
+
+typedef struct {
+    const char *name, *path;
+    EvalStats greedy, sampled;
+    int samples;                  /* sampled responses per problem; 0: greedy only */
+    float temperature, top_p;
+} EvalResult;
+
+static void evaluate_model(GPT *model, const Dataset *test, int samples, float temperature, float top_p, int max_new,
+                           uint64_t seed, EvalResult *er) {
+    SampleConfig sc = {.temperature = 0.0f, .top_p = 1.0f, .max_new = max_new, .seed = seed};
+    evaluate(model, test, 0, 1, &sc, &er->greedy);
+    er->samples = samples;
+    er->temperature = temperature;
+    er->top_p = top_p;
+    if (samples > 0) {
+        sc.temperature = temperature;
+        sc.top_p = top_p;
+        evaluate(model, test, 0, samples, &sc, &er->sampled);
+    }
+}
+
+/* rows: models (the first is the baseline of AES); columns: accuracy and length per difficulty */
+static void print_comparison(FILE *out, const EvalResult *r, int count) {
+    fprintf(out, "%-22s", "");
+    for (int n = MIN_TERMS; n <= MAX_TERMS; n++) fprintf(out, "       n = %d", n);
+    fprintf(out, "           all\n%-22s", "");
+    for (int n = MIN_TERMS; n <= MAX_TERMS + 1; n++) fprintf(out, "   acc%%   len");
+    fprintf(out, "    AES\n");
+    for (int mode = 0; mode < 2; mode++) {
+        if (mode == 1 && r[0].samples == 0) break;
+        for (int m = 0; m < count; m++) {
+            const EvalStats *es = mode == 0 ? &r[m].greedy : &r[m].sampled;
+            char label[64];
+            if (mode == 0) snprintf(label, sizeof(label), "%-9s %s", m == 0 ? "greedy" : "", r[m].name);
+            else snprintf(label, sizeof(label), "%-9s %s", m == 0 ? "sampled" : "", r[m].name);
+            fprintf(out, "%-22s", label);
+            for (int n = MIN_TERMS; n <= MAX_TERMS + 1; n++) {
+                const Tally *t = n <= MAX_TERMS ? &es->level[n] : &es->all;
+                fprintf(out, " %6.1f %5.1f", 100 * accuracy(t), mean_length(t));
+            }
+            const EvalStats *base = mode == 0 ? &r[0].greedy : &r[0].sampled;
+            if (m > 0) fprintf(out, " %+6.2f", accuracy_efficiency_score(mean_length(&base->all), mean_length(&es->all), accuracy(&base->all), accuracy(&es->all)));
+            fprintf(out, "\n");
+        }
+    }
+    fprintf(out, "%-22s", "minimal length");
+    for (int n = MIN_TERMS; n <= MAX_TERMS; n++) fprintf(out, "        %5d", minimal_length(n));
+    fprintf(out, "\n");
+    if (r[0].samples > 0) fprintf(out, "(sampled: temperature %g, %d responses per problem)\n", r[0].temperature, r[0].samples);
+}
+
+static void json_stats(FILE *f, const EvalStats *es, const char *indent) {
+    fprintf(f, "{\"accuracy\": %.6f, \"mean_length\": %.4f, \"responses\": %d,\n%s \"by_difficulty\": [", accuracy(&es->all),
+            mean_length(&es->all), es->all.count, indent);
+    int first = 1;
+    for (int n = MIN_TERMS; n <= MAX_TERMS; n++) {
+        const Tally *t = &es->level[n];
+        if (!t->count) continue;
+        fprintf(f, "%s\n%s   {\"n\": %d, \"responses\": %d, \"accuracy\": %.6f, \"mean_length\": %.4f, \"minimal_length\": %d}",
+                first ? "" : ",", indent, n, t->count, accuracy(t), mean_length(t), minimal_length(n));
+        first = 0;
+    }
+    fprintf(f, "]}");
+}
+
+/* report.json: reference.accuracy, reference.mean_length (greedy), .greedy/.sampled breakdowns,
+ * the same for pruned, and aes (greedy) / aes_sampled of the pruned model against the reference */
+static int write_report(const char *path, const EvalResult *r, int count, char *err) {
+    AtomicFile af;
+    if (atomic_open(&af, path, err)) return -1;
+    FILE *f = af.f;
+    fprintf(f, "{\n");
+    for (int m = 0; m < count; m++) {
+        fprintf(f, "  \"%s\": {\n    \"model\": \"%s\",\n    \"accuracy\": %.6f,\n    \"mean_length\": %.4f,\n    \"greedy\": ",
+                m == 0 ? "reference" : "pruned", r[m].path, accuracy(&r[m].greedy.all), mean_length(&r[m].greedy.all));
+        json_stats(f, &r[m].greedy, "     ");
+        if (r[m].samples > 0) {
+            fprintf(f, ",\n    \"sampled\": ");
+            json_stats(f, &r[m].sampled, "     ");
+            fprintf(f, ",\n    \"sampling\": {\"temperature\": %g, \"top_p\": %g, \"samples_per_problem\": %d}", r[m].temperature,
+                    r[m].top_p, r[m].samples);
+        }
+        fprintf(f, "\n  },\n");
+    }
+    if (count > 1) {
+        const EvalResult *a = &r[0], *b = &r[1];
+        fprintf(f, "  \"aes\": %.6f,\n", accuracy_efficiency_score(mean_length(&a->greedy.all), mean_length(&b->greedy.all),
+                                                                  accuracy(&a->greedy.all), accuracy(&b->greedy.all)));
+        if (a->samples > 0)
+            fprintf(f, "  \"aes_sampled\": %.6f,\n", accuracy_efficiency_score(mean_length(&a->sampled.all), mean_length(&b->sampled.all),
+                                                                             accuracy(&a->sampled.all), accuracy(&b->sampled.all)));
+        fprintf(f, "  \"length_change\": %.6f,\n", mean_length(&b->greedy.all) / mean_length(&a->greedy.all) - 1.0);
+        fprintf(f, "  \"accuracy_change\": %.6f,\n", accuracy(&b->greedy.all) - accuracy(&a->greedy.all));
+    }
+    fprintf(f, "  \"aes_formula\": \"dL + 3*dA if dA >= 0 else dL - 5*|dA|, dL = (L_ref - L)/L_ref, dA = (Acc - Acc_ref)/Acc_ref\"\n}\n");
+    return atomic_commit(&af, err);
+}
+
+/* ========================================================================================== */
+/* the command line: o1pruner <command> [flags]. Exit 0 success, 1 bad input or failure,
+ * 2 bad usage. Progress goes to stderr, results to stdout and files. */
 #ifndef O1P_NO_MAIN
+
+typedef enum { FLAG_INT, FLAG_FLOAT, FLAG_STR, FLAG_BOOL, FLAG_U64 } FlagType;
+typedef struct {
+    const char *name; /* without the leading -- */
+    FlagType type;
+    void *value;      /* int*, float*, const char**, int*, uint64_t* */
+    double min, max;  /* accepted range of numbers */
+    const char *help;
+} Flag;
+
+typedef struct { const char *name, *args, *summary; } CommandHelp;
+
+static void print_help(FILE *out, const CommandHelp *h, const Flag *flags, int n) {
+    fprintf(out, "usage: o1pruner %s %s\n\n%s\n\nflags:\n", h->name, h->args, h->summary);
+    for (int i = 0; i < n; i++) {
+        const Flag *f = &flags[i];
+        char left[64], def[96] = "";
+        snprintf(left, sizeof(left), "--%s%s", f->name,
+                 f->type == FLAG_BOOL ? "" : f->type == FLAG_STR ? " S" : f->type == FLAG_FLOAT ? " X" : " N");
+        switch (f->type) {
+        case FLAG_INT: snprintf(def, sizeof(def), " (default %d)", *(int *)f->value); break;
+        case FLAG_FLOAT: snprintf(def, sizeof(def), " (default %g)", *(float *)f->value); break;
+        case FLAG_U64: snprintf(def, sizeof(def), " (default %llu)", (unsigned long long)*(uint64_t *)f->value); break;
+        case FLAG_STR: if (*(const char **)f->value) snprintf(def, sizeof(def), " (default %s)", *(const char **)f->value); break;
+        case FLAG_BOOL: break;
+        }
+        fprintf(out, "  %-18s %s%s\n", left, f->help, def);
+    }
+    fprintf(out, "  %-18s %s\n", "--help", "this text");
+}
+
+static void usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s %s: ", program_name, cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "; see 'o1pruner %s --help'\n", cmd);
+    va_end(ap);
+    exit(2);
+}
+
+/* parse argv[2..] against the table: --name value or --name=value; every value checked */
+static void parse_flags(const CommandHelp *h, Flag *flags, int n, int argc, char **argv) {
+    for (int a = 2; a < argc; a++) {
+        const char *arg = argv[a];
+        if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) { print_help(stdout, h, flags, n); exit(0); }
+        if (strncmp(arg, "--", 2) != 0) usage_error(h->name, "unexpected argument '%s'", arg);
+        const char *eq = strchr(arg, '=');
+        size_t len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+        Flag *f = NULL;
+        for (int i = 0; i < n; i++)
+            if (strlen(flags[i].name) == len && !strncmp(flags[i].name, arg + 2, len)) f = &flags[i];
+        if (!f) usage_error(h->name, "unknown flag '%.*s'", (int)len + 2, arg);
+        if (f->type == FLAG_BOOL) {
+            if (eq) usage_error(h->name, "--%s takes no value", f->name);
+            *(int *)f->value = 1;
+            continue;
+        }
+        const char *val = eq ? eq + 1 : (a + 1 < argc ? argv[++a] : NULL);
+        if (!val || !*val) usage_error(h->name, "--%s needs a value", f->name);
+        if (f->type == FLAG_STR) { *(const char **)f->value = val; continue; }
+        char *end;
+        errno = 0;
+        double x = f->type == FLAG_FLOAT ? strtod(val, &end) : (double)strtoll(val, &end, 10);
+        if (f->type == FLAG_U64) { x = (double)strtoull(val, &end, 10); if (val[0] == '-') end = (char *)val; }
+        if (*end || errno || !isfinite(x)) usage_error(h->name, "--%s '%s' is not a %s", f->name, val, f->type == FLAG_FLOAT ? "number" : "whole number");
+        if (x < f->min || x > f->max) usage_error(h->name, "--%s %s is outside [%g, %g]", f->name, val, f->min, f->max);
+        if (f->type == FLAG_INT) *(int *)f->value = (int)x;
+        else if (f->type == FLAG_FLOAT) *(float *)f->value = (float)x;
+        else *(uint64_t *)f->value = strtoull(val, NULL, 10);
+    }
+}
+
+static int fail(const char *err) {
+    fprintf(stderr, "%s: %s\n", program_name, err);
+    return 1;
+}
+
+#define NFLAGS(f) ((int)(sizeof(f) / sizeof((f)[0])))
+
+static int write_text_file(const char *path, const char *text, size_t len, char *err) {
+    AtomicFile af;
+    if (atomic_open(&af, path, err)) return -1;
+    if (fwrite(text, 1, len, af.f) != len) {
+        seterr(err, "%s: write failed (%s); is the disk full?", path, strerror(errno));
+        atomic_abort(&af);
+        return -1;
+    }
+    return atomic_commit(&af, err);
+}
+
+static int ensure_dir(const char *dir, char *err) {
+    if (mkdir(dir, 0777) == 0 || errno == EEXIST) {
+        struct stat st;
+        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) return 0;
+        seterr(err, "%s: exists and is not a directory", dir);
+        return -1;
+    }
+    seterr(err, "%s: cannot create directory (%s)", dir, strerror(errno));
+    return -1;
+}
+
+
+static int cmd_data(int argc, char **argv) {
+    const char *out = "data";
+    uint64_t seed = TASK_SEED;
+    Flag flags[] = {{"out", FLAG_STR, &out, 0, 0, "directory to write train/valid/test/prune.txt into"},
+                    {"seed", FLAG_U64, &seed, 0, 0, "task seed"}};
+    CommandHelp h = {"data", "[--out DIR]", "Write the task's data splits (README \"Data\") as plain text."};
+    parse_flags(&h, flags, NFLAGS(flags), argc, argv);
+    char err[O1P_ERR_LEN], path[4096];
+    if (ensure_dir(out, err)) return fail(err);
+    for (int i = 0; i < 4; i++) {
+        int lines;
+        char *text = split_text(split_names[i], seed, &lines);
+        snprintf(path, sizeof(path), "%s/%s.txt", out, split_names[i]);
+        int rc = write_text_file(path, text, strlen(text), err);
+        free(text);
+        if (rc) return fail(err);
+        printf("wrote %s (%d lines)\n", path, lines);
+    }
+    return 0;
+}
+
+static int cmd_sft(int argc, char **argv) {
+    SftConfig c;
+    sft_defaults(&c);
+    int threads = 0;
+    Flag flags[] = {
+        {"data", FLAG_STR, &c.data_dir, 0, 0, "directory with train.txt and valid.txt"},
+        {"out", FLAG_STR, &c.out, 0, 0, "checkpoint to write (OUT.resume holds the state while training)"},
+        {"steps", FLAG_INT, &c.steps, 1, 1e8, "optimizer steps"},
+        {"batch", FLAG_INT, &c.batch, 1, 4096, "sequences per step"},
+        {"lr", FLAG_FLOAT, &c.lr, 0, 1, "peak learning rate"},
+        {"lr-min", FLAG_FLOAT, &c.lr_min, 0, 1, "final learning rate of the cosine"},
+        {"warmup", FLAG_INT, &c.warmup, 0, 1e8, "linear warmup steps"},
+        {"weight-decay", FLAG_FLOAT, &c.weight_decay, 0, 10, "AdamW decoupled weight decay"},
+        {"grad-clip", FLAG_FLOAT, &c.grad_clip, 0, 1e9, "max global gradient norm (0: off)"},
+        {"layers", FLAG_INT, &c.model.n_layer, 1, 64, "transformer blocks"},
+        {"heads", FLAG_INT, &c.model.n_head, 1, 64, "attention heads"},
+        {"embd", FLAG_INT, &c.model.n_embd, 8, 4096, "width"},
+        {"context", FLAG_INT, &c.model.block_size, MAX_PROMPT + 16, 4096, "context length"},
+        {"seed", FLAG_U64, &c.seed, 0, 0, "seed of the initial weights, batch order and validation"},
+        {"log-every", FLAG_INT, &c.log_every, 1, 1e8, "steps between progress lines"},
+        {"eval-every", FLAG_INT, &c.eval_every, 0, 1e8, "steps between validations (0: never)"},
+        {"save-every", FLAG_INT, &c.save_every, 0, 1e8, "steps between resumable saves (0: only on Ctrl-C)"},
+        {"threads", FLAG_INT, &threads, 0, 1024, "threads (0: OpenMP's default)"},
+        {"quiet", FLAG_BOOL, &c.quiet, 0, 0, "no progress output"},
+    };
+    CommandHelp h = {"sft", "[flags]", "Train the long-thought reference model from scratch on the teacher's traces\n"
+                                       "(loss on the response tokens). Resumes from OUT.resume if it exists."};
+    parse_flags(&h, flags, NFLAGS(flags), argc, argv);
+    if (c.model.n_embd % c.model.n_head) usage_error("sft", "--heads %d does not divide --embd %d", c.model.n_head, c.model.n_embd);
+    if (c.warmup > c.steps) usage_error("sft", "--warmup %d is longer than --steps %d", c.warmup, c.steps);
+    set_threads(threads);
+    char err[O1P_ERR_LEN];
+    int rc = run_sft(&c, err);
+    if (rc == -2) { fprintf(stderr, "%s\n", err); return 130; }
+    return rc ? fail(err) : 0;
+}
+
+static void print_eval_table(FILE *out, const char *title, const EvalStats *es) {
+    fprintf(out, "%s\n  n  problems  accuracy  mean length  minimal  length/minimal\n", title);
+    for (int n = MIN_TERMS; n <= MAX_TERMS; n++) {
+        const Tally *t = &es->level[n];
+        if (!t->count) continue;
+        fprintf(out, "  %d  %8d  %7.1f%%  %11.1f  %7d  %13.2fx\n", n, t->count, 100 * accuracy(t), mean_length(t),
+                minimal_length(n), mean_length(t) / minimal_length(n));
+    }
+    fprintf(out, "  all %7d  %7.1f%%  %11.1f\n", es->all.count, 100 * accuracy(&es->all), mean_length(&es->all));
+}
+
+static int cmd_eval(int argc, char **argv) {
+    const char *model_path = "out/pruned.bin", *baseline = NULL, *data = "data", *json = NULL;
+    int samples = 4, threads = 0, max_new = 160;
+    float top_p = 1.0f, temperature = 1.0f;
+    uint64_t seed = 1;
+    Flag flags[] = {
+        {"model", FLAG_STR, &model_path, 0, 0, "checkpoint to evaluate"},
+        {"baseline", FLAG_STR, &baseline, 0, 0, "checkpoint to compare with (AES baseline), e.g. data/reference.bin"},
+        {"data", FLAG_STR, &data, 0, 0, "directory with test.txt"},
+        {"json", FLAG_STR, &json, 0, 0, "also write the results to this JSON file"},
+        {"samples", FLAG_INT, &samples, 0, 1000, "sampled responses per problem (0: greedy only)"},
+        {"temperature", FLAG_FLOAT, &temperature, 0.01, 100, "temperature of the sampled evaluation"},
+        {"top-p", FLAG_FLOAT, &top_p, 0.01, 1, "nucleus sampling mass (1: off)"},
+        {"max-new", FLAG_INT, &max_new, 1, 4096, "generation cap in tokens"},
+        {"seed", FLAG_U64, &seed, 0, 0, "sampling seed"},
+        {"threads", FLAG_INT, &threads, 0, 1024, "threads (0: OpenMP's default)"},
+    };
+    CommandHelp h = {"eval", "[--model FILE] [--baseline FILE]",
+                     "Accuracy and mean response length on the test split, per difficulty: greedy decoding,\n"
+                     "and sampling several responses per problem. With --baseline, both models and the AES."};
+    parse_flags(&h, flags, NFLAGS(flags), argc, argv);
+    set_threads(threads);
+    char err[O1P_ERR_LEN];
+    EvalResult r[2];
+    memset(r, 0, sizeof(r));
+    const char *paths[2] = {baseline ? baseline : model_path, model_path};
+    int count = baseline ? 2 : 1;
+    Dataset test = {0};
+    double t0 = now_seconds();
+    for (int m = 0; m < count; m++) {
+        GPT model;
+        if (load_task_model(&model, paths[m], err)) { dataset_free(&test); return fail(err); }
+        if (!test.ex && dataset_load_split(&test, data, "test", model.config.block_size, err)) { gpt_free(&model); return fail(err); }
+        r[m].name = count == 2 ? (m == 0 ? "baseline" : "model") : "model";
+        r[m].path = paths[m];
+        evaluate_model(&model, &test, samples, temperature, top_p, max_new, seed, &r[m]);
+        gpt_free(&model);
+    }
+    printf("%d test problems; %s %s%s%s\n", test.count, count == 2 ? "baseline" : "model", paths[0],
+           count == 2 ? ", model " : "", count == 2 ? paths[1] : "");
+    print_comparison(stdout, r, count);
+    int rc = json ? write_report(json, r, count, err) : 0;
+    fflush(stdout);
+    fprintf(stderr, "eval: %.1f s\n", now_seconds() - t0);
+    dataset_free(&test);
+    return rc ? fail(err) : 0;
+}
+
+static int cmd_sample(int argc, char **argv) {
+    const char *model_path = "out/reference.bin", *data = "data", *prompt = NULL;
+    int count = 6, max_new = 160;
+    float temperature = 1.0f, top_p = 1.0f;
+    uint64_t seed = 1;
+    Flag flags[] = {
+        {"model", FLAG_STR, &model_path, 0, 0, "checkpoint to sample from"},
+        {"data", FLAG_STR, &data, 0, 0, "directory with test.txt (problems to show)"},
+        {"prompt", FLAG_STR, &prompt, 0, 0, "a problem of your own, like 3+5+2+7="},
+        {"count", FLAG_INT, &count, 1, 1000, "problems (or samples of --prompt) to show"},
+        {"temperature", FLAG_FLOAT, &temperature, 0, 100, "0: greedy"},
+        {"top-p", FLAG_FLOAT, &top_p, 0.01, 1, "nucleus sampling mass (1: off)"},
+        {"max-new", FLAG_INT, &max_new, 1, 4096, "generation cap in tokens"},
+        {"seed", FLAG_U64, &seed, 0, 0, "sampling seed"},
+    };
+    CommandHelp h = {"sample", "[--model FILE] [--prompt 3+5+2+7=]", "Show responses with their length, the minimal length, and whether they are right."};
+    parse_flags(&h, flags, NFLAGS(flags), argc, argv);
+    char err[O1P_ERR_LEN];
+    Problem *problems = xcalloc((size_t)count, sizeof(Problem), "problems");
+    int n = count, k = 1;
+    if (prompt) {
+        if (parse_prompt(prompt, (int)strlen(prompt), &problems[0], err)) usage_error("sample", "--prompt '%s': %s", prompt, err);
+        n = 1;
+        k = count;
+    }
+    GPT model;
+    if (load_task_model(&model, model_path, err)) { free(problems); return fail(err); }
+    if (!prompt) { /* spread over the test split: every difficulty shows up */
+        Dataset test;
+        if (dataset_load_split(&test, data, "test", model.config.block_size, err)) { free(problems); gpt_free(&model); return fail(err); }
+        for (int i = 0; i < n; i++) problems[i] = test.ex[(size_t)i * (size_t)test.count / (size_t)n].problem;
+        dataset_free(&test);
+    }
+    SampleConfig sc = {.temperature = temperature, .top_p = top_p, .max_new = max_new, .seed = seed};
+    Response *r = xcalloc((size_t)n * k, sizeof(Response), "responses");
+    char *arena = xmalloc((size_t)n * k * (size_t)(max_new + 1), "responses");
+    generate(&model, problems, NULL, n, k, &sc, r, arena);
+    for (int i = 0; i < n * k; i++) {
+        char p[MAX_PROMPT + 1];
+        prompt_text(&problems[i / k], p);
+        printf("%s%s\n    %s, length %d, minimal %d\n", p, r[i].text, r[i].correct ? "correct" : "WRONG",
+               r[i].length, minimal_length(problems[i / k].n));
+    }
+    free(r); free(arena); free(problems);
+    gpt_free(&model);
+    return 0;
+}
+
+/* make bench: min / median / max over repetitions after a warm-up, plain clock_gettime */
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void bench_report(const char *what, double *seconds, int reps, double work, const char *unit) {
+    qsort(seconds, (size_t)reps, sizeof(double), cmp_double);
+    /* the fastest repetition gives the highest rate */
+    printf("  %-44s %9.1f %9.1f %9.1f  %s\n", what, work / seconds[reps - 1], work / seconds[reps / 2], work / seconds[0], unit);
+}
+
+static int cmd_bench(int argc, char **argv) {
+    int threads = 0, reps = 5, batch = 64, seq = 96, slots = 256;
+    Flag flags[] = {
+        {"threads", FLAG_INT, &threads, 0, 1024, "threads (0: OpenMP's default)"},
+        {"reps", FLAG_INT, &reps, 1, 1000, "timed repetitions of each measurement"},
+        {"batch", FLAG_INT, &batch, 1, 1024, "training batch"},
+        {"seq", FLAG_INT, &seq, 2, 160, "training sequence length"},
+        {"samples", FLAG_INT, &slots, 1, 4096, "samples decoded together"},
+    };
+    CommandHelp h = {"bench", "[flags]", "Throughput of the reference model's training step, of KV-cache sampling, and of\n"
+                                         "the matmul kernel at the model's shapes (min / median / max over --reps)."};
+    parse_flags(&h, flags, NFLAGS(flags), argc, argv);
+    set_threads(threads);
+    SftConfig sc;
+    sft_defaults(&sc);
+    GPTConfig cfg = sc.model;
+    int C = cfg.n_embd, L = cfg.n_layer, V = cfg.vocab_size, N = batch * seq;
+    GPT model;
+    gpt_build(&model, &cfg);
+    gpt_init_weights(&model, 1);
+    gpt_alloc_training(&model, batch, seq);
+    printf("o1pruner bench: model L=%d H=%d C=%d V=%d (%zu parameters), %d thread(s)\n", L, cfg.n_head, C, V,
+           model.num_params, get_threads());
+    printf("  %-44s %9s %9s %9s\n", "", "min", "median", "max");
+    double *t = xmalloc(sizeof(double) * (size_t)reps, "timings");
+    Rng rng;
+    rng_seed(&rng, 1, 0, 0);
+    int *inputs = xmalloc(sizeof(int) * (size_t)N, "batch"), *targets = xmalloc(sizeof(int) * (size_t)N, "batch");
+    float *mask = xmalloc(sizeof(float) * (size_t)N, "batch");
+    for (int i = 0; i < N; i++) { inputs[i] = (int)(rng_u64(&rng) % V); targets[i] = (int)(rng_u64(&rng) % V); mask[i] = 1.0f; }
+    OptimConfig oc = {.lr_max = 1e-4f, .lr_min = 1e-4f, .warmup_steps = 0, .total_steps = 1, .beta1 = 0.9f, .beta2 = 0.95f,
+                      .eps = 1e-8f, .weight_decay = 0.1f, .grad_clip = 1.0f};
+    /* forward FLOPs: 2 per multiply-add of the linear layers and of attention (scores and mix) */
+    double fwd_flops = 2.0 * N * ((double)L * 12 * C * C + (double)C * V) + 2.0 * 2.0 * L * batch * (seq * (seq + 1) / 2.0) * C;
+    for (int r = -1; r < reps; r++) {
+        double t0 = now_seconds();
+        gpt_forward(&model, inputs, targets, batch, seq);
+        masked_mean_nll(model.logprob, mask, N, model.dlogprob);
+        gpt_zero_grad(&model);
+        gpt_backward(&model, inputs, targets, model.dlogprob);
+        clip_grad_norm(model.grads, model.num_params, oc.grad_clip);
+        adamw_step(&model, &oc, 1e-4f);
+        if (r >= 0) t[r] = now_seconds() - t0;
+    }
+    char what[128];
+    snprintf(what, sizeof(what), "training step, batch %dx%d: tokens/s", batch, seq);
+    bench_report(what, t, reps, N, "tok/s");
+    bench_report("training step: GFLOP/s (3x forward FLOPs)", t, reps, 3 * fwd_flops * 1e-9, "GFLOP/s");
+    /* KV-cache decoding: all slots step through positions 0..127 together */
+    DecodeState st;
+    decode_state_alloc(&st, &cfg, slots);
+    int *slot = xmalloc(sizeof(int) * (size_t)slots, "slots"), *tok = xmalloc(sizeof(int) * (size_t)slots, "slots");
+    int *pos = xmalloc(sizeof(int) * (size_t)slots, "slots"), positions = 128;
+    for (int r = -1; r < reps; r++) {
+        double t0 = now_seconds();
+        for (int p = 0; p < positions; p++) {
+            for (int i = 0; i < slots; i++) { slot[i] = i; tok[i] = (i + p) % V; pos[i] = p; }
+            gpt_decode_step(&model, &st, slot, tok, pos, slots);
+        }
+        if (r >= 0) t[r] = now_seconds() - t0;
+    }
+    snprintf(what, sizeof(what), "KV-cache sampling, %d samples x %d tokens", slots, positions);
+    bench_report(what, t, reps, (double)slots * positions, "tok/s");
+    decode_state_free(&st);
+    free(slot); free(tok); free(pos);
+    /* the matmul kernel alone, at the shapes of the training step */
+    struct { const char *name; int in, out; } shapes[] = {{"qkv", C, 3 * C}, {"attn proj", C, C}, {"mlp up", C, 4 * C}, {"mlp down", 4 * C, C}};
+    float *x = xcalloc((size_t)N * 4 * C, sizeof(float), "bench"), *y = xcalloc((size_t)N * 4 * C, sizeof(float), "bench");
+    float *w = xcalloc((size_t)16 * C * C, sizeof(float), "bench"), *dw = xcalloc((size_t)16 * C * C, sizeof(float), "bench");
+    float *dx = xcalloc((size_t)N * 4 * C, sizeof(float), "bench");
+    for (size_t i = 0; i < (size_t)N * 4 * C; i++) x[i] = rng_uniform(&rng);
+    for (size_t i = 0; i < (size_t)16 * C * C; i++) w[i] = rng_uniform(&rng);
+    for (int sh = 0; sh < 4; sh++) {
+        int in = shapes[sh].in, out = shapes[sh].out;
+        double flops = 2.0 * N * in * out * 1e-9;
+        for (int r = -1; r < reps; r++) {
+            double t0 = now_seconds();
+            matmul_forward(y, x, w, NULL, N, in, out, model.scratch);
+            if (r >= 0) t[r] = now_seconds() - t0;
+        }
+        snprintf(what, sizeof(what), "matmul forward %-9s (%d x %d -> %d): GFLOP/s", shapes[sh].name, N, in, out);
+        bench_report(what, t, reps, flops, "GFLOP/s");
+        for (int r = -1; r < reps; r++) {
+            double t0 = now_seconds();
+            matmul_backward(dx, dw, NULL, y, x, w, N, in, out);
+            if (r >= 0) t[r] = now_seconds() - t0;
+        }
+        snprintf(what, sizeof(what), "matmul backward %-8s (both products): GFLOP/s", shapes[sh].name);
+        bench_report(what, t, reps, 2 * flops, "GFLOP/s");
+    }
+    free(x); free(y); free(w); free(dw); free(dx); free(t); free(inputs); free(targets); free(mask);
+    gpt_free(&model);
+    return 0;
+}
+
+static void presample_defaults(PresampleConfig *c) {
+    PresampleConfig d = {.ref = "data/reference.bin", .data_dir = "data", .out = "out/presampled.txt", .k = 16,
+                         .max_new = 160, .limit = 0, .temperature = 1.0f, .top_p = 1.0f, .seed = 1};
+    *c = d;
+}
+
+/* the directory that will hold an output file must exist */
+static int ensure_parent_dir(const char *path, char *err) {
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir) return 0;
+    *slash = 0;
+    return ensure_dir(dir, err);
+}
+
+static int cmd_presample(int argc, char **argv) {
+    PresampleConfig c;
+    presample_defaults(&c);
+    int threads = 0;
+    Flag flags[] = {
+        {"ref", FLAG_STR, &c.ref, 0, 0, "the reference model pi_ref"},
+        {"data", FLAG_STR, &c.data_dir, 0, 0, "directory with prune.txt (the training problems)"},
+        {"out", FLAG_STR, &c.out, 0, 0, "the pre-sampled set to write (OUT.stats: L_ref, A_ref per problem)"},
+        {"k", FLAG_INT, &c.k, 1, 1024, "samples per problem (K)"},
+        {"temperature", FLAG_FLOAT, &c.temperature, 0, 100, "sampling temperature (0: greedy)"},
+        {"top-p", FLAG_FLOAT, &c.top_p, 0.01, 1, "nucleus sampling mass (1: off; the official code used 0.8)"},
+        {"max-new", FLAG_INT, &c.max_new, 1, 4096, "generation cap: a sample cut off here is wrong and has L = cap"},
+        {"problems", FLAG_INT, &c.limit, 0, 1e8, "use only the first N problems of prune.txt (0: all)"},
+        {"seed", FLAG_U64, &c.seed, 0, 0, "sampling seed"},
+        {"threads", FLAG_INT, &threads, 0, 1024, "threads (0: OpenMP's default)"},
+        {"quiet", FLAG_BOOL, &c.quiet, 0, 0, "no progress output"},
+    };
+    CommandHelp h = {"presample", "[--ref FILE] [--out FILE]",
+                     "Pre-sample K solutions per training problem from the frozen reference model (paper\n"
+                     "Alg. 1): each sample's length L and correctness A; per problem L_ref and A_ref."};
+    parse_flags(&h, flags, NFLAGS(flags), argc, argv);
+    set_threads(threads);
+    char err[O1P_ERR_LEN];
+    if (ensure_parent_dir(c.out, err)) return fail(err);
+    signal(SIGINT, on_signal);
+    int rc = run_presample(&c, err);
+    if (rc == -2) { fprintf(stderr, "%s\n", err); return 130; }
+    return rc ? fail(err) : 0;
+}
+
+static void add_prune_flags(Flag *f, int *n, PruneConfig *c, int *paper_advantage, int *paper_ratio) {
+    Flag list[] = {
+        {"m", FLAG_INT, &c->m, 1, 1024, "samples per problem to train on (the official code: 2)"},
+        {"lambda", FLAG_FLOAT, &c->lambda, 0, 1000, "weight of the accuracy term of the reward"},
+        {"epochs", FLAG_INT, &c->epochs, 1, 1000, "passes over the training samples"},
+        {"batch", FLAG_INT, &c->batch, 1, 4096, "sequences per step"},
+        {"lr", FLAG_FLOAT, &c->lr, 0, 1, "peak learning rate"},
+        {"clip", FLAG_FLOAT, &c->clip_eps, 0, 10, "PPO clip range epsilon"},
+        {"warmup", FLAG_FLOAT, &c->warmup_frac, 0, 1, "warmup, as a fraction of the steps"},
+        {"weight-decay", FLAG_FLOAT, &c->weight_decay, 0, 10, "AdamW decoupled weight decay"},
+        {"grad-clip", FLAG_FLOAT, &c->grad_clip, 0, 1e9, "max global gradient norm (0: off)"},
+        {"paper-advantage", FLAG_BOOL, paper_advantage, 0, 0, "advantage = the raw reward (paper) instead of clip + z-score (official)"},
+        {"paper-ratio", FLAG_BOOL, paper_ratio, 0, 0, "whole-sequence ratio (paper) instead of mean token log-prob (official)"},
+        {"correct-only", FLAG_BOOL, &c->correct_only, 0, 0, "extension: train only on correct samples (not in the paper)"},
+    };
+    memcpy(f + *n, list, sizeof(list));
+    *n += NFLAGS(list);
+}
+
+static int cmd_prune(int argc, char **argv) {
+    PruneConfig c;
+    prune_defaults(&c);
+    int threads = 0, paper_advantage = 0, paper_ratio = 0, n = 0;
+    Flag flags[32];
+    Flag own[] = {
+        {"ref", FLAG_STR, &c.ref, 0, 0, "the reference model pi_ref (also the starting point)"},
+        {"presampled", FLAG_STR, &c.presampled, 0, 0, "the pre-sampled set"},
+        {"out", FLAG_STR, &c.out, 0, 0, "the pruned model to write"},
+        {"seed", FLAG_U64, &c.seed, 0, 0, "seed of the sample selection and batch order"},
+        {"threads", FLAG_INT, &threads, 0, 1024, "threads (0: OpenMP's default)"},
+        {"quiet", FLAG_BOOL, &c.quiet, 0, 0, "no progress output"},
+    };
+    memcpy(flags, own, sizeof(own));
+    n = NFLAGS(own);
+    add_prune_flags(flags, &n, &c, &paper_advantage, &paper_ratio);
+    CommandHelp h = {"prune", "[--ref FILE] [--presampled FILE] [--out FILE]",
+                     "Length-harmonizing fine-tuning (paper Eq. 10-11): reward m pre-sampled solutions per problem\n"
+                     "with L_ref/L - 1 + lambda(A - A_ref) and minimise the off-policy PPO-clip loss."};
+    parse_flags(&h, flags, n, argc, argv);
+    c.advantage = paper_advantage ? ADVANTAGE_PAPER : ADVANTAGE_OFFICIAL;
+    c.ratio = paper_ratio ? RATIO_SUM : RATIO_MEAN;
+    set_threads(threads);
+    char err[O1P_ERR_LEN];
+    if (ensure_parent_dir(c.out, err)) return fail(err);
+    signal(SIGINT, on_signal);
+    int rc = run_prune(&c, err);
+    if (rc == -2) { fprintf(stderr, "%s\n", err); return 130; }
+    return rc ? fail(err) : 0;
+}
+
+/* does an existing pre-sampled set come from this model with these settings? */
+static int presampled_matches(const char *path, const PresampleConfig *c, uint32_t crc) {
+    PresampledSet ps;
+    char err[O1P_ERR_LEN];
+    if (presampled_read(&ps, path, err)) return 0;
+    int same = ps.params_crc == crc && ps.k == c->k && ps.max_new == c->max_new && ps.temperature == c->temperature &&
+               ps.top_p == c->top_p && ps.seed == c->seed && (c->limit == 0 ? ps.problems >= 1 : ps.problems == c->limit);
+    presampled_free(&ps);
+    return same;
+}
+
+static int cmd_run(int argc, char **argv) {
+    const char *out = "out", *data = "data";
+    int threads = 0, redo = 0, samples = 4, quiet = 0, paper_advantage = 0, paper_ratio = 0, n = 0;
+    PresampleConfig pre;
+    PruneConfig pc;
+    presample_defaults(&pre);
+    prune_defaults(&pc);
+    uint64_t seed = 1;
+    Flag flags[40];
+    Flag own[] = {
+        {"out", FLAG_STR, &out, 0, 0, "directory for everything the run writes"},
+        {"ref", FLAG_STR, &pre.ref, 0, 0, "the reference model (make reference retrains it)"},
+        {"data", FLAG_STR, &data, 0, 0, "directory with prune.txt and test.txt"},
+        {"k", FLAG_INT, &pre.k, 1, 1024, "pre-sampled solutions per problem (K)"},
+        {"problems", FLAG_INT, &pre.limit, 0, 1e8, "use only the first N problems of prune.txt (0: all)"},
+        {"samples", FLAG_INT, &samples, 0, 1000, "sampled test responses per problem (0: greedy only)"},
+        {"seed", FLAG_U64, &seed, 0, 0, "seed of sampling, selection and batch order"},
+        {"redo", FLAG_BOOL, &redo, 0, 0, "redo every stage instead of reusing what OUT holds"},
+        {"threads", FLAG_INT, &threads, 0, 1024, "threads (0: OpenMP's default)"},
+        {"quiet", FLAG_BOOL, &quiet, 0, 0, "no progress output"},
+    };
+    memcpy(flags, own, sizeof(own));
+    n = NFLAGS(own);
+    add_prune_flags(flags, &n, &pc, &paper_advantage, &paper_ratio);
+    CommandHelp h = {"run", "[--out DIR]",
+                     "The whole method: pre-sample the reference model, prune it, evaluate both on the test\n"
+                     "split, print the before/after table (the paper's Table 2 in miniature), write report.json.\n"
+                     "Stages whose output OUT already holds are reused; --redo recomputes them."};
+    parse_flags(&h, flags, n, argc, argv);
+    pc.advantage = paper_advantage ? ADVANTAGE_PAPER : ADVANTAGE_OFFICIAL;
+    pc.ratio = paper_ratio ? RATIO_SUM : RATIO_MEAN;
+    set_threads(threads);
+    signal(SIGINT, on_signal);
+    char err[O1P_ERR_LEN], presampled[4200], pruned[4200], report[4200];
+    if (ensure_dir(out, err)) return fail(err);
+    snprintf(presampled, sizeof(presampled), "%s/presampled.txt", out);
+    snprintf(pruned, sizeof(pruned), "%s/pruned.bin", out);
+    snprintf(report, sizeof(report), "%s/report.json", out);
+    double t0 = now_seconds();
+    GPT ref;
+    if (load_task_model(&ref, pre.ref, err)) {
+        if (access(pre.ref, F_OK) != 0) seterr(err, "%s: no reference model; 'make reference' trains it (about 12 minutes)", pre.ref);
+        return fail(err);
+    }
+    uint32_t ref_crc = params_crc(&ref);
+    gpt_free(&ref);
+    pre.data_dir = data;
+    pre.out = presampled;
+    pre.seed = seed;
+    pre.quiet = quiet;
+    int fresh = 0, rc;
+    /* stage 2: pre-sampling */
+    if (!redo && presampled_matches(presampled, &pre, ref_crc)) {
+        if (!quiet) fprintf(stderr, "run: reusing %s (--redo to sample again)\n", presampled);
+    } else {
+        if (!quiet) fprintf(stderr, "run: stage 1/3: pre-sampling %d solutions per problem from %s\n", pre.k, pre.ref);
+        if ((rc = run_presample(&pre, err)) != 0) return rc == -2 ? (fprintf(stderr, "%s\n", err), 130) : fail(err);
+        fresh = 1;
+    }
+    /* stage 3: pruning */
+    pc.ref = pre.ref;
+    pc.presampled = presampled;
+    pc.out = pruned;
+    pc.seed = seed;
+    pc.quiet = quiet;
+    if (!redo && !fresh && access(pruned, F_OK) == 0) {
+        if (!quiet) fprintf(stderr, "run: reusing %s (--redo to prune again)\n", pruned);
+    } else {
+        if (!quiet) fprintf(stderr, "run: stage 2/3: O1-Pruner fine-tuning, m=%d, lambda=%g\n", pc.m, pc.lambda);
+        if ((rc = run_prune(&pc, err)) != 0) return rc == -2 ? (fprintf(stderr, "%s\n", err), 130) : fail(err);
+    }
+    /* stage 4: evaluation */
+    if (!quiet) fprintf(stderr, "run: stage 3/3: evaluating both models on the test split\n");
+    EvalResult r[2];
+    memset(r, 0, sizeof(r));
+    const char *paths[2] = {pre.ref, pruned}, *names[2] = {"reference", "O1-Pruner"};
+    Dataset test = {0};
+    for (int m = 0; m < 2; m++) {
+        GPT model;
+        if (load_task_model(&model, paths[m], err)) { dataset_free(&test); return fail(err); }
+        if (!test.ex && dataset_load_split(&test, data, "test", model.config.block_size, err)) { gpt_free(&model); return fail(err); }
+        r[m].name = names[m];
+        r[m].path = paths[m];
+        evaluate_model(&model, &test, samples, 1.0f, 1.0f, pre.max_new, seed, &r[m]);
+        gpt_free(&model);
+    }
+    printf("\nO1-Pruner on the toy task: %d test problems, accuracy (%%) and mean response length (tokens)\n\n", test.count);
+    print_comparison(stdout, r, 2);
+    double dl = mean_length(&r[1].greedy.all) / mean_length(&r[0].greedy.all) - 1;
+    printf("\ngreedy: length %+.1f%%, accuracy %+.1f points; report: %s (%.0f s)\n", 100 * dl,
+           100 * (accuracy(&r[1].greedy.all) - accuracy(&r[0].greedy.all)), report, now_seconds() - t0);
+    dataset_free(&test);
+    return write_report(report, r, 2, err) ? fail(err) : 0;
+}
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -904,6 +2763,13 @@ static void usage(FILE *out) {
             "\n"
             "commands:\n"
             "  run        the whole method end to end (what 'make run' calls)\n"
+            "  sft        train the long-thought reference model on the verbose teacher's traces\n"
+            "  presample  K solutions per training problem from the reference model\n"
+            "  prune      O1-Pruner fine-tuning on the pre-sampled solutions\n"
+            "  eval       accuracy, response length and AES on the test split, per difficulty\n"
+            "  sample     show responses of a model, with their lengths\n"
+            "  data       write the task's data splits as plain text\n"
+            "  bench      throughput of training, sampling and the matmul kernel\n"
             "  help       this text\n"
             "\n"
             "Run 'o1pruner <command> --help' for a command's flags.\n");
@@ -913,11 +2779,14 @@ int main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
     const char *cmd = argv[1];
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) { usage(stdout); return 0; }
-    if (!strcmp(cmd, "run")) {
-        printf("o1pruner run: the end-to-end pipeline (reference model, pre-sampling, pruning, report)\n"
-               "is being built; this version ships the transformer core. See README.md.\n");
-        return 0;
-    }
+    if (!strcmp(cmd, "data")) return cmd_data(argc, argv);
+    if (!strcmp(cmd, "sft")) return cmd_sft(argc, argv);
+    if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
+    if (!strcmp(cmd, "sample")) return cmd_sample(argc, argv);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc, argv);
+    if (!strcmp(cmd, "presample")) return cmd_presample(argc, argv);
+    if (!strcmp(cmd, "prune")) return cmd_prune(argc, argv);
+    if (!strcmp(cmd, "run")) return cmd_run(argc, argv);
     fprintf(stderr, "%s: unknown command '%s'; run 'o1pruner --help' for the list\n", program_name, cmd);
     return 2;
 }

@@ -130,6 +130,24 @@ void gpt_zero_grad(GPT *model);
 double masked_mean_nll(const float *logprob, const float *mask, int n, float *dlogprob);
 
 /* ------------------------------------------------------------------------------------------ */
+/* incremental decoding with a KV cache: one forward step per new token */
+
+typedef struct {
+    int max_samples;                /* slots in the cache */
+    float *key_cache, *value_cache; /* (L, max_samples, block_size, C) */
+    float *x, *ln, *qkv, *atty, *proj, *fch, *fch_gelu; /* (n, C|3C|4C) rows of the active samples */
+    float *mean, *rstd, *att;       /* (n), (n), (n, H, block_size) */
+    float *logits;                  /* (n, V) */
+} DecodeState;
+
+void decode_state_alloc(DecodeState *st, const GPTConfig *config, int max_samples);
+void decode_state_free(DecodeState *st);
+/* Feed one token to each of n samples: sample i lives in cache slot slot[i], its token[i] sits at
+ * position pos[i], and positions 0..pos[i]-1 of that slot are already cached. Writes st->logits
+ * (n, V) for the next token. Each row's result does not depend on the other rows. */
+void gpt_decode_step(GPT *model, DecodeState *st, const int *slot, const int *token, const int *pos, int n);
+
+/* ------------------------------------------------------------------------------------------ */
 /* optimisation */
 
 typedef struct {
@@ -168,6 +186,54 @@ uint64_t rng_u64(Rng *rng);
 float rng_uniform(Rng *rng);  /* [0, 1) with 24 random bits */
 double rng_normal(Rng *rng);  /* standard normal, Box-Muller */
 
-void set_threads(int n); /* OpenMP thread count; no-op without OpenMP */
+void set_threads(int n);
+
+/* ------------------------------------------------------------------------------------------ */
+/* the task (README "The task"): add n single digits, with running sums as the reasoning */
+
+#define VOCAB ".0123456789+=,vrA$" /* token id = index; '.' (0) pads */
+#define VOCAB_SIZE 18
+#define MIN_TERMS 2
+#define MAX_TERMS 6
+#define MAX_PROMPT (2 * MAX_TERMS) /* "d+d+...+d=" */
+
+typedef struct {
+    int n;                 /* number of terms = difficulty */
+    int digits[MAX_TERMS]; /* each 1..9 */
+} Problem;
+
+int problem_sum(const Problem *p);
+int minimal_length(int n);                      /* 8(n-1) + 4 response tokens */
+int prompt_text(const Problem *p, char *out);   /* "3+5+2+7=", returns its length */
+int minimal_trace(const Problem *p, char *out); /* "03+5=08,08+2=10,10+7=17,A17$" */
+/* the verbose teacher at over-thinking level p; returns the trace length */
+int teacher_trace(const Problem *pr, float p, Rng *rng, char *out);
+/* 1 if the response ends in "A<number>$" with number = the sum, else 0 */
+int grade_response(const Problem *p, const char *response, int length);
+/* parse "d+d+...+d=" (exactly, nothing after) into p; returns 0 or -1 with a reason in err */
+int parse_prompt(const char *text, int length, Problem *p, char *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* sampling */
+
+typedef struct {
+    float temperature; /* 0: greedy (argmax) */
+    float top_p;       /* 1: off; else nucleus sampling */
+    int max_new;       /* generation cap in tokens */
+    uint64_t seed;     /* sample k of problem i draws from stream (seed, i, k) */
+} SampleConfig;
+
+typedef struct {
+    int length;    /* generated tokens, up to and including '$'; = the cap if it never came */
+    int finished;  /* 1 if '$' was generated */
+    int correct;   /* grade_response */
+    char *text;    /* the response (NUL-terminated), into Generation's arena */
+} Response;
+
+int sample_token(const float *logits, int V, float temperature, float top_p, Rng *rng);
+/* k samples for each of n problems; responses[i*k + j] is sample j of problem i. problem_ids
+ * (NULL: 0..n-1) name the RNG streams, so a problem's samples do not depend on the batch. */
+void generate(GPT *model, const Problem *problems, const int *problem_ids, int n, int k,
+              const SampleConfig *sc, Response *responses, char *arena); /* OpenMP thread count; no-op without OpenMP */
 
 #endif

@@ -669,6 +669,475 @@ static void test_thread_determinism(void) {
 #endif
 }
 
+
+/* ------------------------------------------------------------------------------------------ */
+/* KV-cache decoding */
+
+static void test_kv_cache(void) {
+    printf("KV-cache decoding\n");
+    GPTConfig cfg = {.vocab_size = 18, .block_size = 24, .n_layer = 2, .n_head = 4, .n_embd = 32};
+    GPT model;
+    gpt_build(&model, &cfg);
+    gpt_init_weights(&model, 21);
+    Rng rng;
+    rng_seed(&rng, 4, 0, 0);
+    for (size_t i = 0; i < model.num_params; i++) model.params[i] += 0.2f * (rng_uniform(&rng) - 0.5f);
+    int B = 3, T = 24, V = cfg.vocab_size;
+    gpt_alloc_training(&model, B, T);
+    int tokens[72];
+    for (int i = 0; i < B * T; i++) tokens[i] = (int)(rng_u64(&rng) % (uint64_t)V);
+    gpt_forward(&model, tokens, NULL, B, T);
+    DecodeState st;
+    decode_state_alloc(&st, &cfg, 4);
+    /* the three sequences sit in slots 3, 0, 2 and start at different times, so each step mixes
+     * positions; sequence b begins at step 5*b */
+    int slot_of[3] = {3, 0, 2};
+    double worst = 0.0, scale = 0.0;
+    int exact = 1;
+    for (int step = 0; step < T + 10; step++) {
+        int slot[3], tok[3], pos[3], which[3], n = 0;
+        for (int b = 0; b < B; b++) {
+            int t = step - 5 * b;
+            if (t < 0 || t >= T) continue;
+            slot[n] = slot_of[b]; tok[n] = tokens[b * T + t]; pos[n] = t; which[n] = b; n++;
+        }
+        if (!n) continue;
+        gpt_decode_step(&model, &st, slot, tok, pos, n);
+        for (int i = 0; i < n; i++) {
+            const float *full = model.a.logits + ((size_t)which[i] * T + pos[i]) * V, *inc = st.logits + (size_t)i * V;
+            for (int v = 0; v < V; v++) {
+                worst = fmax(worst, fabs(full[v] - inc[v]));
+                scale = fmax(scale, fabs(full[v]));
+                exact &= full[v] == inc[v];
+            }
+        }
+    }
+    printf("  logits of every position: max |cached - full| = %.3g (%s)\n", worst, exact ? "bitwise equal" : "not bitwise equal");
+    CHECK(worst <= 1e-6 * scale, "KV-cache logits differ from the full forward pass by %g", worst);
+    decode_state_free(&st);
+    gpt_free(&model);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the task */
+
+static void test_task(void) {
+    printf("task: teacher, grading, splits\n");
+    Rng rng;
+    rng_seed(&rng, 99, 0, 0);
+    int bad_teacher = 0, bad_minimal = 0, bad_parse = 0, bad_extremes = 0;
+    for (int trial = 0; trial < 5000; trial++) {
+        Problem p, q;
+        draw_digits(&p, MIN_TERMS + trial % (MAX_TERMS - MIN_TERMS + 1), &rng);
+        char prompt[64], trace[256], err[O1P_ERR_LEN];
+        int pl = prompt_text(&p, prompt);
+        bad_parse += parse_prompt(prompt, pl, &q, err) != 0 || q.n != p.n || memcmp(q.digits, p.digits, sizeof(int) * (size_t)p.n);
+        int len = teacher_trace(&p, rng_uniform(&rng), &rng, trace);
+        bad_teacher += !grade_response(&p, trace, len) || len != (int)strlen(trace);
+        len = minimal_trace(&p, trace);
+        bad_minimal += len != minimal_length(p.n) || !grade_response(&p, trace, len);
+        /* p = 0: exactly the minimal trace; p = 1: every verification and the restart */
+        char t0[256], t1[256];
+        int l0 = teacher_trace(&p, 0.0f, &rng, t0), l1 = teacher_trace(&p, 1.0f, &rng, t1);
+        bad_extremes += strcmp(t0, trace) != 0 || l0 != minimal_length(p.n) ||
+                        l1 != minimal_length(p.n) + 9 * (p.n - 1) + 1 + 8 * (p.n - 1);
+    }
+    CHECK(bad_teacher == 0, "%d teacher traces are wrong", bad_teacher);
+    CHECK(bad_minimal == 0, "%d minimal traces are wrong or of the wrong length", bad_minimal);
+    CHECK(bad_parse == 0, "%d prompts do not parse back", bad_parse);
+    CHECK(bad_extremes == 0, "%d teacher traces at p = 0 or 1 are not as specified", bad_extremes);
+    Problem ex = {.n = 4, .digits = {3, 5, 2, 7}};
+    char buf[256];
+    minimal_trace(&ex, buf);
+    CHECK(!strcmp(buf, "03+5=08,08+2=10,10+7=17,A17$"), "minimal trace of 3+5+2+7: %s", buf);
+    prompt_text(&ex, buf);
+    CHECK(!strcmp(buf, "3+5+2+7="), "prompt: %s", buf);
+
+    /* grading: only a final "A<sum>$" counts */
+    struct { const char *response; int correct; } table[] = {
+        {"03+5=08,08+2=10,10+7=17,A17$", 1}, {"A17$", 1}, {"v03+5=08,r,,A17$", 1}, {"A017$", 1},
+        {"03+5=08,08+2=10,10+7=17,A18$", 0}, {"03+5=08,08+2=10,10+7=17,A17", 0}, {"17$", 0},
+        {"A$", 0}, {"", 0}, {"$", 0}, {"A1$", 0}, {"A0017$", 0}, {"A17$A18$", 0}, {"A18$A17$", 1}, {"+17$", 0}};
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        int got = grade_response(&ex, table[i].response, (int)strlen(table[i].response));
+        CHECK(got == table[i].correct, "grade(\"%s\") = %d, expected %d", table[i].response, got, table[i].correct);
+    }
+    const char *bad_prompts[] = {"3+5", "3+5=7", "3=", "0+5=", "3++5=", "3+5+2+7+1+1+1=", "a+b=", "35=", ""};
+    for (size_t i = 0; i < sizeof(bad_prompts) / sizeof(bad_prompts[0]); i++) {
+        Problem p;
+        char err[O1P_ERR_LEN];
+        CHECK(parse_prompt(bad_prompts[i], (int)strlen(bad_prompts[i]), &p, err) != 0, "prompt \"%s\" accepted", bad_prompts[i]);
+    }
+
+    /* the splits: the generator reproduces data/, and no test problem appears anywhere else */
+    TestSet *ts = malloc(sizeof(TestSet));
+    make_test_set(ts, TASK_SEED);
+    long sorted[1024];
+    memcpy(sorted, ts->keys, sizeof(long) * (size_t)ts->count);
+    qsort(sorted, (size_t)ts->count, sizeof(long), cmp_long);
+    for (int i = 0; i < 4; i++) {
+        int lines;
+        char *text = split_text(split_names[i], TASK_SEED, &lines), path[64];
+        snprintf(path, sizeof(path), "data/%s.txt", split_names[i]);
+        size_t n = 0;
+        FILE *f = fopen(path, "rb");
+        unsigned char *shipped = f ? (fclose(f), read_bytes(path, &n)) : NULL;
+        CHECK(shipped && n == strlen(text) && !memcmp(shipped, text, n), "%s differs from what the generator writes (run 'o1pruner data')", path);
+        Dataset ds;
+        char err[O1P_ERR_LEN];
+        CHECK(dataset_load(&ds, path, 160, err) == 0, "%s", err);
+        int overlap = 0, level[MAX_TERMS + 1] = {0};
+        for (int j = 0; j < ds.count; j++) {
+            level[ds.ex[j].problem.n]++;
+            if (strcmp(split_names[i], "test") != 0) overlap += in_test_set(sorted, ts->count, &ds.ex[j].problem);
+        }
+        CHECK(overlap == 0, "%d problems of %s are in the test split", overlap, path);
+        printf("  %-15s %6d problems, n=2..6: %d %d %d %d %d, %d in the test split\n", path, ds.count, level[2], level[3],
+               level[4], level[5], level[6], overlap);
+        dataset_free(&ds);
+        free(shipped);
+        free(text);
+    }
+    free(ts);
+}
+
+static void test_dataset_errors(void) {
+    printf("dataset validation\n");
+    struct { const char *text, *expect; } table[] = {
+        {"3+5=03+5=08,A08$\n3+5=03+5=08,A09$\n", ":2: the trace does not end in the right answer"},
+        {"3+5=03+5=08,A08$\nhello\n", ":2: character outside the vocabulary"},
+        {"3+5+03+5=08,A08$\n", ":1: term 3 is '0'"},
+        {"3+5=03+5=08,A08$\n3+5+2=A10$\n3*5=A15$\n", ":3: character outside the vocabulary"},
+        {"3+5+2+1+1+1+1=A14$\n", ":1: more than 6 terms"},
+        {"3+5=03+5=08,A08$\n0+5=05,A05$\n", ":2: term 1 is '0'"},
+        {"3+5A08$\n", ":1: no '=' ending a prompt"},
+        {"3+5=A08$A08$\n", ":1: '$' before the end"},
+        {"3+5=03+5=08,A08$\n3+5=..A08$\n", ":2: character outside the vocabulary"},
+        {"", "0 lines"},
+        {"3+5=0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+         "00000000000000000000000000000000000000000000000000000000000000000A08$\n", ":1: 170 characters, the model's context holds 160"},
+    };
+    char path[300], err[O1P_ERR_LEN];
+    snprintf(path, sizeof(path), "%s/bad.txt", tmpdir);
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        write_bytes(path, (const unsigned char *)table[i].text, strlen(table[i].text));
+        Dataset ds;
+        int rc = dataset_load(&ds, path, 160, err);
+        CHECK(rc != 0 && strstr(err, path) && strstr(err, table[i].expect), "case %zu: rc %d, '%s' (wanted '%s')", i, rc, err, table[i].expect);
+        if (rc == 0) dataset_free(&ds);
+    }
+    write_bytes(path, (const unsigned char *)"3+5=03+5=08,A08$\n2+2+2=A06$", 27); /* no final newline: fine */
+    Dataset ds;
+    CHECK(dataset_load(&ds, path, 160, err) == 0 && ds.count == 2 && ds.ex[1].length == 10 && ds.ex[1].prompt_len == 6,
+          "a valid file without a final newline: %s", err);
+    dataset_free(&ds);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* sampling */
+
+static void test_sampling(void) {
+    printf("sampling\n");
+    /* the sampler: greedy is the first argmax; temperature -> 0 gives the same token */
+    float logits[6] = {0.3f, 2.0f, -1.0f, 2.0f, 1.99f, 0.0f};
+    Rng rng;
+    rng_seed(&rng, 5, 0, 0);
+    CHECK(sample_token(logits, 6, 0.0f, 1.0f, &rng) == 1, "greedy must pick the first maximum");
+    int agree = 1;
+    float sharp[5] = {0.5f, -0.2f, 1.7f, 1.6f, 0.0f};
+    for (int i = 0; i < 200; i++) agree &= sample_token(sharp, 5, 1e-3f, 1.0f, &rng) == 2;
+    CHECK(agree, "temperature 1e-3 must give the argmax");
+    /* top-p 0.5 over probabilities (0.5, 0.3, 0.2) keeps only the first token */
+    float tp[3] = {logf(0.3f), logf(0.5f), logf(0.2f)};
+    int only = 1, counts[3] = {0};
+    for (int i = 0; i < 2000; i++) { int t = sample_token(tp, 3, 1.0f, 0.5f, &rng); only &= t == 1; }
+    CHECK(only, "top-p 0.5 must keep only the most likely token here");
+    for (int i = 0; i < 30000; i++) counts[sample_token(tp, 3, 1.0f, 1.0f, &rng)]++;
+    CHECK(fabs(counts[1] / 30000.0 - 0.5) < 0.015 && fabs(counts[0] / 30000.0 - 0.3) < 0.015,
+          "sampled frequencies %d %d %d do not follow (0.3, 0.5, 0.2)", counts[0], counts[1], counts[2]);
+
+    /* generation: same seed, same samples, for 1 and 2 threads and any batch composition */
+    GPTConfig cfg = {.vocab_size = VOCAB_SIZE, .block_size = 48, .n_layer = 2, .n_head = 2, .n_embd = 32};
+    GPT model;
+    gpt_build(&model, &cfg);
+    gpt_init_weights(&model, 8);
+    Problem problems[5];
+    for (int i = 0; i < 5; i++) draw_digits(&problems[i], 2 + i, &rng);
+    SampleConfig sc = {.temperature = 1.0f, .top_p = 1.0f, .max_new = 30, .seed = 17};
+    Response r[2][15], alone[3];
+    char arena[2][15 * 31], arena1[3 * 31];
+    for (int k = 0; k < 2; k++) {
+        set_threads(k + 1);
+        generate(&model, problems, NULL, 5, 3, &sc, r[k], arena[k]);
+    }
+    set_threads(2);
+    int same = 1;
+    for (int i = 0; i < 15; i++) same &= r[0][i].length == r[1][i].length && !strcmp(r[0][i].text, r[1][i].text);
+    CHECK(same, "samples differ between 1 and 2 threads");
+    int ids[1] = {3};
+    generate(&model, &problems[3], ids, 1, 3, &sc, alone, arena1);
+    for (int j = 0; j < 3; j++) same &= !strcmp(alone[j].text, r[0][9 + j].text);
+    CHECK(same, "a problem's samples depend on the other problems in the batch");
+    int capped = 1;
+    for (int i = 0; i < 15; i++) capped &= r[0][i].finished || (r[0][i].length == 30 && !r[0][i].correct);
+    CHECK(capped, "a sample that reaches the cap must have length = cap and be wrong");
+    printf("  an untrained model's sample: \"%s\" (length %d)\n", r[0][0].text, r[0][0].length);
+    /* greedy generation equals sampling at a vanishing temperature */
+    SampleConfig g = sc, cold = sc;
+    g.temperature = 0.0f;
+    cold.temperature = 1e-6f;
+    generate(&model, problems, NULL, 5, 1, &g, r[0], arena[0]);
+    generate(&model, problems, NULL, 5, 1, &cold, r[1], arena[1]);
+    same = 1;
+    for (int i = 0; i < 5; i++) same &= !strcmp(r[0][i].text, r[1][i].text);
+    CHECK(same, "greedy decoding differs from temperature 1e-6");
+    gpt_free(&model);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the method: reward, advantage, PPO-clip, AES */
+
+static void test_reward_advantage_aes(void) {
+    printf("reward, advantage, AES\n");
+    struct { double L_ref, L, A, A_ref, lambda, R; } rw[] = {
+        {40, 20, 1, 0.75, 2, 1.5},   /* half the reference length, correct where the reference is 75% */
+        {40, 80, 0, 0.75, 2, -2.0},  /* twice as long and wrong */
+        {40, 10, 1, 0.5, 2, 4.0},
+        {40, 5, 0, 1, 2, 5.0},       /* short but wrong: the length term wins (DESIGN.md §8) */
+        {40, 40, 1, 1, 0, 0.0},
+    };
+    for (size_t i = 0; i < sizeof(rw) / sizeof(rw[0]); i++) {
+        double R = length_reward(rw[i].L_ref, rw[i].L, rw[i].A, rw[i].A_ref, rw[i].lambda);
+        CHECK(fabs(R - rw[i].R) < 1e-12, "reward case %zu: %g, expected %g", i, R, rw[i].R);
+    }
+    /* official: clip to [-2, 4] -> (1.5, -2, 4, 4, -2); mean 1.1; population std sqrt(7.24) */
+    double R[5] = {1.5, -2.0, 4.0, 5.0, -3.0};
+    double expect[5] = {0.14865882924943322, -1.1521059266831077, 1.077776512058391, 1.077776512058391, -1.1521059266831077};
+    float w[5];
+    advantages(R, 5, ADVANTAGE_OFFICIAL, w);
+    for (int i = 0; i < 5; i++) CHECK(fabs(w[i] - expect[i]) < 1e-6, "official advantage %d: %.9g, expected %.9g", i, w[i], expect[i]);
+    advantages(R, 5, ADVANTAGE_PAPER, w);
+    for (int i = 0; i < 5; i++) CHECK(w[i] == (float)R[i], "paper advantage %d: %g", i, w[i]);
+    double same[3] = {5.0, 6.0, 7.0}; /* all clip to 4: std 0 */
+    advantages(same, 3, ADVANTAGE_OFFICIAL, w);
+    CHECK(w[0] == 0.0f && w[1] == 0.0f && w[2] == 0.0f, "std = 0 must give zero advantages, got %g %g %g", w[0], w[1], w[2]);
+    /* AES: dL = 0.6 in each case; accuracy same / +10% / -10% (relative) */
+    CHECK(fabs(accuracy_efficiency_score(100, 40, 0.9, 0.9) - 0.6) < 1e-12, "AES, same accuracy");
+    CHECK(fabs(accuracy_efficiency_score(100, 40, 0.9, 0.99) - 0.9) < 1e-12, "AES, accuracy up: dL + 3 dA");
+    CHECK(fabs(accuracy_efficiency_score(100, 40, 0.9, 0.81) - 0.1) < 1e-12, "AES, accuracy down: dL - 5 |dA|");
+    CHECK(fabs(accuracy_efficiency_score(100, 120, 0.5, 0.5) + 0.2) < 1e-12, "AES, longer");
+}
+
+/* one sequence of T response tokens, ratio set by ref_sum, loss and d/dlogprob checked by finite
+ * differences on every branch of the clip */
+static double ppo_loss_only(const float *lp, const float *mask, const double *ref, const float *w, int B, int T, RatioMode mode) {
+    float d[64];
+    return ppo_clip_loss(lp, mask, ref, w, B, T, mode, 0.2f, d).loss;
+}
+
+static void test_ppo_clip(void) {
+    printf("PPO-clip loss\n");
+    int T = 5;
+    float lp[5] = {-0.3f, -1.2f, -0.05f, -2.0f, 0.0f}, mask[5] = {1, 1, 1, 1, 0}; /* the last position is not a response token */
+    double sum = -0.3 - 1.2 - 0.05 - 2.0;
+    struct { const char *what; float w; double r; int clipped; } cases[] = {
+        {"w > 0, r inside", 1.5f, 1.1, 0}, {"w > 0, r above", 1.5f, 1.5, 1}, {"w > 0, r below", 1.5f, 0.6, 0},
+        {"w < 0, r inside", -0.7f, 0.9, 0}, {"w < 0, r above", -0.7f, 1.4, 0}, {"w < 0, r below", -0.7f, 0.5, 1},
+        {"w = 0", 0.0f, 1.3, 0}};
+    for (int mode = 0; mode < 2; mode++) {
+        RatioMode rm = mode == 0 ? RATIO_MEAN : RATIO_SUM;
+        for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+            /* choose ref_sum so that r is the wanted value */
+            double ref = rm == RATIO_MEAN ? sum - 4 * log(cases[c].r) : sum - log(cases[c].r);
+            float d[5];
+            PpoStats st = ppo_clip_loss(lp, mask, &ref, &cases[c].w, 1, T, rm, 0.2f, d);
+            double r = cases[c].r, clipped = fmin(fmax(r, 0.8), 1.2);
+            double expect = fmax(-cases[c].w * r, -cases[c].w * clipped);
+            CHECK(fabs(st.loss - expect) < 1e-6 && fabs(st.mean_ratio - r) < 1e-6 && (st.clipped_fraction > 0.5) == cases[c].clipped,
+                  "%s (%s ratio): loss %.9g expected %.9g, ratio %.9g, clipped %g", cases[c].what, rm == RATIO_MEAN ? "mean" : "sum",
+                  st.loss, expect, st.mean_ratio, st.clipped_fraction);
+            double worst = 0;
+            for (int t = 0; t < T; t++) {
+                float save = lp[t], h = 1e-3f;
+                lp[t] = save + h; double fp = ppo_loss_only(lp, mask, &ref, &cases[c].w, 1, T, rm);
+                lp[t] = save - h; double fm = ppo_loss_only(lp, mask, &ref, &cases[c].w, 1, T, rm);
+                lp[t] = save;
+                double num = (fp - fm) / (2.0 * h), scale = fmax(1.0, fabs(num));
+                worst = fmax(worst, fabs(num - d[t]) / scale);
+            }
+            CHECK(worst < 1e-4, "%s (%s ratio): d loss / d logprob off by %.3g", cases[c].what, rm == RATIO_MEAN ? "mean" : "sum", worst);
+        }
+    }
+    /* through the log-softmax to the logits: two sequences, both ratio variants */
+    int B = 2, V = 6, N = B * T;
+    int targets[10] = {1, 4, 0, 5, -1, 2, 2, 3, -1, -1};
+    float m2[10] = {1, 1, 1, 1, 0, 1, 1, 1, 0, 0};
+    float *z = malloc(sizeof(float) * N * V), *probs = malloc(sizeof(float) * N * V), *dz = malloc(sizeof(float) * N * V);
+    float logp[10], dlp[10], w2[2] = {0.8f, -1.3f};
+    double ref2[2] = {-7.5, -3.2};
+    Rng rng;
+    rng_seed(&rng, 12, 0, 0);
+    fill_uniform(z, (size_t)N * V, &rng, -2, 2);
+    for (int mode = 0; mode < 2; mode++) {
+        RatioMode rm = mode == 0 ? RATIO_MEAN : RATIO_SUM;
+        logprob_forward(logp, probs, z, targets, N, V);
+        ppo_clip_loss(logp, m2, ref2, w2, B, T, rm, 0.2f, dlp);
+        memset(dz, 0, sizeof(float) * N * V);
+        logprob_backward(dz, dlp, probs, targets, N, V);
+        double worst = 0, scale = 1e-6;
+        for (int i = 0; i < N * V; i++) {
+            float save = z[i], h = 1e-3f;
+            z[i] = save + h; logprob_forward(logp, probs, z, targets, N, V); double fp = ppo_loss_only(logp, m2, ref2, w2, B, T, rm);
+            z[i] = save - h; logprob_forward(logp, probs, z, targets, N, V); double fm = ppo_loss_only(logp, m2, ref2, w2, B, T, rm);
+            z[i] = save;
+            double num = (fp - fm) / (2.0 * h);
+            worst = fmax(worst, fabs(num - dz[i]));
+            scale = fmax(scale, fabs(num));
+        }
+        printf("  d loss / d logits (%s ratio) vs finite differences: max rel error %.2e\n", rm == RATIO_MEAN ? "mean" : "sum", worst / scale);
+        CHECK(worst / scale < 1e-3, "PPO gradient w.r.t. logits (%s ratio): error %.3g", rm == RATIO_MEAN ? "mean" : "sum", worst / scale);
+    }
+    free(z); free(probs); free(dz);
+}
+
+/* at step 0 pi_theta = pi_ref: the ratio is exactly 1 and the loss exactly -mean(w) */
+static void test_ppo_step_zero(void) {
+    printf("PPO-clip at step 0\n");
+    GPTConfig cfg = {.vocab_size = 18, .block_size = 16, .n_layer = 2, .n_head = 2, .n_embd = 16};
+    GPT model;
+    gpt_build(&model, &cfg);
+    gpt_init_weights(&model, 3);
+    int B = 4, T = 12;
+    gpt_alloc_training(&model, B, T);
+    int inp[48], tgt[48];
+    float mask[48], w[4] = {1.2f, -0.4f, 0.1f, -2.0f};
+    Rng rng;
+    rng_seed(&rng, 2, 0, 0);
+    make_batch(inp, tgt, mask, B, T, 18, &rng);
+    gpt_forward(&model, inp, tgt, B, T);
+    double ref[4];
+    for (int b = 0; b < B; b++) {
+        ref[b] = 0;
+        for (int t = 0; t < T; t++) ref[b] += (double)mask[b * T + t] * model.logprob[b * T + t];
+    }
+    for (int mode = 0; mode < 2; mode++) {
+        PpoStats st = ppo_clip_loss(model.logprob, mask, ref, w, B, T, mode == 0 ? RATIO_MEAN : RATIO_SUM, 0.2f, model.dlogprob);
+        double mean_w = (w[0] + w[1] + w[2] + w[3]) / 4.0;
+        CHECK(st.mean_ratio == 1.0 && st.loss == -mean_w && st.clipped_fraction == 0.0,
+              "step 0: ratio %.17g, loss %.17g, expected 1 and %.17g", st.mean_ratio, st.loss, -mean_w);
+    }
+    gpt_free(&model);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* a small end-to-end O1-Pruner run on the shipped reference model (seconds) */
+
+static void write_every_nth_line(const char *from, const char *to, int every) {
+    size_t n;
+    unsigned char *text = read_bytes(from, &n);
+    FILE *f = fopen(to, "wb");
+    int line = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (line % every == 0) fputc(text[i], f);
+        if (text[i] == '\n') line++;
+    }
+    fclose(f);
+    free(text);
+}
+
+static void test_small_run(void) {
+    printf("small end-to-end run: presample, prune, evaluate\n");
+    if (access("data/reference.bin", F_OK) != 0) { CHECK(0, "data/reference.bin missing (make reference)"); return; }
+    char dir[300], path[400], presampled[400], pruned[400], err[O1P_ERR_LEN];
+    snprintf(dir, sizeof(dir), "%s/small", tmpdir);
+    mkdir(dir, 0777);
+    snprintf(path, sizeof(path), "%s/prune.txt", dir);
+    write_every_nth_line("data/prune.txt", path, 25); /* 80 problems, 16 per difficulty */
+    snprintf(path, sizeof(path), "%s/test.txt", dir);
+    write_every_nth_line("data/test.txt", path, 5);
+    snprintf(presampled, sizeof(presampled), "%s/presampled.txt", dir);
+    snprintf(pruned, sizeof(pruned), "%s/pruned.bin", dir);
+    PresampleConfig pre = {.ref = "data/reference.bin", .data_dir = dir, .out = presampled, .k = 8, .max_new = 160,
+                           .temperature = 1.0f, .top_p = 1.0f, .seed = 1, .quiet = 1};
+    int saved = dup(1), devnull = open("/dev/null", O_WRONLY);
+    fflush(stdout);
+    dup2(devnull, 1);
+    int rc = run_presample(&pre, err);
+    PruneConfig pc;
+    prune_defaults(&pc);
+    pc.presampled = presampled;
+    pc.out = pruned;
+    pc.quiet = 1;
+    pc.batch = 16;
+    pc.epochs = 3;
+    pc.lr = 1e-4f;
+    if (rc == 0) rc = run_prune(&pc, err);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(devnull); close(saved);
+    CHECK(rc == 0, "small run: %s", err);
+    if (rc != 0) return;
+    Dataset test;
+    CHECK(dataset_load(&test, path, 160, err) == 0, "%s", err);
+    EvalResult r[2];
+    const char *paths[2] = {"data/reference.bin", pruned};
+    for (int m = 0; m < 2; m++) {
+        GPT model;
+        CHECK(checkpoint_load(&model, paths[m], NULL, err) == 0, "%s", err);
+        evaluate_model(&model, &test, 0, 1.0f, 1.0f, 160, 1, &r[m]);
+        gpt_free(&model);
+    }
+    double L0 = mean_length(&r[0].greedy.all), L1 = mean_length(&r[1].greedy.all);
+    double A0 = accuracy(&r[0].greedy.all), A1 = accuracy(&r[1].greedy.all);
+    printf("  %d test problems, greedy: reference %.1f%% / %.1f tokens -> pruned %.1f%% / %.1f tokens\n", test.count,
+           100 * A0, L0, 100 * A1, L1);
+    CHECK(L1 < 0.9 * L0, "the mean length did not go down: %.1f -> %.1f", L0, L1);
+    CHECK(A1 >= A0 - 0.05, "accuracy collapsed: %.3f -> %.3f", A0, A1);
+    dataset_free(&test);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the shipped reference model: the SFT code still reproduces the start of its training */
+
+static void test_sft_fingerprint(void) {
+    printf("SFT reproduces the start of the shipped reference training\n");
+    FILE *f = fopen("data/reference.txt", "r");
+    unsigned expected = 0;
+    int found = 0;
+    char line[512];
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "fingerprint: parameters after 3 steps have CRC-32 %x", &expected) == 1) found = 1;
+    if (f) fclose(f);
+    CHECK(found, "data/reference.txt has no fingerprint line (run 'make reference')");
+    SftConfig c;
+    sft_defaults(&c);
+    char out[300], resume[320], err[O1P_ERR_LEN];
+    snprintf(out, sizeof(out), "%s/ref.bin", tmpdir);
+    snprintf(resume, sizeof(resume), "%s.resume", out);
+    c.out = out;
+    c.stop_after = FINGERPRINT_STEPS;
+    c.quiet = 1;
+    int saved = dup(1); /* the fingerprint line goes to stdout: keep the test log clean */
+    fflush(stdout);
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    int rc = run_sft(&c, err);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(devnull); close(saved);
+    CHECK(rc == 0, "sft: %s", err);
+    GPT model;
+    int has_opt;
+    if (rc == 0 && checkpoint_load(&model, resume, &has_opt, err) == 0) {
+        uint32_t crc = crc32_update(0, model.params, model.num_params * sizeof(float));
+        printf("  parameters after %d steps: CRC-32 %08x, data/reference.txt says %08x\n", FINGERPRINT_STEPS, crc, expected);
+        CHECK(crc == expected && model.step == FINGERPRINT_STEPS, "the SFT code no longer reproduces data/reference.bin");
+        gpt_free(&model);
+    } else {
+        CHECK(0, "no resumable state after the stop: %s", err);
+    }
+}
+
 /* ========================================================================================== */
 
 int main(void) {
@@ -680,6 +1149,15 @@ int main(void) {
     test_adamw_clip_schedule();
     test_checkpoints();
     test_thread_determinism();
+    test_kv_cache();
+    test_task();
+    test_dataset_errors();
+    test_sampling();
+    test_reward_advantage_aes();
+    test_ppo_clip();
+    test_ppo_step_zero();
+    test_sft_fingerprint();
+    test_small_run();
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
     if (system(cmd) != 0) printf("note: could not remove %s\n", tmpdir);
