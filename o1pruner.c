@@ -284,6 +284,25 @@ static void matmul_tile(float *restrict out, const float *restrict a, const floa
         for (int j = 0; j < TILE_COLS; j++) out[(size_t)r * M + j] = acc[r][j];
 }
 
+/* a tile cut by the edge of the matrix: rows r < rn, columns j < jn, same order of operations */
+static void matmul_edge_tile(float *restrict out, const float *restrict a, const float *restrict bm,
+                             const float *restrict bias, int accumulate, int a_row, int a_col, int K, int M,
+                             int rn, int jn) {
+    float acc[TILE_ROWS][TILE_COLS];
+    for (int r = 0; r < rn; r++)
+        for (int j = 0; j < jn; j++)
+            acc[r][j] = bias ? bias[j] : accumulate ? out[(size_t)r * M + j] : 0.0f;
+    for (int k = 0; k < K; k++) {
+        const float *restrict b = bm + (size_t)k * M;
+        for (int r = 0; r < rn; r++) {
+            float x = a[(size_t)r * a_row + (size_t)k * a_col];
+            for (int j = 0; j < jn; j++) acc[r][j] += x * b[j];
+        }
+    }
+    for (int r = 0; r < rn; r++)
+        for (int j = 0; j < jn; j++) out[(size_t)r * M + j] = acc[r][j];
+}
+
 /* k runs in blocks of K_BLOCK, all tiles of a block before the next, so the slice of Bm a tile
  * reads stays in cache; each output still sees k in increasing order. */
 #define K_BLOCK 256
@@ -299,19 +318,20 @@ static void matmul_kernel(float *out, const float *a, const float *bm, const flo
         for (int rt = 0; rt < row_tiles; rt++)
             for (int ct = 0; ct < col_tiles; ct++) {
                 int r0 = rt * TILE_ROWS, c0 = ct * TILE_COLS;
-                if (r0 + TILE_ROWS <= N && c0 + TILE_COLS <= M) {
-                    matmul_tile(out + (size_t)r0 * M + c0, ak + (size_t)r0 * a_row, bk + c0, init ? init + c0 : NULL,
-                                acc_init, a_row, a_col, kn, M);
-                    continue;
-                }
-                for (int r = r0; r < N && r < r0 + TILE_ROWS; r++) /* edge tile, same order of operations */
-                    for (int j = c0; j < M && j < c0 + TILE_COLS; j++) {
-                        float acc = init ? init[j] : acc_init ? out[(size_t)r * M + j] : 0.0f;
-                        for (int k = 0; k < kn; k++) acc += ak[(size_t)r * a_row + (size_t)k * a_col] * bk[(size_t)k * M + j];
-                        out[(size_t)r * M + j] = acc;
-                    }
+                int rn = N - r0 < TILE_ROWS ? N - r0 : TILE_ROWS, jn = M - c0 < TILE_COLS ? M - c0 : TILE_COLS;
+                float *o = out + (size_t)r0 * M + c0;
+                const float *ar = ak + (size_t)r0 * a_row, *b = init ? init + c0 : NULL;
+                if (rn == TILE_ROWS && jn == TILE_COLS) matmul_tile(o, ar, bk + c0, b, acc_init, a_row, a_col, kn, M);
+                else matmul_edge_tile(o, ar, bk + c0, b, acc_init, a_row, a_col, kn, M, rn, jn);
             }
     }
+}
+
+/* dst (cols, rows) = src (rows, cols)^T */
+static void transpose(float *dst, const float *src, int rows, int cols) {
+#pragma omp parallel for
+    for (int c = 0; c < cols; c++)
+        for (int r = 0; r < rows; r++) dst[(size_t)c * rows + r] = src[(size_t)r * cols + c];
 }
 
 /* matmul: out (N,OC) = inp (N,C) @ weight^T + bias, weight (OC,C) like nn.Linear.weight.
@@ -319,9 +339,7 @@ static void matmul_kernel(float *out, const float *a, const float *bm, const flo
  * next to the N*C*OC multiply-adds). */
 static void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
                            int N, int C, int OC, float *scratch) {
-#pragma omp parallel for
-    for (int i = 0; i < C; i++)
-        for (int o = 0; o < OC; o++) scratch[(size_t)i * OC + o] = weight[(size_t)o * C + i];
+    transpose(scratch, weight, OC, C);
     matmul_kernel(out, inp, scratch, bias, 0, C, 1, N, C, OC);
 }
 
@@ -744,12 +762,28 @@ void decode_state_alloc(DecodeState *st, const GPTConfig *c, int max_samples) {
     st->rstd = xcalloc(S, sizeof(float), "decoder state");
     st->att = xcalloc(S * c->n_head * c->block_size, sizeof(float), "decoder state");
     st->logits = xcalloc(S * c->vocab_size, sizeof(float), "decoder logits");
+    st->weights_t = xcalloc((size_t)c->n_layer * 12 * C * C + C * c->vocab_size, sizeof(float), "transposed weights");
+}
+
+/* weights_t per layer: qkvw^T (C,3C), attprojw^T (C,C), fcw^T (C,4C), fcprojw^T (4C,C); then wte^T (C,V) */
+void decode_prepare(DecodeState *st, const GPT *model) {
+    const GPTConfig *c = &model->config;
+    int C = c->n_embd;
+    size_t CC = (size_t)C * C;
+    for (int l = 0; l < c->n_layer; l++) {
+        float *w = st->weights_t + l * 12 * CC;
+        transpose(w, model->p.qkvw + l * 3 * CC, 3 * C, C);
+        transpose(w + 3 * CC, model->p.attprojw + l * CC, C, C);
+        transpose(w + 4 * CC, model->p.fcw + l * 4 * CC, 4 * C, C);
+        transpose(w + 8 * CC, model->p.fcprojw + l * 4 * CC, C, 4 * C);
+    }
+    transpose(st->weights_t + c->n_layer * 12 * CC, model->p.wte, c->vocab_size, C);
 }
 
 void decode_state_free(DecodeState *st) {
     free(st->key_cache); free(st->value_cache); free(st->x); free(st->ln); free(st->qkv);
     free(st->atty); free(st->proj); free(st->fch); free(st->fch_gelu); free(st->mean);
-    free(st->rstd); free(st->att); free(st->logits);
+    free(st->rstd); free(st->att); free(st->logits); free(st->weights_t);
     memset(st, 0, sizeof(*st));
 }
 
@@ -764,8 +798,9 @@ void gpt_decode_step(GPT *model, DecodeState *st, const int *slot, const int *to
     for (int l = 0; l < L; l++) {
         float *kc = st->key_cache + (size_t)l * st->max_samples * T * C;
         float *vc = st->value_cache + (size_t)l * st->max_samples * T * C;
+        const float *w = st->weights_t + l * 12 * CC;
         layernorm_forward(st->ln, st->mean, st->rstd, st->x, p->ln1w + l * C, p->ln1b + l * C, n, C);
-        matmul_forward(st->qkv, st->ln, p->qkvw + l * 3 * CC, p->qkvb + l * 3 * C, n, C, 3 * C, model->scratch);
+        matmul_kernel(st->qkv, st->ln, w, p->qkvb + l * 3 * C, 0, C, 1, n, C, 3 * C);
         for (int i = 0; i < n; i++) {
             size_t at = ((size_t)slot[i] * T + pos[i]) * C;
             memcpy(kc + at, st->qkv + (size_t)i * 3 * C + C, C * sizeof(float));
@@ -778,16 +813,16 @@ void gpt_decode_step(GPT *model, DecodeState *st, const int *slot, const int *to
                 attention_row(st->atty + (size_t)i * C + h * hs, st->att + ((size_t)i * H + h) * T,
                               st->qkv + (size_t)i * 3 * C + h * hs, kc + base, vc + base, C, pos[i], hs, scale);
             }
-        matmul_forward(st->proj, st->atty, p->attprojw + l * CC, p->attprojb + l * C, n, C, C, model->scratch);
+        matmul_kernel(st->proj, st->atty, w + 3 * CC, p->attprojb + l * C, 0, C, 1, n, C, C);
         residual_forward(st->x, st->x, st->proj, NC);
         layernorm_forward(st->ln, st->mean, st->rstd, st->x, p->ln2w + l * C, p->ln2b + l * C, n, C);
-        matmul_forward(st->fch, st->ln, p->fcw + l * 4 * CC, p->fcb + l * 4 * C, n, C, 4 * C, model->scratch);
+        matmul_kernel(st->fch, st->ln, w + 4 * CC, p->fcb + l * 4 * C, 0, C, 1, n, C, 4 * C);
         gelu_forward(st->fch_gelu, st->fch, 4 * NC);
-        matmul_forward(st->proj, st->fch_gelu, p->fcprojw + l * 4 * CC, p->fcprojb + l * C, n, 4 * C, C, model->scratch);
+        matmul_kernel(st->proj, st->fch_gelu, w + 8 * CC, p->fcprojb + l * C, 0, 4 * C, 1, n, 4 * C, C);
         residual_forward(st->x, st->x, st->proj, NC);
     }
     layernorm_forward(st->ln, st->mean, st->rstd, st->x, p->lnfw, p->lnfb, n, C);
-    matmul_forward(st->logits, st->ln, p->wte, NULL, n, C, V, model->scratch);
+    matmul_kernel(st->logits, st->ln, st->weights_t + L * 12 * CC, NULL, 0, C, 1, n, C, V);
 }
 
 /* ========================================================================================== */
@@ -1310,6 +1345,7 @@ void generate(GPT *model, const Problem *problems, const int *problem_ids, int n
     if (jobs == 0) return;
     DecodeState st;
     decode_state_alloc(&st, cfg, slots);
+    decode_prepare(&st, model);
     Slot *slot = xcalloc((size_t)slots, sizeof(Slot), "decode slots");
     int *slot_id = xmalloc(sizeof(int) * (size_t)slots, "decode batch"), *token = xmalloc(sizeof(int) * (size_t)slots, "decode batch");
     int *pos = xmalloc(sizeof(int) * (size_t)slots, "decode batch");
@@ -1932,7 +1968,7 @@ typedef struct {
 
 static void prune_defaults(PruneConfig *c) {
     PruneConfig d = {.ref = "data/reference.bin", .presampled = "out/presampled.txt", .out = "out/pruned.bin",
-                     .m = 8, .batch = 32, .epochs = 2, .log_every = 25, .lambda = 2.0f, .clip_eps = 0.2f, .lr = 5e-5f,
+                     .m = 8, .batch = 32, .epochs = 1, .log_every = 25, .lambda = 2.0f, .clip_eps = 0.2f, .lr = 1e-4f,
                      .lr_min = 0.0f, .warmup_frac = 0.1f, .weight_decay = 0.0f, .grad_clip = 10.0f,
                      .advantage = ADVANTAGE_OFFICIAL, .ratio = RATIO_MEAN, .seed = 1};
     *c = d;
@@ -2339,17 +2375,6 @@ static int cmd_sft(int argc, char **argv) {
     return rc ? fail(err) : 0;
 }
 
-static void print_eval_table(FILE *out, const char *title, const EvalStats *es) {
-    fprintf(out, "%s\n  n  problems  accuracy  mean length  minimal  length/minimal\n", title);
-    for (int n = MIN_TERMS; n <= MAX_TERMS; n++) {
-        const Tally *t = &es->level[n];
-        if (!t->count) continue;
-        fprintf(out, "  %d  %8d  %7.1f%%  %11.1f  %7d  %13.2fx\n", n, t->count, 100 * accuracy(t), mean_length(t),
-                minimal_length(n), mean_length(t) / minimal_length(n));
-    }
-    fprintf(out, "  all %7d  %7.1f%%  %11.1f\n", es->all.count, 100 * accuracy(&es->all), mean_length(&es->all));
-}
-
 static int cmd_eval(int argc, char **argv) {
     const char *model_path = "out/pruned.bin", *baseline = NULL, *data = "data", *json = NULL;
     int samples = 4, threads = 0, max_new = 160;
@@ -2509,6 +2534,7 @@ static int cmd_bench(int argc, char **argv) {
     /* KV-cache decoding: all slots step through positions 0..127 together */
     DecodeState st;
     decode_state_alloc(&st, &cfg, slots);
+    decode_prepare(&st, &model);
     int *slot = xmalloc(sizeof(int) * (size_t)slots, "slots"), *tok = xmalloc(sizeof(int) * (size_t)slots, "slots");
     int *pos = xmalloc(sizeof(int) * (size_t)slots, "slots"), positions = 128;
     for (int r = -1; r < reps; r++) {

@@ -138,10 +138,14 @@ typedef struct {
     float *x, *ln, *qkv, *atty, *proj, *fch, *fch_gelu; /* (n, C|3C|4C) rows of the active samples */
     float *mean, *rstd, *att;       /* (n), (n), (n, H, block_size) */
     float *logits;                  /* (n, V) */
+    float *weights_t;               /* the linear layers' weights transposed, as the matmul kernel reads them */
 } DecodeState;
 
 void decode_state_alloc(DecodeState *st, const GPTConfig *config, int max_samples);
 void decode_state_free(DecodeState *st);
+/* Transpose the model's weights into st once, instead of at every step: call it before decoding
+ * and again whenever the weights change. */
+void decode_prepare(DecodeState *st, const GPT *model);
 /* Feed one token to each of n samples: sample i lives in cache slot slot[i], its token[i] sits at
  * position pos[i], and positions 0..pos[i]-1 of that slot are already cached. Writes st->logits
  * (n, V) for the next token. Each row's result does not depend on the other rows. */

@@ -607,18 +607,29 @@ static void test_checkpoints(void) {
     memcpy(b, good, n); b[100] ^= 0x10;
     write_bytes(bad, b, n);
     expect_load_error(bad, "CRC-32 mismatch", "flipped bit in the parameters");
-    /* every single corrupted byte, anywhere in the file, is refused */
+    /* every single corrupted byte, anywhere in a (tiny) checkpoint, is refused */
+    GPTConfig tiny_cfg = {.vocab_size = 4, .block_size = 3, .n_layer = 1, .n_head = 1, .n_embd = 4};
+    GPT tiny;
+    gpt_build(&tiny, &tiny_cfg);
+    gpt_init_weights(&tiny, 9);
+    char tiny_path[300];
+    snprintf(tiny_path, sizeof(tiny_path), "%s/tiny.bin", tmpdir);
+    CHECK(checkpoint_save(&tiny, tiny_path, 0, err) == 0, "save: %s", err);
+    gpt_free(&tiny);
+    size_t tn;
+    unsigned char *tgood = read_bytes(tiny_path, &tn), *tb = malloc(tn);
     int refused = 0;
-    for (size_t i = 0; i < n; i++) {
-        memcpy(b, good, n);
-        b[i] ^= 0xA5;
-        write_bytes(bad, b, n);
+    for (size_t i = 0; i < tn; i++) {
+        memcpy(tb, tgood, tn);
+        tb[i] ^= 0xA5;
+        write_bytes(bad, tb, tn);
         GPT m;
         if (checkpoint_load(&m, bad, NULL, err) != 0 && strstr(err, bad)) refused++;
         else gpt_free(&m);
     }
-    CHECK(refused == (int)n, "only %d of %zu one-byte corruptions refused", refused, n);
-    printf("  %d of %zu one-byte corruptions refused with a message naming the file\n", refused, n);
+    CHECK(refused == (int)tn, "only %d of %zu one-byte corruptions refused", refused, tn);
+    printf("  %d of %zu one-byte corruptions refused with a message naming the file\n", refused, tn);
+    free(tb); free(tgood);
 
     /* a save into a missing directory fails cleanly */
     snprintf(bad, sizeof(bad), "%s/no/such/dir/model.bin", tmpdir);
@@ -689,6 +700,7 @@ static void test_kv_cache(void) {
     gpt_forward(&model, tokens, NULL, B, T);
     DecodeState st;
     decode_state_alloc(&st, &cfg, 4);
+    decode_prepare(&st, &model);
     /* the three sequences sit in slots 3, 0, 2 and start at different times, so each step mixes
      * positions; sequence b begins at step 5*b */
     int slot_of[3] = {3, 0, 2};
@@ -974,17 +986,27 @@ static void test_ppo_clip(void) {
     float m2[10] = {1, 1, 1, 1, 0, 1, 1, 1, 0, 0};
     float *z = malloc(sizeof(float) * N * V), *probs = malloc(sizeof(float) * N * V), *dz = malloc(sizeof(float) * N * V);
     float logp[10], dlp[10], w2[2] = {0.8f, -1.3f};
-    double ref2[2] = {-7.5, -3.2};
+    double ref2[2];
     Rng rng;
     rng_seed(&rng, 12, 0, 0);
     fill_uniform(z, (size_t)N * V, &rng, -2, 2);
     for (int mode = 0; mode < 2; mode++) {
         RatioMode rm = mode == 0 ? RATIO_MEAN : RATIO_SUM;
         logprob_forward(logp, probs, z, targets, N, V);
+        /* reference sums that put the ratios at 1.1 and 0.93: inside the clip range, so the
+         * gradient flows (the clipped branches are checked above) */
+        double want[2] = {1.1, 0.93};
+        for (int b = 0; b < B; b++) {
+            double sum = 0, count = 0;
+            for (int t = 0; t < T; t++) { sum += m2[b * T + t] * logp[b * T + t]; count += m2[b * T + t]; }
+            ref2[b] = rm == RATIO_MEAN ? sum - count * log(want[b]) : sum - log(want[b]);
+        }
         ppo_clip_loss(logp, m2, ref2, w2, B, T, rm, 0.2f, dlp);
         memset(dz, 0, sizeof(float) * N * V);
         logprob_backward(dz, dlp, probs, targets, N, V);
         double worst = 0, scale = 1e-6;
+        PpoStats st = ppo_clip_loss(logp, m2, ref2, w2, B, T, rm, 0.2f, dlp);
+        CHECK(st.clipped_fraction == 0.0 && fabs(st.mean_ratio - 1.015) < 1e-5, "setup: ratios %g, clipped %g", st.mean_ratio, st.clipped_fraction);
         for (int i = 0; i < N * V; i++) {
             float save = z[i], h = 1e-3f;
             z[i] = save + h; logprob_forward(logp, probs, z, targets, N, V); double fp = ppo_loss_only(logp, m2, ref2, w2, B, T, rm);
@@ -1022,7 +1044,7 @@ static void test_ppo_step_zero(void) {
     }
     for (int mode = 0; mode < 2; mode++) {
         PpoStats st = ppo_clip_loss(model.logprob, mask, ref, w, B, T, mode == 0 ? RATIO_MEAN : RATIO_SUM, 0.2f, model.dlogprob);
-        double mean_w = (w[0] + w[1] + w[2] + w[3]) / 4.0;
+        double mean_w = ((double)w[0] + w[1] + w[2] + w[3]) / 4.0;
         CHECK(st.mean_ratio == 1.0 && st.loss == -mean_w && st.clipped_fraction == 0.0,
               "step 0: ratio %.17g, loss %.17g, expected 1 and %.17g", st.mean_ratio, st.loss, -mean_w);
     }
@@ -1052,9 +1074,9 @@ static void test_small_run(void) {
     snprintf(dir, sizeof(dir), "%s/small", tmpdir);
     mkdir(dir, 0777);
     snprintf(path, sizeof(path), "%s/prune.txt", dir);
-    write_every_nth_line("data/prune.txt", path, 25); /* 80 problems, 16 per difficulty */
+    write_every_nth_line("data/prune.txt", path, 50); /* 40 problems, 8 per difficulty */
     snprintf(path, sizeof(path), "%s/test.txt", dir);
-    write_every_nth_line("data/test.txt", path, 5);
+    write_every_nth_line("data/test.txt", path, 10);
     snprintf(presampled, sizeof(presampled), "%s/presampled.txt", dir);
     snprintf(pruned, sizeof(pruned), "%s/pruned.bin", dir);
     PresampleConfig pre = {.ref = "data/reference.bin", .data_dir = dir, .out = presampled, .k = 8, .max_new = 160,
@@ -1080,9 +1102,11 @@ static void test_small_run(void) {
     Dataset test;
     CHECK(dataset_load(&test, path, 160, err) == 0, "%s", err);
     EvalResult r[2];
+    memset(r, 0, sizeof(r));
     const char *paths[2] = {"data/reference.bin", pruned};
     for (int m = 0; m < 2; m++) {
         GPT model;
+        r[m].path = paths[m];
         CHECK(checkpoint_load(&model, paths[m], NULL, err) == 0, "%s", err);
         evaluate_model(&model, &test, 0, 1.0f, 1.0f, 160, 1, &r[m]);
         gpt_free(&model);
@@ -1093,6 +1117,22 @@ static void test_small_run(void) {
            100 * A0, L0, 100 * A1, L1);
     CHECK(L1 < 0.9 * L0, "the mean length did not go down: %.1f -> %.1f", L0, L1);
     CHECK(A1 >= A0 - 0.05, "accuracy collapsed: %.3f -> %.3f", A0, A1);
+    /* the report: the table, and report.json with the fields DESIGN.md §6 names */
+    r[0].name = "reference";
+    r[1].name = "O1-Pruner";
+    print_comparison(stdout, r, 2);
+    char json[400];
+    snprintf(json, sizeof(json), "%s/report.json", dir);
+    CHECK(write_report(json, r, 2, err) == 0, "%s", err);
+    size_t n;
+    char *text = (char *)read_bytes(json, &n);
+    const char *keys[] = {"\"reference\": {", "\"pruned\": {", "\"accuracy\": ", "\"mean_length\": ", "\"aes\": ",
+                          "\"by_difficulty\": [", "\"greedy\": ", "\"minimal_length\": 44"};
+    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) CHECK(n && strstr(text, keys[k]), "report.json lacks %s", keys[k]);
+    int depth = 0, balanced = 1;
+    for (size_t i = 0; i < n; i++) { depth += (text[i] == '{' || text[i] == '[') - (text[i] == '}' || text[i] == ']'); balanced &= depth >= 0; }
+    CHECK(balanced && depth == 0, "report.json brackets do not balance");
+    free(text);
     dataset_free(&test);
 }
 
@@ -1143,21 +1183,15 @@ static void test_sft_fingerprint(void) {
 int main(void) {
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/o1pruner_test_XXXXXX");
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
-    test_layer_gradients();
-    test_model_gradient();
-    test_init_loss_and_overfit();
-    test_adamw_clip_schedule();
-    test_checkpoints();
-    test_thread_determinism();
-    test_kv_cache();
-    test_task();
-    test_dataset_errors();
-    test_sampling();
-    test_reward_advantage_aes();
-    test_ppo_clip();
-    test_ppo_step_zero();
-    test_sft_fingerprint();
-    test_small_run();
+    void (*tests[])(void) = {test_layer_gradients, test_model_gradient, test_init_loss_and_overfit, test_adamw_clip_schedule,
+                             test_checkpoints, test_thread_determinism, test_kv_cache, test_task, test_dataset_errors,
+                             test_sampling, test_reward_advantage_aes, test_ppo_clip, test_ppo_step_zero,
+                             test_sft_fingerprint, test_small_run};
+    for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+        double t0 = now_seconds();
+        tests[i]();
+        printf("  (%.1f s)\n", now_seconds() - t0);
+    }
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
     if (system(cmd) != 0) printf("note: could not remove %s\n", tmpdir);
