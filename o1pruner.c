@@ -2294,6 +2294,12 @@ static int fail(const char *err) {
 
 #define NFLAGS(f) ((int)(sizeof(f) / sizeof((f)[0])))
 
+/* the exit status of a stage: 0, 1 after an error, 130 after a clean stop on Ctrl-C */
+static int stage_status(int rc, const char *err) {
+    if (rc == -2) { fprintf(stderr, "%s\n", err); return 130; }
+    return rc ? fail(err) : 0;
+}
+
 static int write_text_file(const char *path, const char *text, size_t len, char *err) {
     AtomicFile af;
     if (atomic_open(&af, path, err)) return -1;
@@ -2370,9 +2376,7 @@ static int cmd_sft(int argc, char **argv) {
     if (c.warmup > c.steps) usage_error("sft", "--warmup %d is longer than --steps %d", c.warmup, c.steps);
     set_threads(threads);
     char err[O1P_ERR_LEN];
-    int rc = run_sft(&c, err);
-    if (rc == -2) { fprintf(stderr, "%s\n", err); return 130; }
-    return rc ? fail(err) : 0;
+    return stage_status(run_sft(&c, err), err);
 }
 
 static int cmd_eval(int argc, char **argv) {
@@ -2620,9 +2624,7 @@ static int cmd_presample(int argc, char **argv) {
     char err[O1P_ERR_LEN];
     if (ensure_parent_dir(c.out, err)) return fail(err);
     signal(SIGINT, on_signal);
-    int rc = run_presample(&c, err);
-    if (rc == -2) { fprintf(stderr, "%s\n", err); return 130; }
-    return rc ? fail(err) : 0;
+    return stage_status(run_presample(&c, err), err);
 }
 
 static void add_prune_flags(Flag *f, int *n, PruneConfig *c, int *paper_advantage, int *paper_ratio) {
@@ -2670,9 +2672,7 @@ static int cmd_prune(int argc, char **argv) {
     char err[O1P_ERR_LEN];
     if (ensure_parent_dir(c.out, err)) return fail(err);
     signal(SIGINT, on_signal);
-    int rc = run_prune(&c, err);
-    if (rc == -2) { fprintf(stderr, "%s\n", err); return 130; }
-    return rc ? fail(err) : 0;
+    return stage_status(run_prune(&c, err), err);
 }
 
 /* does an existing pre-sampled set come from this model with these settings? */
@@ -2742,7 +2742,7 @@ static int cmd_run(int argc, char **argv) {
         if (!quiet) fprintf(stderr, "run: reusing %s (--redo to sample again)\n", presampled);
     } else {
         if (!quiet) fprintf(stderr, "run: stage 1/3: pre-sampling %d solutions per problem from %s\n", pre.k, pre.ref);
-        if ((rc = run_presample(&pre, err)) != 0) return rc == -2 ? (fprintf(stderr, "%s\n", err), 130) : fail(err);
+        if ((rc = run_presample(&pre, err)) != 0) return stage_status(rc, err);
         fresh = 1;
     }
     /* stage 3: pruning */
@@ -2755,7 +2755,7 @@ static int cmd_run(int argc, char **argv) {
         if (!quiet) fprintf(stderr, "run: reusing %s (--redo to prune again)\n", pruned);
     } else {
         if (!quiet) fprintf(stderr, "run: stage 2/3: O1-Pruner fine-tuning, m=%d, lambda=%g\n", pc.m, pc.lambda);
-        if ((rc = run_prune(&pc, err)) != 0) return rc == -2 ? (fprintf(stderr, "%s\n", err), 130) : fail(err);
+        if ((rc = run_prune(&pc, err)) != 0) return stage_status(rc, err);
     }
     /* stage 4: evaluation */
     if (!quiet) fprintf(stderr, "run: stage 3/3: evaluating both models on the test split\n");

@@ -7,6 +7,7 @@
  */
 #define O1P_NO_MAIN
 #include "o1pruner.c"
+#include <sys/wait.h>
 
 static int tests_passed = 0, tests_failed = 0;
 
@@ -1051,6 +1052,135 @@ static void test_ppo_step_zero(void) {
     gpt_free(&model);
 }
 
+/* a pre-sampled set edited one way: line `target` (1-based) replaced by `with` (NULL: dropped),
+ * or `extra` appended */
+static void edit_presampled(const char *from, const char *to, int target, const char *with, const char *extra) {
+    size_t n;
+    char *text = (char *)read_bytes(from, &n);
+    FILE *f = fopen(to, "wb");
+    int line = 1;
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (text[i] != '\n') continue;
+        if (line == target) { if (with) fprintf(f, "%s\n", with); }
+        else fwrite(text + start, 1, i + 1 - start, f);
+        start = i + 1;
+        line++;
+    }
+    if (extra) fputs(extra, f);
+    fclose(f);
+    free(text);
+}
+
+static void test_stage_errors(const char *presampled) {
+    printf("bad input between stages\n");
+    char bad[400], err[O1P_ERR_LEN];
+    snprintf(bad, sizeof(bad), "%s/bad_presampled.txt", tmpdir);
+    /* line 5 is the first sample: problem 0 of the small prune set is 2+7= ... */
+    PresampledSet ps;
+    CHECK(presampled_read(&ps, presampled, err) == 0, "%s", err);
+    char first[256];
+    snprintf(first, sizeof(first), "%s", ps.sample[0].text);
+    int first_correct = ps.correct[0], first_len = ps.sample[0].length - ps.sample[0].prompt_len;
+    presampled_free(&ps);
+    char line[400];
+    struct { int target; const char *with, *extra, *expect; } cases[] = {
+        {1, "# something else", NULL, ":1: not an o1pruner pre-sampled set"},
+        {2, "# reference zz config 18 160 4 4 128", NULL, ":2: malformed reference line"},
+        {3, "# problems 40 k 0 temperature 1 top_p 1 max_new 160 seed 1", NULL, ":3: malformed or out-of-range"},
+        {5, NULL, NULL, ":5: expected problem 0 sample 0 here"},
+        {5, "0 0 1", NULL, ":5: expected 'problem sample correct length text'"},
+        {5, line, NULL, ":5: 'correct' is"},
+        {0, NULL, "40 0 1 4 2+2=A04$\n", "more lines than the header"},
+        {5, "0 0 1 5 3+4=bogus", NULL, ":5: character 'b' outside the vocabulary"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (cases[i].with == line) snprintf(line, sizeof(line), "0 0 %d %d %s", !first_correct, first_len, first);
+        edit_presampled(presampled, bad, cases[i].target, cases[i].with, cases[i].extra);
+        int rc = presampled_read(&ps, bad, err);
+        CHECK(rc != 0 && strstr(err, bad) && strstr(err, cases[i].expect), "pre-sampled case %zu: rc %d, '%s' (wanted '%s')", i, rc, err, cases[i].expect);
+        if (rc == 0) presampled_free(&ps);
+    }
+    snprintf(line, sizeof(line), "0 0 %d %d %s", first_correct, first_len + 1, first);
+    edit_presampled(presampled, bad, 5, line, NULL);
+    CHECK(presampled_read(&ps, bad, err) != 0 && strstr(err, ":5: length"), "wrong length: %s", err);
+    /* truncated: the last line dropped */
+    size_t n;
+    char *text = (char *)read_bytes(presampled, &n);
+    size_t cut = n - 1;
+    while (cut > 0 && text[cut - 1] != '\n') cut--; /* where the last line starts */
+    write_bytes(bad, (unsigned char *)text, cut);
+    free(text);
+    CHECK(presampled_read(&ps, bad, err) != 0 && strstr(err, "file ends early"), "truncated set: %s", err);
+    /* prune refuses: a reference that did not sample the set, and m > K */
+    GPT other;
+    CHECK(checkpoint_load(&other, "data/reference.bin", NULL, err) == 0, "%s", err);
+    other.params[0] += 1e-3f;
+    char other_path[400], out[400];
+    snprintf(other_path, sizeof(other_path), "%s/other.bin", tmpdir);
+    snprintf(out, sizeof(out), "%s/should_not_exist.bin", tmpdir);
+    CHECK(checkpoint_save(&other, other_path, 0, err) == 0, "%s", err);
+    gpt_free(&other);
+    PruneConfig pc;
+    prune_defaults(&pc);
+    pc.ref = other_path;
+    pc.presampled = presampled;
+    pc.out = out;
+    pc.quiet = 1;
+    CHECK(run_prune(&pc, err) != 0 && strstr(err, "was sampled from another model") && strstr(err, presampled),
+          "mismatched reference: %s", err);
+    pc.ref = "data/reference.bin";
+    pc.m = 9;
+    CHECK(run_prune(&pc, err) != 0 && strstr(err, "--m 9 is more than the 8 samples"), "m > K: %s", err);
+    CHECK(access(out, F_OK) != 0, "a failed prune left %s behind", out);
+}
+
+/* the command line: exit status 2 for bad usage, 1 for bad input, with a message naming the problem */
+static void test_cli(void) {
+    printf("command line\n");
+    if (access("./o1pruner", X_OK) != 0) { CHECK(0, "./o1pruner not built (make test builds it)"); return; }
+    char corrupt[400];
+    snprintf(corrupt, sizeof(corrupt), "%s/corrupt.bin", tmpdir);
+    size_t n;
+    unsigned char *model = read_bytes("data/reference.bin", &n);
+    model[1000] ^= 1;
+    write_bytes(corrupt, model, n);
+    free(model);
+    struct { const char *args; int status; const char *expect; } cases[] = {
+        {"", 2, "usage: o1pruner <command>"},
+        {"frobnicate", 2, "unknown command 'frobnicate'"},
+        {"prune --frob 1", 2, "unknown flag '--frob'"},
+        {"prune --lambda -1", 2, "--lambda -1 is outside [0, 1000]"},
+        {"prune --m", 2, "--m needs a value"},
+        {"prune --m 3x", 2, "--m '3x' is not a whole number"},
+        {"presample --k 0", 2, "--k 0 is outside [1, 1024]"},
+        {"sft --heads 3", 2, "--heads 3 does not divide --embd 128"},
+        {"eval --model /nonexistent.bin", 1, "/nonexistent.bin: cannot open checkpoint"},
+        {"sample --prompt 3+x=", 2, "--prompt '3+x='"},
+        {"prune --presampled /nonexistent.txt", 1, "/nonexistent.txt: cannot open"},
+        {"eval --help", 0, "usage: o1pruner eval"},
+        {"--help", 0, "commands:"},
+    };
+    char cmd[1200], out[400];
+    snprintf(out, sizeof(out), "%s/cli.txt", tmpdir);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]) + 1; i++) {
+        char args[600];
+        int status;
+        const char *expect;
+        if (i < sizeof(cases) / sizeof(cases[0])) { snprintf(args, sizeof(args), "%s", cases[i].args); status = cases[i].status; expect = cases[i].expect; }
+        else { snprintf(args, sizeof(args), "eval --model %s", corrupt); status = 1; expect = "CRC-32 mismatch"; }
+        snprintf(cmd, sizeof(cmd), "./o1pruner %s > %s 2>&1", args, out);
+        int rc = system(cmd);
+        int got = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+        size_t len;
+        char *text = (char *)read_bytes(out, &len);
+        text = realloc(text, len + 1);
+        text[len] = 0;
+        CHECK(got == status && strstr(text, expect), "o1pruner %s: exit %d (wanted %d), output '%.200s' (wanted '%s')", args, got, status, text, expect);
+        free(text);
+    }
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* a small end-to-end O1-Pruner run on the shipped reference model (seconds) */
 
@@ -1134,6 +1264,7 @@ static void test_small_run(void) {
     CHECK(balanced && depth == 0, "report.json brackets do not balance");
     free(text);
     dataset_free(&test);
+    test_stage_errors(presampled);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1186,7 +1317,7 @@ int main(void) {
     void (*tests[])(void) = {test_layer_gradients, test_model_gradient, test_init_loss_and_overfit, test_adamw_clip_schedule,
                              test_checkpoints, test_thread_determinism, test_kv_cache, test_task, test_dataset_errors,
                              test_sampling, test_reward_advantage_aes, test_ppo_clip, test_ppo_step_zero,
-                             test_sft_fingerprint, test_small_run};
+                             test_sft_fingerprint, test_small_run, test_cli};
     for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
         double t0 = now_seconds();
         tests[i]();
