@@ -2059,7 +2059,7 @@ static int run_prune(const PruneConfig *c, char *err) {
     OptimConfig oc = {.lr_max = c->lr, .lr_min = c->lr_min, .warmup_steps = (int)(c->warmup_frac * total + 0.5), .total_steps = (int)total,
                       .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = c->weight_decay, .grad_clip = c->grad_clip};
     if (!c->quiet)
-        fprintf(stderr, "prune: %d problems x m=%d samples%s: %d sequences, mean reward %+.3f, %ld steps of %d (%d epochs), %d thread(s)\n",
+        fprintf(stderr, "prune: %d problems x m=%d samples%s: %d sequences, mean reward %+.3f, %ld steps of %d (epochs: %d), %d thread(s)\n",
                 ps.problems, c->m, c->correct_only ? " (correct only)" : "", S, mean_reward / S, total, c->batch, c->epochs, get_threads());
     int *order = xmalloc(sizeof(int) * (size_t)S, "batch order");
     float *batch_w = xmalloc(sizeof(float) * (size_t)c->batch, "batch");
@@ -2771,6 +2771,10 @@ static int cmd_run(int argc, char **argv) {
         r[m].path = paths[m];
         evaluate_model(&model, &test, samples, 1.0f, 1.0f, pre.max_new, seed, &r[m]);
         gpt_free(&model);
+        if (!quiet)
+            fprintf(stderr, "eval: %-9s greedy %.1f%% / %.1f tokens, sampled %.1f%% / %.1f tokens\n", names[m],
+                    100 * accuracy(&r[m].greedy.all), mean_length(&r[m].greedy.all), 100 * accuracy(&r[m].sampled.all),
+                    mean_length(&r[m].sampled.all));
     }
     printf("\nO1-Pruner on the toy task: %d test problems, accuracy (%%) and mean response length (tokens)\n\n", test.count);
     print_comparison(stdout, r, 2);
