@@ -968,6 +968,11 @@ int checkpoint_load(GPT *model, const char *path, int *has_optimizer, char *err)
         return -1;
     }
     uint32_t flags = get_u32(h + 32);
+    if (get_u64(h + 40) > ((uint64_t)1 << 40)) {
+        seterr(err, "%s: impossible optimizer step count in checkpoint header; the file is corrupt, %s", path, redo);
+        fclose(f);
+        return -1;
+    }
     if (flags > 1u || get_u32(h + 36) != 0) {
         seterr(err, "%s: unknown flags in checkpoint header; the file is corrupt, %s", path, redo);
         fclose(f);
@@ -1228,7 +1233,7 @@ static int dataset_load(Dataset *ds, const char *path, int block_size, char *err
     FILE *f = fopen(path, "rb");
     if (!f) { seterr(err, "%s: cannot open (%s); run 'o1pruner data' to write the splits", path, strerror(errno)); return -1; }
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)1 << 31) {
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size >= (off_t)1 << 31) {
         seterr(err, "%s: not a regular file under 2 GiB", path);
         fclose(f);
         return -1;
@@ -1784,7 +1789,7 @@ static int presampled_read(PresampledSet *ps, const char *path, char *err) {
     FILE *f = fopen(path, "rb");
     if (!f) { seterr(err, "%s: cannot open (%s); run 'o1pruner presample' first", path, strerror(errno)); return -1; }
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)1 << 31) {
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size >= (off_t)1 << 31) {
         seterr(err, "%s: not a regular file under 2 GiB", path);
         fclose(f);
         return -1;
@@ -1837,6 +1842,15 @@ static int presampled_read(PresampledSet *ps, const char *path, char *err) {
     NEXT_LINE();
     line += strlen(line) + 1; /* the column names */
     int total = ps->problems * ps->k;
+    /* a sample line is at least "0 0 0 1 1+1=A02$" long: a header promising more samples than the
+     * file can hold is refused before anything is allocated for them */
+    size_t remaining = size - (size_t)(line - ps->buffer);
+    if ((size_t)total > remaining / 14 + 1) {
+        seterr(err, "%s:3: the header promises %d x %d samples, the file is far too short for them; %s", path,
+               ps->problems, ps->k, redo);
+        presampled_free(ps);
+        return -1;
+    }
     ps->sample = xcalloc((size_t)total, sizeof(Example), "pre-sampled set");
     ps->correct = xcalloc((size_t)total, sizeof(int), "pre-sampled set");
     for (int i = 0; i < total; i++) {
@@ -1898,6 +1912,12 @@ typedef struct {
 static int run_presample(const PresampleConfig *c, char *err) {
     GPT ref;
     if (load_task_model(&ref, c->ref, err)) return -1;
+    if (c->max_new > ref.config.block_size) { /* responses stop at the context's end anyway */
+        seterr(err, "--max-new %d does not fit the context of %s (%d tokens); use at most %d", c->max_new, c->ref,
+               ref.config.block_size, ref.config.block_size);
+        gpt_free(&ref);
+        return -1;
+    }
     Dataset prune;
     if (dataset_load_split(&prune, c->data_dir, "prune", ref.config.block_size, err)) { gpt_free(&ref); return -1; }
     int P = c->limit > 0 && c->limit < prune.count ? c->limit : prune.count, K = c->k;
@@ -1990,7 +2010,8 @@ static int run_prune(const PruneConfig *c, char *err) {
         gpt_free(&ref); presampled_free(&ps);
         return -1;
     }
-    checkpoint_load(&policy, c->ref, NULL, err); /* pi_theta starts as pi_ref */
+    gpt_build(&policy, &ref.config); /* pi_theta starts as pi_ref */
+    memcpy(policy.params, ref.params, ref.num_params * sizeof(float));
     /* Eq. 8-9: L_ref and A_ref over all K samples of a problem; then keep m of them (shuffled) */
     int S = ps.problems * c->m, kept = 0;
     Dataset train = {.ex = xcalloc((size_t)S, sizeof(Example), "training set"), .count = 0, .buffer = NULL};
@@ -2277,10 +2298,13 @@ static void parse_flags(const CommandHelp *h, Flag *flags, int n, int argc, char
         if (f->type == FLAG_STR) { *(const char **)f->value = val; continue; }
         char *end;
         errno = 0;
-        double x = f->type == FLAG_FLOAT ? strtod(val, &end) : (double)strtoll(val, &end, 10);
-        if (f->type == FLAG_U64) { x = (double)strtoull(val, &end, 10); if (val[0] == '-') end = (char *)val; }
+        double x;
+        if (f->type == FLAG_FLOAT) x = strtod(val, &end);
+        else if (f->type == FLAG_U64) x = val[0] == '-' ? (end = (char *)val, 0.0) : (double)strtoull(val, &end, 10);
+        else x = (double)strtoll(val, &end, 10);
         if (*end || errno || !isfinite(x)) usage_error(h->name, "--%s '%s' is not a %s", f->name, val, f->type == FLAG_FLOAT ? "number" : "whole number");
-        if (x < f->min || x > f->max) usage_error(h->name, "--%s %s is outside [%g, %g]", f->name, val, f->min, f->max);
+        if (f->type != FLAG_U64 && (x < f->min || x > f->max)) /* a seed may be any 64-bit value */
+            usage_error(h->name, "--%s %s is outside [%g, %g]", f->name, val, f->min, f->max);
         if (f->type == FLAG_INT) *(int *)f->value = (int)x;
         else if (f->type == FLAG_FLOAT) *(float *)f->value = (float)x;
         else *(uint64_t *)f->value = strtoull(val, NULL, 10);
@@ -2428,7 +2452,7 @@ static int cmd_eval(int argc, char **argv) {
 }
 
 static int cmd_sample(int argc, char **argv) {
-    const char *model_path = "out/reference.bin", *data = "data", *prompt = NULL;
+    const char *model_path = "data/reference.bin", *data = "data", *prompt = NULL;
     int count = 6, max_new = 160;
     float temperature = 1.0f, top_p = 1.0f;
     uint64_t seed = 1;
@@ -2676,14 +2700,32 @@ static int cmd_prune(int argc, char **argv) {
 }
 
 /* does an existing pre-sampled set come from this model with these settings? */
-static int presampled_matches(const char *path, const PresampleConfig *c, uint32_t crc) {
+static int presampled_matches(const char *path, const PresampleConfig *c, uint32_t crc, int problems) {
     PresampledSet ps;
     char err[O1P_ERR_LEN];
     if (presampled_read(&ps, path, err)) return 0;
     int same = ps.params_crc == crc && ps.k == c->k && ps.max_new == c->max_new && ps.temperature == c->temperature &&
-               ps.top_p == c->top_p && ps.seed == c->seed && (c->limit == 0 ? ps.problems >= 1 : ps.problems == c->limit);
+               ps.top_p == c->top_p && ps.seed == c->seed && ps.problems == problems;
     presampled_free(&ps);
     return same;
+}
+
+/* the settings a pruned model was made with, kept beside it so that run reuses it only for the same ones */
+static void prune_settings(char *out, size_t n, const PruneConfig *c) {
+    snprintf(out, n, "m %d lambda %.9g epochs %d batch %d lr %.9g clip %.9g warmup %.9g weight_decay %.9g grad_clip %.9g "
+             "advantage %d ratio %d correct_only %d seed %llu\n", c->m, c->lambda, c->epochs, c->batch, c->lr, c->clip_eps,
+             c->warmup_frac, c->weight_decay, c->grad_clip, (int)c->advantage, (int)c->ratio, c->correct_only,
+             (unsigned long long)c->seed);
+}
+
+static int file_has_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return strcmp(buf, text) == 0;
 }
 
 static int cmd_run(int argc, char **argv) {
@@ -2731,6 +2773,10 @@ static int cmd_run(int argc, char **argv) {
         return fail(err);
     }
     uint32_t ref_crc = params_crc(&ref);
+    Dataset prune_set;
+    if (dataset_load_split(&prune_set, data, "prune", ref.config.block_size, err)) { gpt_free(&ref); return fail(err); }
+    int problems = pre.limit > 0 && pre.limit < prune_set.count ? pre.limit : prune_set.count;
+    dataset_free(&prune_set);
     gpt_free(&ref);
     pre.data_dir = data;
     pre.out = presampled;
@@ -2738,7 +2784,7 @@ static int cmd_run(int argc, char **argv) {
     pre.quiet = quiet;
     int fresh = 0, rc;
     /* stage 2: pre-sampling */
-    if (!redo && presampled_matches(presampled, &pre, ref_crc)) {
+    if (!redo && presampled_matches(presampled, &pre, ref_crc, problems)) {
         if (!quiet) fprintf(stderr, "run: reusing %s (--redo to sample again)\n", presampled);
     } else {
         if (!quiet) fprintf(stderr, "run: stage 1/3: pre-sampling %d solutions per problem from %s\n", pre.k, pre.ref);
@@ -2751,11 +2797,15 @@ static int cmd_run(int argc, char **argv) {
     pc.out = pruned;
     pc.seed = seed;
     pc.quiet = quiet;
-    if (!redo && !fresh && access(pruned, F_OK) == 0) {
-        if (!quiet) fprintf(stderr, "run: reusing %s (--redo to prune again)\n", pruned);
+    char settings[512], settings_path[4300];
+    prune_settings(settings, sizeof(settings), &pc);
+    snprintf(settings_path, sizeof(settings_path), "%s.settings", pruned);
+    if (!redo && !fresh && access(pruned, F_OK) == 0 && file_has_text(settings_path, settings)) {
+        if (!quiet) fprintf(stderr, "run: reusing %s, pruned with the same settings (--redo to prune again)\n", pruned);
     } else {
         if (!quiet) fprintf(stderr, "run: stage 2/3: O1-Pruner fine-tuning, m=%d, lambda=%g\n", pc.m, pc.lambda);
         if ((rc = run_prune(&pc, err)) != 0) return stage_status(rc, err);
+        if (write_text_file(settings_path, settings, strlen(settings), err)) return fail(err);
     }
     /* stage 4: evaluation */
     if (!quiet) fprintf(stderr, "run: stage 3/3: evaluating both models on the test split\n");

@@ -602,6 +602,9 @@ static void test_checkpoints(void) {
     memcpy(b, good, n); put_u32(b + 28, 0xFFFFFFFFu);
     write_bytes(bad, b, n);
     expect_load_error(bad, "impossible model config", "huge width");
+    memcpy(b, good, n); put_u64(b + 40, (uint64_t)1 << 50);
+    write_bytes(bad, b, n);
+    expect_load_error(bad, "impossible optimizer step count", "huge step count");
     memcpy(b, good, n); put_u64(b + 48, 7);
     write_bytes(bad, b, n);
     expect_load_error(bad, "parameter count", "parameter count");
@@ -1088,6 +1091,7 @@ static void test_stage_errors(const char *presampled) {
         {1, "# something else", NULL, ":1: not an o1pruner pre-sampled set"},
         {2, "# reference zz config 18 160 4 4 128", NULL, ":2: malformed reference line"},
         {3, "# problems 40 k 0 temperature 1 top_p 1 max_new 160 seed 1", NULL, ":3: malformed or out-of-range"},
+        {3, "# problems 20000 k 1024 temperature 1 top_p 1 max_new 160 seed 1", NULL, ":3: the header promises 20000 x 1024"},
         {5, NULL, NULL, ":5: expected problem 0 sample 0 here"},
         {5, "0 0 1", NULL, ":5: expected 'problem sample correct length text'"},
         {5, line, NULL, ":5: 'correct' is"},
@@ -1158,6 +1162,9 @@ static void test_cli(void) {
         {"eval --model /nonexistent.bin", 1, "/nonexistent.bin: cannot open checkpoint"},
         {"sample --prompt 3+x=", 2, "--prompt '3+x='"},
         {"prune --presampled /nonexistent.txt", 1, "/nonexistent.txt: cannot open"},
+        {"sample --seed 18446744073709551615 --count 1", 0, "minimal"},
+        {"sample --seed -1", 2, "--seed '-1' is not a whole number"},
+        {"presample --max-new 200 --out /nonexistent/x.txt", 1, "--max-new 200 does not fit the context"},
         {"eval --help", 0, "usage: o1pruner eval"},
         {"--help", 0, "commands:"},
     };
