@@ -2469,10 +2469,12 @@ static int cmd_sample(int argc, char **argv) {
     CommandHelp h = {"sample", "[--model FILE] [--prompt 3+5+2+7=]", "Show responses with their length, the minimal length, and whether they are right."};
     parse_flags(&h, flags, NFLAGS(flags), argc, argv);
     char err[O1P_ERR_LEN];
+    Problem own;
+    if (prompt && parse_prompt(prompt, (int)strlen(prompt), &own, err)) usage_error("sample", "--prompt '%s': %s", prompt, err);
     Problem *problems = xcalloc((size_t)count, sizeof(Problem), "problems");
     int n = count, k = 1;
     if (prompt) {
-        if (parse_prompt(prompt, (int)strlen(prompt), &problems[0], err)) usage_error("sample", "--prompt '%s': %s", prompt, err);
+        problems[0] = own;
         n = 1;
         k = count;
     }

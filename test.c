@@ -1164,7 +1164,7 @@ static void test_cli(void) {
         {"prune --presampled /nonexistent.txt", 1, "/nonexistent.txt: cannot open"},
         {"sample --seed 18446744073709551615 --count 1", 0, "minimal"},
         {"sample --seed -1", 2, "--seed '-1' is not a whole number"},
-        {"presample --max-new 200 --out /nonexistent/x.txt", 1, "--max-new 200 does not fit the context"},
+        {"presample --max-new 200 --out /tmp/o1pruner_cli_unused.txt", 1, "--max-new 200 does not fit the context"},
         {"eval --help", 0, "usage: o1pruner eval"},
         {"--help", 0, "commands:"},
     };
