@@ -572,6 +572,7 @@ static void test_checkpoints(void) {
     size_t n;
     unsigned char *good = read_bytes(path, &n);
     CHECK(n == 56 + 3 * model.num_params * 4 + 4, "file size %zu", n);
+    if (n < 200 || n > 1000000) { free(good); gpt_free(&model); return; } /* and tells the compiler n is sane */
     CHECK(crc32_update(0, "123456789", 9) == 0xCBF43926u, "CRC-32 check value");
     char bad[300];
     snprintf(bad, sizeof(bad), "%s/bad.bin", tmpdir);
