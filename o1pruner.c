@@ -1214,6 +1214,27 @@ static char *split_text(const char *split, uint64_t seed, int *lines) {
 
 static const char *split_names[4] = {"train", "valid", "test", "prune"};
 
+/* A whole text file into a NUL-terminated buffer (a regular file under 2 GiB); `hint` tells the
+ * user what to do when it is missing. */
+static int read_text_file(const char *path, const char *hint, char **buffer, size_t *size, char *err) {
+    *buffer = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) { seterr(err, "%s: cannot open (%s); %s", path, strerror(errno), hint); return -1; }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size >= (off_t)1 << 31) {
+        seterr(err, "%s: not a regular file under 2 GiB", path);
+        fclose(f);
+        return -1;
+    }
+    *size = (size_t)st.st_size;
+    *buffer = xmalloc(*size + 1, "file contents");
+    int ok = fread(*buffer, 1, *size, f) == *size;
+    fclose(f);
+    if (!ok) { seterr(err, "%s: read error", path); free(*buffer); *buffer = NULL; return -1; }
+    (*buffer)[*size] = 0;
+    return 0;
+}
+
 /* A dataset: problems with a trace, read from a split file. Every line is validated: characters
  * in the vocabulary, a well-formed prompt, a trace that ends in the right answer, a length the
  * model's context holds. */
@@ -1230,23 +1251,8 @@ static void dataset_free(Dataset *ds) { free(ds->ex); free(ds->buffer); memset(d
 #define MAX_DATASET_LINES 10000000
 static int dataset_load(Dataset *ds, const char *path, int block_size, char *err) {
     memset(ds, 0, sizeof(*ds));
-    FILE *f = fopen(path, "rb");
-    if (!f) { seterr(err, "%s: cannot open (%s); run 'o1pruner data' to write the splits", path, strerror(errno)); return -1; }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size >= (off_t)1 << 31) {
-        seterr(err, "%s: not a regular file under 2 GiB", path);
-        fclose(f);
-        return -1;
-    }
-    size_t size = (size_t)st.st_size;
-    ds->buffer = xmalloc(size + 1, "dataset text");
-    if (fread(ds->buffer, 1, size, f) != size) {
-        seterr(err, "%s: read error", path);
-        fclose(f); dataset_free(ds);
-        return -1;
-    }
-    fclose(f);
-    ds->buffer[size] = 0;
+    size_t size;
+    if (read_text_file(path, "run 'o1pruner data' to write the splits", &ds->buffer, &size, err)) return -1;
     int lines = 0;
     for (size_t i = 0; i < size; i++) lines += ds->buffer[i] == '\n';
     if (size && ds->buffer[size - 1] != '\n') lines++;
@@ -1786,20 +1792,8 @@ static int presampled_write_stats(const char *path, const PresampledSet *ps, cha
  * response's). Errors name the file and line. */
 static int presampled_read(PresampledSet *ps, const char *path, char *err) {
     memset(ps, 0, sizeof(*ps));
-    FILE *f = fopen(path, "rb");
-    if (!f) { seterr(err, "%s: cannot open (%s); run 'o1pruner presample' first", path, strerror(errno)); return -1; }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size >= (off_t)1 << 31) {
-        seterr(err, "%s: not a regular file under 2 GiB", path);
-        fclose(f);
-        return -1;
-    }
-    size_t size = (size_t)st.st_size;
-    ps->buffer = xmalloc(size + 1, "pre-sampled set");
-    int ok = fread(ps->buffer, 1, size, f) == size;
-    fclose(f);
-    if (!ok) { seterr(err, "%s: read error", path); presampled_free(ps); return -1; }
-    ps->buffer[size] = 0;
+    size_t size;
+    if (read_text_file(path, "run 'o1pruner presample' first", &ps->buffer, &size, err)) return -1;
     char *line = ps->buffer;
     int ln = 0, format = 0, n = 0;
     unsigned crc = 0;
@@ -2154,6 +2148,31 @@ static void evaluate_model(GPT *model, const Dataset *test, int samples, float t
     }
 }
 
+/* load and evaluate each model in turn on test.txt of data_dir (loaded into *test once) */
+static int evaluate_models(const char *const *paths, const char *const *names, int count, const char *data_dir,
+                           int samples, float temperature, float top_p, int max_new, uint64_t seed, int quiet,
+                           EvalResult *r, Dataset *test, char *err) {
+    memset(test, 0, sizeof(*test));
+    for (int m = 0; m < count; m++) {
+        GPT model;
+        if (load_task_model(&model, paths[m], err)) { dataset_free(test); return -1; }
+        if (!test->ex && dataset_load_split(test, data_dir, "test", model.config.block_size, err)) { gpt_free(&model); return -1; }
+        memset(&r[m], 0, sizeof(r[m]));
+        r[m].name = names[m];
+        r[m].path = paths[m];
+        evaluate_model(&model, test, samples, temperature, top_p, max_new, seed, &r[m]);
+        gpt_free(&model);
+        if (!quiet) {
+            fprintf(stderr, "eval: %-9s greedy %.1f%% / %.1f tokens", names[m], 100 * accuracy(&r[m].greedy.all),
+                    mean_length(&r[m].greedy.all));
+            if (samples > 0)
+                fprintf(stderr, ", sampled %.1f%% / %.1f tokens", 100 * accuracy(&r[m].sampled.all), mean_length(&r[m].sampled.all));
+            fprintf(stderr, "\n");
+        }
+    }
+    return 0;
+}
+
 /* rows: models (the first is the baseline of AES); columns: accuracy and length per difficulty */
 static void print_comparison(FILE *out, const EvalResult *r, int count) {
     fprintf(out, "%-22s", "");
@@ -2427,20 +2446,12 @@ static int cmd_eval(int argc, char **argv) {
     set_threads(threads);
     char err[O1P_ERR_LEN];
     EvalResult r[2];
-    memset(r, 0, sizeof(r));
     const char *paths[2] = {baseline ? baseline : model_path, model_path};
+    const char *names[2] = {baseline ? "baseline" : "model", "model"};
     int count = baseline ? 2 : 1;
-    Dataset test = {0};
+    Dataset test;
     double t0 = now_seconds();
-    for (int m = 0; m < count; m++) {
-        GPT model;
-        if (load_task_model(&model, paths[m], err)) { dataset_free(&test); return fail(err); }
-        if (!test.ex && dataset_load_split(&test, data, "test", model.config.block_size, err)) { gpt_free(&model); return fail(err); }
-        r[m].name = count == 2 ? (m == 0 ? "baseline" : "model") : "model";
-        r[m].path = paths[m];
-        evaluate_model(&model, &test, samples, temperature, top_p, max_new, seed, &r[m]);
-        gpt_free(&model);
-    }
+    if (evaluate_models(paths, names, count, data, samples, temperature, top_p, max_new, seed, 0, r, &test, err)) return fail(err);
     printf("%d test problems; %s %s%s%s\n", test.count, count == 2 ? "baseline" : "model", paths[0],
            count == 2 ? ", model " : "", count == 2 ? paths[1] : "");
     print_comparison(stdout, r, count);
@@ -2812,22 +2823,9 @@ static int cmd_run(int argc, char **argv) {
     /* stage 4: evaluation */
     if (!quiet) fprintf(stderr, "run: stage 3/3: evaluating both models on the test split\n");
     EvalResult r[2];
-    memset(r, 0, sizeof(r));
     const char *paths[2] = {pre.ref, pruned}, *names[2] = {"reference", "O1-Pruner"};
-    Dataset test = {0};
-    for (int m = 0; m < 2; m++) {
-        GPT model;
-        if (load_task_model(&model, paths[m], err)) { dataset_free(&test); return fail(err); }
-        if (!test.ex && dataset_load_split(&test, data, "test", model.config.block_size, err)) { gpt_free(&model); return fail(err); }
-        r[m].name = names[m];
-        r[m].path = paths[m];
-        evaluate_model(&model, &test, samples, 1.0f, 1.0f, pre.max_new, seed, &r[m]);
-        gpt_free(&model);
-        if (!quiet)
-            fprintf(stderr, "eval: %-9s greedy %.1f%% / %.1f tokens, sampled %.1f%% / %.1f tokens\n", names[m],
-                    100 * accuracy(&r[m].greedy.all), mean_length(&r[m].greedy.all), 100 * accuracy(&r[m].sampled.all),
-                    mean_length(&r[m].sampled.all));
-    }
+    Dataset test;
+    if (evaluate_models(paths, names, 2, data, samples, 1.0f, 1.0f, pre.max_new, seed, quiet, r, &test, err)) return fail(err);
     printf("\nO1-Pruner on the toy task: %d test problems, accuracy (%%) and mean response length (tokens)\n\n", test.count);
     print_comparison(stdout, r, 2);
     double dl = mean_length(&r[1].greedy.all) / mean_length(&r[0].greedy.all) - 1;

@@ -1238,17 +1238,11 @@ static void test_small_run(void) {
     CHECK(rc == 0, "small run: %s", err);
     if (rc != 0) return;
     Dataset test;
-    CHECK(dataset_load(&test, path, 160, err) == 0, "%s", err);
     EvalResult r[2];
-    memset(r, 0, sizeof(r));
-    const char *paths[2] = {"data/reference.bin", pruned};
-    for (int m = 0; m < 2; m++) {
-        GPT model;
-        r[m].path = paths[m];
-        CHECK(checkpoint_load(&model, paths[m], NULL, err) == 0, "%s", err);
-        evaluate_model(&model, &test, 0, 1.0f, 1.0f, 160, 1, &r[m]);
-        gpt_free(&model);
-    }
+    const char *paths[2] = {"data/reference.bin", pruned}, *names[2] = {"reference", "O1-Pruner"};
+    rc = evaluate_models(paths, names, 2, dir, 0, 1.0f, 1.0f, 160, 1, 1, r, &test, err);
+    CHECK(rc == 0, "evaluation: %s", err);
+    if (rc != 0) return;
     double L0 = mean_length(&r[0].greedy.all), L1 = mean_length(&r[1].greedy.all);
     double A0 = accuracy(&r[0].greedy.all), A1 = accuracy(&r[1].greedy.all);
     printf("  %d test problems, greedy: reference %.1f%% / %.1f tokens -> pruned %.1f%% / %.1f tokens\n", test.count,
@@ -1256,8 +1250,6 @@ static void test_small_run(void) {
     CHECK(L1 < 0.9 * L0, "the mean length did not go down: %.1f -> %.1f", L0, L1);
     CHECK(A1 >= A0 - 0.05, "accuracy collapsed: %.3f -> %.3f", A0, A1);
     /* the report: the table, and report.json with the fields DESIGN.md §6 names */
-    r[0].name = "reference";
-    r[1].name = "O1-Pruner";
     print_comparison(stdout, r, 2);
     char json[400];
     snprintf(json, sizeof(json), "%s/report.json", dir);
