@@ -24,7 +24,7 @@ ALLFLAGS = $(BASEFLAGS) $(CFLAGS) $(NATIVE) $(OMP)
 STAMP := .build-flags
 $(shell echo '$(CC) $(ALLFLAGS)' | cmp -s - $(STAMP) || echo '$(CC) $(ALLFLAGS)' > $(STAMP))
 
-.PHONY: all test run bench reference data clean
+.PHONY: all test run bench reference vectors data clean
 
 all: o1pruner
 
@@ -48,6 +48,10 @@ reference: o1pruner
 	./o1pruner sft --out data/reference.bin > data/reference.txt
 	./o1pruner eval --model data/reference.bin >> data/reference.txt
 	cat data/reference.txt
+
+# the reference vectors for other implementations (the test suite checks that data/vectors matches this)
+vectors: o1pruner
+	./o1pruner vectors --out data/vectors
 
 # the task's data splits (the test suite checks that data/ matches this)
 data: o1pruner

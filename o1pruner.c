@@ -9,6 +9,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "o1pruner.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -840,9 +841,10 @@ double clip_grad_norm(float *grads, size_t n, float max_norm) {
     double sumsq = 0.0;
     for (size_t i = 0; i < n; i++) sumsq += (double)grads[i] * grads[i];
     double norm = sqrt(sumsq);
-    if (max_norm > 0 && norm > max_norm) {
-        float scale = (float)(max_norm / (norm + 1e-6)); /* torch.nn.utils.clip_grad_norm_ */
-        for (size_t i = 0; i < n; i++) grads[i] *= scale;
+    double scale = max_norm / (norm + 1e-6); /* torch.nn.utils.clip_grad_norm_: min(1, scale) */
+    if (max_norm > 0 && scale < 1.0) {
+        float s = (float)scale;
+        for (size_t i = 0; i < n; i++) grads[i] *= s;
     }
     return norm;
 }
@@ -1446,12 +1448,12 @@ void advantages(const double *reward, int n, AdvantageMode mode, float *w) {
  *   RATIO_MEAN (official): r = exp(mean_t log pi_theta - mean_t log pi_ref)
  *   RATIO_SUM  (paper):    r = exp(sum_t  log pi_theta - sum_t  log pi_ref)
  * pi_ref is the frozen reference model: ref_logprob_sum[i] is its sum over the same tokens.
- * Writes d loss / d logprob (B, T). The max picks the clipped term exactly when r is outside the
+ * Writes d loss / d logprob (B, T) and, if `ratio` is not NULL, each r_i. The max picks the clipped term exactly when r is outside the
  * range on the side that w pushes it towards; that term is constant in theta, so its gradient is 0. */
 typedef struct { double loss, mean_ratio, clipped_fraction, mean_advantage; } PpoStats;
 
 PpoStats ppo_clip_loss(const float *logprob, const float *mask, const double *ref_logprob_sum,
-                       const float *w, int B, int T, RatioMode mode, float eps, float *dlogprob) {
+                       const float *w, int B, int T, RatioMode mode, float eps, float *dlogprob, double *ratio) {
     PpoStats st = {0, 0, 0, 0};
     for (int i = 0; i < B; i++) {
         double sum = 0.0, count = 0.0;
@@ -1459,6 +1461,7 @@ PpoStats ppo_clip_loss(const float *logprob, const float *mask, const double *re
         if (count == 0) count = 1; /* no response tokens: r = 1, no gradient below */
         double log_ratio = mode == RATIO_MEAN ? (sum - ref_logprob_sum[i]) / count : sum - ref_logprob_sum[i];
         double r = exp(log_ratio), clipped = fmin(fmax(r, 1.0 - eps), 1.0 + eps);
+        if (ratio) ratio[i] = r;
         double unclipped_term = -w[i] * r, clipped_term = -w[i] * clipped;
         int use_clipped = clipped_term > unclipped_term;
         st.loss += use_clipped ? clipped_term : unclipped_term;
@@ -2089,7 +2092,7 @@ static int run_prune(const PruneConfig *c, char *err) {
         for (int b = 0; b < c->batch; b++) { batch_w[b] = w[bi[b]]; batch_ref[b] = ref_sum[bi[b]]; }
         int T = make_sft_batch(&train, bi, c->batch, inputs, targets, mask);
         gpt_forward(&policy, inputs, targets, c->batch, T);
-        PpoStats st = ppo_clip_loss(policy.logprob, mask, batch_ref, batch_w, c->batch, T, c->ratio, c->clip_eps, policy.dlogprob);
+        PpoStats st = ppo_clip_loss(policy.logprob, mask, batch_ref, batch_w, c->batch, T, c->ratio, c->clip_eps, policy.dlogprob, NULL);
         gpt_zero_grad(&policy);
         gpt_backward(&policy, inputs, targets, policy.dlogprob);
         double norm = clip_grad_norm(policy.grads, policy.num_params, c->grad_clip);
@@ -2248,6 +2251,538 @@ static int write_report(const char *path, const EvalResult *r, int count, char *
     }
     fprintf(f, "  \"aes_formula\": \"dL + 3*dA if dA >= 0 else dL - 5*|dA|, dL = (L_ref - L)/L_ref, dA = (Acc - Acc_ref)/Acc_ref\"\n}\n");
     return atomic_commit(&af, err);
+}
+
+/* ========================================================================================== */
+/* for other implementations: reference vectors and a safetensors export                       */
+/* (README "Validating another implementation")                                                */
+
+/* The parameters as a nanoGPT model names them, in its state_dict order: each a contiguous slice
+ * of the parameter array (a per-layer spec tensor is cut into its L layers). */
+typedef struct { char name[64]; int ndim, shape[2]; size_t offset, size; } NamedTensor;
+
+static const char *const NANOGPT_NAMES[NUM_PARAM_TENSORS] = {
+    "transformer.wte.weight", "transformer.wpe.weight", "ln_1.weight", "ln_1.bias",
+    "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight", "attn.c_proj.bias",
+    "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias",
+    "mlp.c_proj.weight", "mlp.c_proj.bias", "transformer.ln_f.weight", "transformer.ln_f.bias"};
+
+static void add_named(NamedTensor *t, const GPT *model, int i, int layer) {
+    const TensorInfo *ti = &model->param_info[i];
+    int per_layer = layer >= 0;
+    if (per_layer) snprintf(t->name, sizeof(t->name), "transformer.h.%d.%s", layer, NANOGPT_NAMES[i]);
+    else snprintf(t->name, sizeof(t->name), "%s", NANOGPT_NAMES[i]);
+    t->ndim = ti->ndim - per_layer;
+    t->shape[0] = ti->shape[per_layer];
+    t->shape[1] = ti->shape[per_layer + 1];
+    t->size = per_layer ? ti->size / (size_t)model->config.n_layer : ti->size;
+    t->offset = ti->offset + (per_layer ? (size_t)layer * t->size : 0);
+}
+
+/* fills t (room for 4 + 12 L tensors), returns the count */
+static int named_tensors(const GPT *model, NamedTensor *t) {
+    int n = 0;
+    add_named(&t[n++], model, 0, -1);
+    add_named(&t[n++], model, 1, -1);
+    for (int l = 0; l < model->config.n_layer; l++)
+        for (int i = 2; i <= 13; i++) add_named(&t[n++], model, i, l);
+    add_named(&t[n++], model, 14, -1);
+    add_named(&t[n++], model, 15, -1);
+    return n;
+}
+
+static NamedTensor *alloc_named_tensors(const GPT *model, int *count) {
+    NamedTensor *t = xmalloc(sizeof(NamedTensor) * (size_t)(4 + 12 * model->config.n_layer), "tensor names");
+    *count = named_tensors(model, t);
+    return t;
+}
+
+/* A vectors file is plain text: per tensor a line "name type ndim dim...", then its values in
+ * row-major order, one row (the last dimension) per line; '#' lines are comments. Types i32,
+ * f32 and f64; %.9g and %.17g print float32 and float64 values so that they read back exactly. */
+typedef enum { VEC_I32, VEC_F32, VEC_F64 } VecType;
+static const char *const VEC_TYPE_NAMES[3] = {"i32", "f32", "f64"};
+#define VEC_MAX_DIMS 4
+
+static void vec_write(FILE *f, const char *name, VecType type, const void *data, int ndim, const int *dims) {
+    size_t count = 1;
+    fprintf(f, "%s %s %d", name, VEC_TYPE_NAMES[type], ndim);
+    for (int d = 0; d < ndim; d++) { fprintf(f, " %d", dims[d]); count *= (size_t)dims[d]; }
+    fputc('\n', f);
+    size_t row = ndim > 0 ? (size_t)dims[ndim - 1] : 1;
+    for (size_t i = 0; i < count; i++) {
+        if (type == VEC_I32) fprintf(f, "%d", ((const int *)data)[i]);
+        else if (type == VEC_F32) fprintf(f, "%.9g", (double)((const float *)data)[i]);
+        else fprintf(f, "%.17g", ((const double *)data)[i]);
+        fputc((i + 1) % row == 0 ? '\n' : ' ', f);
+    }
+}
+
+static void vec_int(FILE *f, const char *name, int x) { vec_write(f, name, VEC_I32, &x, 0, NULL); }
+static void vec_double(FILE *f, const char *name, double x) { vec_write(f, name, VEC_F64, &x, 0, NULL); }
+
+/* every parameter tensor of `values` (parameters, gradients, ...) under prefix + nanoGPT name */
+static void vec_params(FILE *f, const char *prefix, const GPT *model, const float *values) {
+    int n;
+    NamedTensor *t = alloc_named_tensors(model, &n);
+    for (int i = 0; i < n; i++) {
+        char name[128];
+        snprintf(name, sizeof(name), "%s%s", prefix, t[i].name);
+        vec_write(f, name, VEC_F32, values + t[i].offset, t[i].ndim, t[i].shape);
+    }
+    free(t);
+}
+
+/* What the vectors are made of: a tiny model of the task, two training sequences (one padded),
+ * and for the method two problems with K = 4 responses each: right and wrong, short and long. */
+#define VECTORS_SEED 1
+#define VECTORS_INIT_NOISE 0.05f /* added to the initial parameters: no zero biases, no unit gains */
+#define VECTORS_PERTURB 0.1f     /* pi_theta = pi_ref + this much noise */
+static const GPTConfig VECTORS_CONFIG = {.vocab_size = VOCAB_SIZE, .block_size = 48, .n_layer = 2, .n_head = 2, .n_embd = 16};
+static const char *const VECTORS_BATCH[2] = {"3+4+5=03+4=07,07+5=12,A12$", "2+7=02+7=09,v02+7=09,A09$"};
+#define VECTORS_PROBLEMS 2
+#define VECTORS_K 4
+static const char *const VECTORS_PROMPTS[VECTORS_PROBLEMS] = {"2+7=", "3+4+5="};
+static const char *const VECTORS_RESPONSES[VECTORS_PROBLEMS * VECTORS_K] = {
+    "02+7=09,A09$", "02+7=09,v02+7=09,A09$", "02+7=09,r02+7=09,A09$", "02+7=08,A08$",
+    "03+4=07,07+5=12,A12$", "03+4=07,07+5=12,v03+4=07,A12$", "03+4=07,07+5=11,A11$",
+    "03+4=07,07+5=12,r03+4=07,07+5=12,A12$"};
+#define VECTORS_MAX_LEN 64
+static const OptimConfig VECTORS_ADAMW = {.lr_max = 1e-2f, .lr_min = 1e-2f, .warmup_steps = 0, .total_steps = 2, .beta1 = 0.9f,
+                                          .beta2 = 0.95f, .eps = 1e-5f, .weight_decay = 0.1f, .grad_clip = 1.0f};
+
+/* examples from prompt+response texts, and their batch as SFT and prune build it; padded
+ * positions get target 0 instead of "none" so that every log-prob is defined (mask 0 there) */
+static void vectors_examples(Example *ex, char (*text)[VECTORS_MAX_LEN], int n) {
+    char err[O1P_ERR_LEN];
+    for (int i = 0; i < n; i++) {
+        ex[i].text = text[i];
+        ex[i].length = (int)strlen(text[i]);
+        ex[i].prompt_len = (int)(strchr(text[i], '=') - text[i]) + 1;
+        if (parse_prompt(text[i], ex[i].prompt_len, &ex[i].problem, err)) { fprintf(stderr, "internal error: %s\n", err); exit(1); }
+    }
+}
+
+static int vectors_batch(const Example *ex, int B, int *inputs, int *targets, float *mask) {
+    Dataset ds = {.ex = (Example *)ex, .count = B, .buffer = NULL};
+    int idx[VECTORS_PROBLEMS * VECTORS_K];
+    for (int b = 0; b < B; b++) idx[b] = b;
+    int T = make_sft_batch(&ds, idx, B, inputs, targets, mask);
+    for (int i = 0; i < B * T; i++) if (targets[i] < 0) targets[i] = 0;
+    return T;
+}
+
+static void vectors_header(FILE *f, const char *what) {
+    fprintf(f, "# o1pruner reference vectors, format 1: %s\n"
+               "# per tensor: a line 'name type ndim dim...', then its values row-major, one row (last dimension) per line;\n"
+               "# types i32, f32 (%%.9g), f64 (%%.17g). Written by 'o1pruner vectors'; README \"Validating another implementation\".\n", what);
+}
+
+/* params += std * normal(), tensor i from the stream rng_seed(VECTORS_SEED, stream, i) */
+static void perturb(const GPT *model, float *params, float std, uint64_t stream) {
+    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
+        const TensorInfo *ti = &model->param_info[i];
+        Rng rng;
+        rng_seed(&rng, VECTORS_SEED, stream, (uint64_t)i);
+        for (size_t k = ti->offset; k < ti->offset + ti->size; k++) params[k] += (float)(std * rng_normal(&rng));
+    }
+}
+
+/* model.txt: the forward pass, the loss, every gradient and two AdamW steps */
+static void vectors_model(FILE *f, GPT *model) {
+    const GPTConfig *c = &model->config;
+    vectors_header(f, "the model (forward, loss, gradients, AdamW)");
+    vec_int(f, "config.vocab_size", c->vocab_size);
+    vec_int(f, "config.block_size", c->block_size);
+    vec_int(f, "config.n_layer", c->n_layer);
+    vec_int(f, "config.n_head", c->n_head);
+    vec_int(f, "config.n_embd", c->n_embd);
+    vec_int(f, "config.seed", VECTORS_SEED);
+    fprintf(f, "# initial parameters (lm_head.weight is transformer.wte.weight, tied)\n");
+    vec_params(f, "", model, model->params);
+    char text[2][VECTORS_MAX_LEN];
+    Example ex[2];
+    for (int i = 0; i < 2; i++) snprintf(text[i], VECTORS_MAX_LEN, "%s", VECTORS_BATCH[i]);
+    vectors_examples(ex, text, 2);
+    int B = 2, inputs[2 * VECTORS_MAX_LEN], targets[2 * VECTORS_MAX_LEN];
+    float mask[2 * VECTORS_MAX_LEN];
+    int T = vectors_batch(ex, B, inputs, targets, mask);
+    int C = c->n_embd, V = c->vocab_size, N = B * T;
+    fprintf(f, "# the batch: '%s' and '%s' (padded); mask = 1 where the target is a response token\n", VECTORS_BATCH[0], VECTORS_BATCH[1]);
+    vec_write(f, "batch.inputs", VEC_I32, inputs, 2, (int[]){B, T});
+    vec_write(f, "batch.targets", VEC_I32, targets, 2, (int[]){B, T});
+    vec_write(f, "batch.mask", VEC_F32, mask, 2, (int[]){B, T});
+    const OptimConfig *oc = &VECTORS_ADAMW;
+    vec_double(f, "adamw.lr", oc->lr_max);
+    vec_double(f, "adamw.beta1", oc->beta1);
+    vec_double(f, "adamw.beta2", oc->beta2);
+    vec_double(f, "adamw.eps", oc->eps);
+    vec_double(f, "adamw.weight_decay", oc->weight_decay);
+    vec_double(f, "adamw.max_grad_norm", oc->grad_clip);
+    for (int step = 0; step < 2; step++) {
+        gpt_forward(model, inputs, targets, B, T);
+        double loss = masked_mean_nll(model->logprob, mask, N, model->dlogprob);
+        gpt_zero_grad(model);
+        gpt_backward(model, inputs, targets, model->dlogprob);
+        if (step == 0) {
+            fprintf(f, "# the forward pass at the initial parameters\n");
+            vec_write(f, "act.embedding", VEC_F32, model->a.encoded, 3, (int[]){B, T, C});
+            for (int l = 0; l < c->n_layer; l++) {
+                char name[64];
+                snprintf(name, sizeof(name), "act.block.%d", l);
+                vec_write(f, name, VEC_F32, model->a.residual3 + (size_t)l * N * C, 3, (int[]){B, T, C});
+            }
+            vec_write(f, "act.ln_f", VEC_F32, model->a.lnf, 3, (int[]){B, T, C});
+            vec_write(f, "logits", VEC_F32, model->a.logits, 3, (int[]){B, T, V});
+            vec_write(f, "logprob", VEC_F32, model->logprob, 2, (int[]){B, T});
+            vec_double(f, "loss", loss);
+            fprintf(f, "# d loss / d parameter, before clipping\n");
+            vec_params(f, "grad.", model, model->grads);
+        } else {
+            fprintf(f, "# the same batch at the parameters after step 1\n");
+            vec_double(f, "step1.loss", loss);
+        }
+        double norm = clip_grad_norm(model->grads, model->num_params, oc->grad_clip);
+        vec_double(f, step == 0 ? "grad_norm" : "step1.grad_norm", norm);
+        adamw_step(model, oc, lr_schedule(oc, step));
+        fprintf(f, "# the parameters after AdamW step %d\n", step + 1);
+        vec_params(f, step == 0 ? "step1." : "step2.", model, model->params);
+    }
+}
+
+/* method.txt: Eq. 8-11 on 2 problems x K = 4 responses, with the initial model of model.txt
+ * as pi_ref and a perturbed copy of it as pi_theta (every parameter plus VECTORS_PERTURB * normal()),
+ * so that ratios fall on both sides of the clip range */
+static void vectors_method(FILE *f, GPT *ref, GPT *policy) {
+    enum { P = VECTORS_PROBLEMS, K = VECTORS_K, S = VECTORS_PROBLEMS * VECTORS_K };
+    const double lambda = 2.0;
+    const float clip_eps = 0.2f;
+    vectors_header(f, "the method (reward, advantages, ratios, PPO-clip loss)");
+    vec_double(f, "method.lambda", lambda);
+    vec_double(f, "method.clip_eps", clip_eps);
+    char text[S][VECTORS_MAX_LEN];
+    Example ex[S];
+    int problem[S], length[S], correct[S];
+    for (int i = 0; i < S; i++) {
+        snprintf(text[i], VECTORS_MAX_LEN, "%s%s", VECTORS_PROMPTS[i / K], VECTORS_RESPONSES[i]);
+        fprintf(f, "# sample %d: problem %d, prompt %s, response %s\n", i, i / K, VECTORS_PROMPTS[i / K], VECTORS_RESPONSES[i]);
+    }
+    vectors_examples(ex, text, S);
+    for (int i = 0; i < S; i++) {
+        problem[i] = i / K;
+        length[i] = ex[i].length - ex[i].prompt_len;
+        correct[i] = grade_response(&ex[i].problem, ex[i].text + ex[i].prompt_len, length[i]);
+    }
+    vec_write(f, "sample.problem", VEC_I32, problem, 1, (int[]){S});
+    vec_write(f, "sample.length", VEC_I32, length, 1, (int[]){S});
+    vec_write(f, "sample.correct", VEC_I32, correct, 1, (int[]){S});
+    double L_ref[P], A_ref[P], reward[S]; /* Eq. 8-9: means over the K samples of each problem */
+    for (int p = 0; p < P; p++) {
+        L_ref[p] = A_ref[p] = 0;
+        for (int j = 0; j < K; j++) { L_ref[p] += length[p * K + j]; A_ref[p] += correct[p * K + j]; }
+        L_ref[p] /= K;
+        A_ref[p] /= K;
+    }
+    vec_write(f, "problem.L_ref", VEC_F64, L_ref, 1, (int[]){P});
+    vec_write(f, "problem.A_ref", VEC_F64, A_ref, 1, (int[]){P});
+    for (int i = 0; i < S; i++) reward[i] = length_reward(L_ref[i / K], length[i], correct[i], A_ref[i / K], lambda);
+    vec_write(f, "reward", VEC_F64, reward, 1, (int[]){S});
+    float w[2][S];
+    advantages(reward, S, ADVANTAGE_OFFICIAL, w[0]);
+    advantages(reward, S, ADVANTAGE_PAPER, w[1]);
+    vec_write(f, "advantage.official", VEC_F32, w[0], 1, (int[]){S});
+    vec_write(f, "advantage.paper", VEC_F32, w[1], 1, (int[]){S});
+    int inputs[S * VECTORS_MAX_LEN], targets[S * VECTORS_MAX_LEN];
+    float mask[S * VECTORS_MAX_LEN], ref_logprob[S * VECTORS_MAX_LEN], dlogprob[S * VECTORS_MAX_LEN];
+    int T = vectors_batch(ex, S, inputs, targets, mask);
+    vec_write(f, "batch.inputs", VEC_I32, inputs, 2, (int[]){S, T});
+    vec_write(f, "batch.targets", VEC_I32, targets, 2, (int[]){S, T});
+    vec_write(f, "batch.mask", VEC_F32, mask, 2, (int[]){S, T});
+    gpt_forward(ref, inputs, targets, S, T);
+    memcpy(ref_logprob, ref->logprob, sizeof(float) * (size_t)(S * T));
+    double ref_sum[S];
+    for (int i = 0; i < S; i++) {
+        ref_sum[i] = 0;
+        for (int t = 0; t < T; t++) ref_sum[i] += (double)mask[i * T + t] * ref_logprob[i * T + t];
+    }
+    fprintf(f, "# pi_theta: the initial parameters of model.txt (pi_ref) plus noise\n");
+    vec_params(f, "policy.", policy, policy->params);
+    gpt_forward(policy, inputs, targets, S, T);
+    vec_write(f, "ref_logprob", VEC_F32, ref_logprob, 2, (int[]){S, T});
+    vec_write(f, "ref_logprob_sum", VEC_F64, ref_sum, 1, (int[]){S});
+    vec_write(f, "policy_logprob", VEC_F32, policy->logprob, 2, (int[]){S, T});
+    static const char *const ratio_names[2] = {"mean", "sum"}, *const advantage_names[2] = {"official", "paper"};
+    for (int r = 0; r < 2; r++) {
+        double ratio[S];
+        for (int a = 0; a < 2; a++) {
+            PpoStats st = ppo_clip_loss(policy->logprob, mask, ref_sum, w[a], S, T, r == 0 ? RATIO_MEAN : RATIO_SUM, clip_eps,
+                                        dlogprob, ratio);
+            char name[96];
+            if (a == 0) {
+                snprintf(name, sizeof(name), "ratio.%s", ratio_names[r]);
+                vec_write(f, name, VEC_F64, ratio, 1, (int[]){S});
+            }
+            snprintf(name, sizeof(name), "ppo.ratio_%s.advantage_%s.loss", ratio_names[r], advantage_names[a]);
+            vec_double(f, name, st.loss);
+            snprintf(name, sizeof(name), "ppo.ratio_%s.advantage_%s.dlogprob", ratio_names[r], advantage_names[a]);
+            vec_write(f, name, VEC_F32, dlogprob, 2, (int[]){S, T});
+        }
+    }
+}
+
+/* writes DIR/model.txt and DIR/method.txt, each atomically */
+static int write_vectors(const char *dir, char *err) {
+    const int max_batch = VECTORS_PROBLEMS * VECTORS_K, max_seq = VECTORS_CONFIG.block_size;
+    GPT model, ref, policy;
+    gpt_build(&model, &VECTORS_CONFIG);
+    gpt_init_weights(&model, VECTORS_SEED);
+    perturb(&model, model.params, VECTORS_INIT_NOISE, 3);
+    gpt_alloc_training(&model, max_batch, max_seq);
+    gpt_build(&ref, &VECTORS_CONFIG);
+    memcpy(ref.params, model.params, model.num_params * sizeof(float));
+    gpt_alloc_training(&ref, max_batch, max_seq);
+    gpt_build(&policy, &VECTORS_CONFIG);
+    gpt_alloc_training(&policy, max_batch, max_seq);
+    memcpy(policy.params, ref.params, ref.num_params * sizeof(float));
+    perturb(&policy, policy.params, VECTORS_PERTURB, 7); /* a stream whose ratios hit every branch of the clip */
+    char path[2][4200];
+    snprintf(path[0], sizeof(path[0]), "%s/model.txt", dir);
+    snprintf(path[1], sizeof(path[1]), "%s/method.txt", dir);
+    int rc = 0;
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        AtomicFile af;
+        if (atomic_open(&af, path[i], err)) { rc = -1; break; }
+        if (i == 0) vectors_model(af.f, &model);
+        else vectors_method(af.f, &ref, &policy);
+        rc = atomic_commit(&af, err);
+    }
+    gpt_free(&model); gpt_free(&ref); gpt_free(&policy);
+    return rc;
+}
+
+/* A vectors file read back, every line validated: what `make test` compares and what another
+ * implementation's test would read. */
+typedef struct {
+    char name[64];
+    VecType type;
+    int ndim, dims[VEC_MAX_DIMS];
+    size_t count;
+    double *values;
+} Vector;
+typedef struct { Vector *v; int count; } VectorFile;
+
+static void vectors_free(VectorFile *vf) {
+    for (int i = 0; i < vf->count; i++) free(vf->v[i].values);
+    free(vf->v);
+    memset(vf, 0, sizeof(*vf));
+}
+
+static const Vector *vectors_find(const VectorFile *vf, const char *name) {
+    for (int i = 0; i < vf->count; i++) if (!strcmp(vf->v[i].name, name)) return &vf->v[i];
+    return NULL;
+}
+
+/* splits a line into at most `max` space-separated fields, in place; returns the count or max+1 */
+static int split_fields(char *line, char **field, int max) {
+    int n = 0;
+    for (char *p = line; *p;) {
+        while (*p == ' ') p++;
+        if (!*p) break;
+        if (n == max) return max + 1;
+        field[n++] = p;
+        while (*p && *p != ' ') p++;
+        if (*p) *p++ = 0;
+    }
+    return n;
+}
+
+static int parse_value(const char *s, VecType type, double *out) {
+    char *end;
+    errno = 0;
+    if (type == VEC_I32) {
+        long x = strtol(s, &end, 10);
+        if (*end || end == s || errno || x < INT32_MIN || x > INT32_MAX) return -1;
+        *out = (double)x;
+    } else if (type == VEC_F32) {
+        float x = strtof(s, &end);
+        if (*end || end == s || !isfinite(x)) return -1; /* ERANGE on an underflow to a denormal is fine */
+        *out = x;
+    } else {
+        double x = strtod(s, &end);
+        if (*end || end == s || !isfinite(x)) return -1;
+        *out = x;
+    }
+    return 0;
+}
+
+#define VEC_MAX_TENSORS 100000
+static int vectors_read(VectorFile *vf, const char *path, char *err) {
+    memset(vf, 0, sizeof(*vf));
+    char *buf;
+    size_t size;
+    if (read_text_file(path, "write it with 'o1pruner vectors --out DIR'", &buf, &size, err)) return -1;
+    if (strlen(buf) != size) { seterr(err, "%s: contains a NUL byte; not a vectors file", path); free(buf); return -1; }
+    int line = 0, cap = 0, rc = -1;
+    char *p = buf, *field[3 + VEC_MAX_DIMS + 1];
+#define FAIL(...) do { char msg_[256]; snprintf(msg_, sizeof(msg_), __VA_ARGS__); \
+        seterr(err, "%s:%d: %s; re-create the file with 'o1pruner vectors --out DIR'", path, line, msg_); goto done; } while (0)
+    /* the next line into `l`, or NULL at the end of the file */
+#define NEXT_LINE(l) do { if (!*p) { l = NULL; break; } l = p; line++; char *nl_ = strchr(p, '\n'); \
+        if (nl_) { *nl_ = 0; p = nl_ + 1; } else p += strlen(p); \
+        size_t n_ = strlen(l); if (n_ && l[n_ - 1] == '\r') l[n_ - 1] = 0; } while (0)
+    for (;;) {
+        char *l;
+        NEXT_LINE(l);
+        if (!l) break;
+        if (l[0] == '#' || l[0] == 0) continue;
+        int nf = split_fields(l, field, 3 + VEC_MAX_DIMS);
+        if (nf < 3) FAIL("expected a tensor header 'name type ndim dim...'");
+        if (vf->count == cap) {
+            if (cap == VEC_MAX_TENSORS) FAIL("more than %d tensors", VEC_MAX_TENSORS);
+            cap = cap ? 2 * cap : 64;
+            vf->v = realloc(vf->v, sizeof(Vector) * (size_t)cap);
+            if (!vf->v) { fprintf(stderr, "%s: out of memory reading %s\n", program_name, path); exit(1); }
+        }
+        Vector *v = &vf->v[vf->count];
+        memset(v, 0, sizeof(*v));
+        size_t len = strlen(field[0]);
+        if (len >= sizeof(v->name)) FAIL("tensor name longer than %d characters", (int)sizeof(v->name) - 1);
+        for (size_t i = 0; i < len; i++)
+            if (!isalnum((unsigned char)field[0][i]) && field[0][i] != '.' && field[0][i] != '_') FAIL("tensor name '%.64s' has a character other than A-Z a-z 0-9 . _", field[0]);
+        strcpy(v->name, field[0]);
+        if (vectors_find(vf, v->name)) FAIL("tensor '%s' appears twice", v->name);
+        int type = -1;
+        for (int t = 0; t < 3; t++) if (!strcmp(field[1], VEC_TYPE_NAMES[t])) type = t;
+        if (type < 0) FAIL("tensor '%s': type '%.16s' is not i32, f32 or f64", v->name, field[1]);
+        v->type = (VecType)type;
+        double x;
+        if (parse_value(field[2], VEC_I32, &x) || x < 0 || x > VEC_MAX_DIMS) FAIL("tensor '%s': ndim '%.16s' is not 0..%d", v->name, field[2], VEC_MAX_DIMS);
+        v->ndim = (int)x;
+        if (nf != 3 + v->ndim) FAIL("tensor '%s': ndim %d but %d dimensions", v->name, v->ndim, nf - 3);
+        v->count = 1;
+        for (int d = 0; d < v->ndim; d++) {
+            if (parse_value(field[3 + d], VEC_I32, &x) || x < 1) FAIL("tensor '%s': dimension '%.16s' is not a positive whole number", v->name, field[3 + d]);
+            v->dims[d] = (int)x;
+            v->count *= (size_t)x;
+            /* every value takes at least 2 bytes ("0\n"): bound the allocation by the file size */
+            if (v->count > (size - (size_t)(p - buf)) / 2 + 1) FAIL("tensor '%s': %zu+ values cannot fit in the rest of the file", v->name, v->count);
+        }
+        v->values = xmalloc(sizeof(double) * v->count, "vector values");
+        vf->count++;
+        int row = v->ndim > 0 ? v->dims[v->ndim - 1] : 1;
+        size_t rows = v->count / (size_t)row;
+        char **value = xmalloc(sizeof(char *) * ((size_t)row + 1), "vector row");
+        for (size_t r = 0; r < rows; r++) {
+            char *vl;
+            NEXT_LINE(vl);
+            if (!vl) { free(value); FAIL("tensor '%s': the file ends after %zu of %zu rows", v->name, r, rows); }
+            int n = split_fields(vl, value, row);
+            if (n != row) { free(value); FAIL("tensor '%s': row %zu has %s values, expected %d", v->name, r, n > row ? "more" : "fewer", row); }
+            for (int i = 0; i < row; i++)
+                if (parse_value(value[i], v->type, &v->values[r * (size_t)row + (size_t)i])) {
+                    char bad[32];
+                    snprintf(bad, sizeof(bad), "%.31s", value[i]);
+                    free(value);
+                    FAIL("tensor '%s': '%s' is not %s", v->name, bad, v->type == VEC_I32 ? "a whole number in the i32 range" : "a finite number");
+                }
+        }
+        free(value);
+    }
+    if (vf->count == 0) { seterr(err, "%s: no tensors; re-create the file with 'o1pruner vectors --out DIR'", path); goto done; }
+    rc = 0;
+done:
+#undef FAIL
+#undef NEXT_LINE
+    free(buf);
+    if (rc) vectors_free(vf);
+    return rc;
+}
+
+/* The tolerance a float32 implementation should meet on a tensor, by the README's error measure
+ * max|x - ref| / max|ref| (README "Tolerances"). The inputs (config, batch, samples, settings)
+ * must match exactly. */
+static double vector_tolerance(const char *name) {
+    static const char *const exact[] = {"config.", "batch.", "sample.", "adamw.", "method."};
+    static const char *const tight[] = {"problem.", "reward", "advantage."};
+    for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++) if (!strncmp(name, exact[i], strlen(exact[i]))) return 0.0;
+    for (size_t i = 0; i < sizeof(tight) / sizeof(tight[0]); i++) if (!strncmp(name, tight[i], strlen(tight[i]))) return 1e-6;
+    if (!strncmp(name, "grad.", 5)) return 1e-4;
+    return 1e-5; /* activations, logits, log-probs, losses, AdamW steps, ratios and PPO numbers */
+}
+
+/* compares every tensor of `mine` with the one of the same name in `ref`; 0 if all are within
+ * their tolerance */
+static int vectors_check(const char *mine_path, const char *ref_path, char *err) {
+    VectorFile mine, ref;
+    if (vectors_read(&mine, mine_path, err)) return -1;
+    if (vectors_read(&ref, ref_path, err)) { vectors_free(&mine); return -1; }
+    printf("%s against %s: error = max|x - ref| / max|ref|\n", mine_path, ref_path);
+    int bad = 0, found = 0;
+    for (int i = 0; i < mine.count; i++) {
+        const Vector *x = &mine.v[i], *r = vectors_find(&ref, x->name);
+        double tol = vector_tolerance(x->name);
+        found += r != NULL;
+        if (!r || r->count != x->count || r->ndim != x->ndim || memcmp(r->dims, x->dims, sizeof(r->dims))) {
+            printf("  %-48s %s\n", x->name, r ? "FAIL: the shape differs" : "FAIL: not a reference tensor");
+            bad++;
+            continue;
+        }
+        double worst = 0, scale = 0;
+        for (size_t k = 0; k < x->count; k++) { worst = fmax(worst, fabs(x->values[k] - r->values[k])); scale = fmax(scale, fabs(r->values[k])); }
+        double e = scale > 0 ? worst / scale : worst;
+        printf("  %-48s %9.2e  (tolerance %.0e)  %s\n", x->name, e, tol, e <= tol ? "ok" : "FAIL");
+        bad += e > tol;
+    }
+    printf("%d of %d tensors within tolerance; %d reference tensors not compared\n", mine.count - bad, mine.count,
+           ref.count - found);
+    if (bad) seterr(err, "%s: %d tensor(s) differ from %s", mine_path, bad, ref_path);
+    vectors_free(&mine);
+    vectors_free(&ref);
+    return bad ? -1 : 0;
+}
+
+/* safetensors (huggingface/safetensors): u64 N, N bytes of JSON header (padded with spaces to a
+ * multiple of 8) naming each tensor's dtype, shape and byte range, then the raw little-endian
+ * data. Names and layouts are nanoGPT's; lm_head.weight is written as a copy of the tied
+ * transformer.wte.weight so that a nanoGPT model loads it with load_state_dict(strict=True). */
+static int export_safetensors(const GPT *model, const char *path, char *err) {
+    if (!host_is_little_endian()) { seterr(err, "%s: big-endian hosts are not supported", path); return -1; }
+    int n;
+    NamedTensor *t = alloc_named_tensors(model, &n);
+    t = realloc(t, sizeof(NamedTensor) * (size_t)(n + 1));
+    if (!t) { fprintf(stderr, "%s: out of memory\n", program_name); exit(1); }
+    t[n] = t[0];
+    strcpy(t[n].name, "lm_head.weight");
+    n++;
+    size_t cap = 512 + (size_t)n * 256, len = 0, offset = 0;
+    char *json = xmalloc(cap, "safetensors header");
+    const GPTConfig *c = &model->config;
+    len += (size_t)snprintf(json + len, cap - len,
+                            "{\"__metadata__\":{\"format\":\"pt\",\"vocab\":\"%s\",\"vocab_size\":\"%d\",\"block_size\":\"%d\","
+                            "\"n_layer\":\"%d\",\"n_head\":\"%d\",\"n_embd\":\"%d\"}",
+                            c->vocab_size == VOCAB_SIZE ? VOCAB : "", c->vocab_size, c->block_size, c->n_layer, c->n_head, c->n_embd);
+    for (int i = 0; i < n; i++) {
+        size_t bytes = t[i].size * sizeof(float);
+        len += (size_t)snprintf(json + len, cap - len, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%d", t[i].name, t[i].shape[0]);
+        if (t[i].ndim == 2) len += (size_t)snprintf(json + len, cap - len, ",%d", t[i].shape[1]);
+        len += (size_t)snprintf(json + len, cap - len, "],\"data_offsets\":[%zu,%zu]}", offset, offset + bytes);
+        offset += bytes;
+    }
+    len += (size_t)snprintf(json + len, cap - len, "}");
+    while (len % 8) json[len++] = ' ';
+    AtomicFile af;
+    int rc = atomic_open(&af, path, err);
+    if (rc == 0) {
+        unsigned char header_size[8];
+        put_u64(header_size, len);
+        fwrite(header_size, 1, 8, af.f);
+        fwrite(json, 1, len, af.f);
+        for (int i = 0; i < n; i++) fwrite(model->params + t[i].offset, sizeof(float), t[i].size, af.f);
+        rc = atomic_commit(&af, err); /* checks every write above through ferror */
+    }
+    free(json);
+    free(t);
+    return rc;
 }
 
 /* ========================================================================================== */
@@ -2835,6 +3370,47 @@ static int cmd_run(int argc, char **argv) {
     return write_report(report, r, 2, err) ? fail(err) : 0;
 }
 
+static int cmd_vectors(int argc, char **argv) {
+    const char *out = "data/vectors", *check = NULL, *reference = "data/vectors/model.txt";
+    Flag flags[] = {
+        {"out", FLAG_STR, &out, 0, 0, "directory for model.txt and method.txt"},
+        {"check", FLAG_STR, &check, 0, 0, "instead: compare the tensors of this file (your implementation's) with --reference"},
+        {"reference", FLAG_STR, &reference, 0, 0, "the reference vectors file for --check"},
+    };
+    CommandHelp h = {"vectors", "[--out DIR] | --check FILE [--reference FILE]",
+                     "Write the reference vectors other implementations check themselves against: a tiny model's\n"
+                     "parameters, forward pass, loss, gradients and two AdamW steps (model.txt); the reward,\n"
+                     "advantages, ratios and PPO-clip loss with its gradient (method.txt). With --check, compare a\n"
+                     "file of your own in the same format, tensor by tensor, and exit 1 if one is off.\n"
+                     "README \"Validating another implementation\" describes them."};
+    parse_flags(&h, flags, NFLAGS(flags), argc, argv);
+    char err[O1P_ERR_LEN];
+    if (check) return vectors_check(check, reference, err) ? fail(err) : 0;
+    if (ensure_dir(out, err) || write_vectors(out, err)) return fail(err);
+    printf("wrote %s/model.txt and %s/method.txt\n", out, out);
+    return 0;
+}
+
+static int cmd_export(int argc, char **argv) {
+    const char *model_path = "data/reference.bin", *out = NULL;
+    Flag flags[] = {
+        {"model", FLAG_STR, &model_path, 0, 0, "checkpoint to export"},
+        {"safetensors", FLAG_STR, &out, 0, 0, "the safetensors file to write (required)"},
+    };
+    CommandHelp h = {"export", "--safetensors FILE [--model FILE]",
+                     "Write a checkpoint's parameters as safetensors with nanoGPT's tensor names, loadable without\n"
+                     "this program (README \"Validating another implementation\")."};
+    parse_flags(&h, flags, NFLAGS(flags), argc, argv);
+    if (!out) usage_error("export", "--safetensors FILE is required");
+    char err[O1P_ERR_LEN];
+    GPT model;
+    if (checkpoint_load(&model, model_path, NULL, err)) return fail(err);
+    int rc = ensure_parent_dir(out, err) || export_safetensors(&model, out, err);
+    if (rc == 0) printf("wrote %s (%zu parameters of %s)\n", out, model.num_params, model_path);
+    gpt_free(&model);
+    return rc ? fail(err) : 0;
+}
+
 static void usage(FILE *out) {
     fprintf(out,
             "usage: o1pruner <command> [flags]\n"
@@ -2849,6 +3425,8 @@ static void usage(FILE *out) {
             "  eval       accuracy, response length and AES on the test split, per difficulty\n"
             "  sample     show responses of a model, with their lengths\n"
             "  data       write the task's data splits as plain text\n"
+            "  vectors    write reference vectors for checking another implementation\n"
+            "  export     write a checkpoint as safetensors (nanoGPT tensor names)\n"
             "  bench      throughput of training, sampling and the matmul kernel\n"
             "  help       this text\n"
             "\n"
@@ -2867,6 +3445,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "presample")) return cmd_presample(argc, argv);
     if (!strcmp(cmd, "prune")) return cmd_prune(argc, argv);
     if (!strcmp(cmd, "run")) return cmd_run(argc, argv);
+    if (!strcmp(cmd, "vectors")) return cmd_vectors(argc, argv);
+    if (!strcmp(cmd, "export")) return cmd_export(argc, argv);
     fprintf(stderr, "%s: unknown command '%s'; run 'o1pruner --help' for the list\n", program_name, cmd);
     return 2;
 }

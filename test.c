@@ -85,9 +85,10 @@ static void ref_logprob(double *logprob, const double *logits, const int *target
     }
 }
 
-/* the whole model: masked mean NLL of targets, params in spec order (double copy) */
+/* the whole model: masked mean NLL of targets, params in spec order (double copy); the logits
+ * and per-token log-probs too if logits_out / logprob_out are not NULL */
 static double ref_model_loss(const GPT *model, const double *params, const int *inp, const int *tgt,
-                             const float *mask, int B, int T) {
+                             const float *mask, int B, int T, double *logits_out, double *logprob_out) {
     const GPTConfig *c = &model->config;
     int L = c->n_layer, C = c->n_embd, H = c->n_head, V = c->vocab_size, N = B * T;
     const TensorInfo *ti = model->param_info;
@@ -120,6 +121,8 @@ static double ref_model_loss(const GPT *model, const double *params, const int *
     ref_logprob(lp, logits, tgt, N, V);
     double loss = 0, weight = 0;
     for (int n = 0; n < N; n++) { loss -= mask[n] * lp[n]; weight += mask[n]; }
+    if (logits_out) memcpy(logits_out, logits, sizeof(double) * (size_t)N * V);
+    if (logprob_out) memcpy(logprob_out, lp, sizeof(double) * (size_t)N);
     free(x); free(h); free(h2); free(y); free(logits); free(lp);
     return loss / weight;
 }
@@ -366,7 +369,7 @@ typedef struct { const GPT *model; const int *inp, *tgt; const float *mask; int 
 
 static double obj_model(const double *th, void *vc) {
     ModelCtx *c = vc;
-    return ref_model_loss(c->model, th, c->inp, c->tgt, c->mask, c->B, c->T);
+    return ref_model_loss(c->model, th, c->inp, c->tgt, c->mask, c->B, c->T, NULL, NULL);
 }
 
 static void make_batch(int *inp, int *tgt, float *mask, int B, int T, int V, Rng *rng) {
@@ -949,7 +952,7 @@ static void test_reward_advantage_aes(void) {
  * differences on every branch of the clip */
 static double ppo_loss_only(const float *lp, const float *mask, const double *ref, const float *w, int B, int T, RatioMode mode) {
     float d[64];
-    return ppo_clip_loss(lp, mask, ref, w, B, T, mode, 0.2f, d).loss;
+    return ppo_clip_loss(lp, mask, ref, w, B, T, mode, 0.2f, d, NULL).loss;
 }
 
 static void test_ppo_clip(void) {
@@ -967,7 +970,7 @@ static void test_ppo_clip(void) {
             /* choose ref_sum so that r is the wanted value */
             double ref = rm == RATIO_MEAN ? sum - 4 * log(cases[c].r) : sum - log(cases[c].r);
             float d[5];
-            PpoStats st = ppo_clip_loss(lp, mask, &ref, &cases[c].w, 1, T, rm, 0.2f, d);
+            PpoStats st = ppo_clip_loss(lp, mask, &ref, &cases[c].w, 1, T, rm, 0.2f, d, NULL);
             double r = cases[c].r, clipped = fmin(fmax(r, 0.8), 1.2);
             double expect = fmax(-cases[c].w * r, -cases[c].w * clipped);
             CHECK(fabs(st.loss - expect) < 1e-6 && fabs(st.mean_ratio - r) < 1e-6 && (st.clipped_fraction > 0.5) == cases[c].clipped,
@@ -1006,11 +1009,11 @@ static void test_ppo_clip(void) {
             for (int t = 0; t < T; t++) { sum += m2[b * T + t] * logp[b * T + t]; count += m2[b * T + t]; }
             ref2[b] = rm == RATIO_MEAN ? sum - count * log(want[b]) : sum - log(want[b]);
         }
-        ppo_clip_loss(logp, m2, ref2, w2, B, T, rm, 0.2f, dlp);
+        ppo_clip_loss(logp, m2, ref2, w2, B, T, rm, 0.2f, dlp, NULL);
         memset(dz, 0, sizeof(float) * N * V);
         logprob_backward(dz, dlp, probs, targets, N, V);
         double worst = 0, scale = 1e-6;
-        PpoStats st = ppo_clip_loss(logp, m2, ref2, w2, B, T, rm, 0.2f, dlp);
+        PpoStats st = ppo_clip_loss(logp, m2, ref2, w2, B, T, rm, 0.2f, dlp, NULL);
         CHECK(st.clipped_fraction == 0.0 && fabs(st.mean_ratio - 1.015) < 1e-5, "setup: ratios %g, clipped %g", st.mean_ratio, st.clipped_fraction);
         for (int i = 0; i < N * V; i++) {
             float save = z[i], h = 1e-3f;
@@ -1048,7 +1051,7 @@ static void test_ppo_step_zero(void) {
         for (int t = 0; t < T; t++) ref[b] += (double)mask[b * T + t] * model.logprob[b * T + t];
     }
     for (int mode = 0; mode < 2; mode++) {
-        PpoStats st = ppo_clip_loss(model.logprob, mask, ref, w, B, T, mode == 0 ? RATIO_MEAN : RATIO_SUM, 0.2f, model.dlogprob);
+        PpoStats st = ppo_clip_loss(model.logprob, mask, ref, w, B, T, mode == 0 ? RATIO_MEAN : RATIO_SUM, 0.2f, model.dlogprob, NULL);
         double mean_w = ((double)w[0] + w[1] + w[2] + w[3]) / 4.0;
         CHECK(st.mean_ratio == 1.0 && st.loss == -mean_w && st.clipped_fraction == 0.0,
               "step 0: ratio %.17g, loss %.17g, expected 1 and %.17g", st.mean_ratio, st.loss, -mean_w);
@@ -1167,6 +1170,13 @@ static void test_cli(void) {
         {"sample --seed -1", 2, "--seed '-1' is not a whole number"},
         {"presample --max-new 200 --out /tmp/o1pruner_cli_unused.txt", 1, "--max-new 200 does not fit the context"},
         {"eval --help", 0, "usage: o1pruner eval"},
+        {"export", 2, "--safetensors FILE is required"},
+        {"export --safetensors /tmp/o1pruner_cli_unused.st --model /nonexistent.bin", 1, "/nonexistent.bin: cannot open"},
+        {"vectors --out /dev/null/x", 1, "/dev/null/x: cannot create directory"},
+        {"vectors --help", 0, "usage: o1pruner vectors"},
+        {"vectors --check /nonexistent.txt", 1, "/nonexistent.txt: cannot open"},
+        {"vectors --check data/vectors/method.txt --reference data/vectors/method.txt", 0, "54 of 54 tensors within tolerance"},
+        {"vectors --check data/vectors/method.txt --reference data/vectors/model.txt", 1, "FAIL: the shape differs"},
         {"--help", 0, "commands:"},
     };
     char cmd[1200], out[400];
@@ -1187,6 +1197,379 @@ static void test_cli(void) {
         CHECK(got == status && strstr(text, expect), "o1pruner %s: exit %d (wanted %d), output '%.200s' (wanted '%s')", args, got, status, text, expect);
         free(text);
     }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* reference vectors and the safetensors export (README "Validating another implementation") */
+
+/* max |x - ref| / max |ref|: README's error measure for a whole tensor */
+static double tensor_error(const double *x, const double *ref, size_t n) {
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < n; i++) { worst = fmax(worst, fabs(x[i] - ref[i])); scale = fmax(scale, fabs(ref[i])); }
+    return scale > 0 ? worst / scale : worst;
+}
+
+static const Vector *need(const VectorFile *vf, const char *name, size_t count) {
+    const Vector *v = vectors_find(vf, name);
+    CHECK(v && v->count == count, "vectors: %s missing or has %zu values (wanted %zu)", name, v ? v->count : 0, count);
+    return v && v->count == count ? v : NULL;
+}
+
+static void test_vectors_shipped(void) {
+    printf("reference vectors: data/vectors/ is what the code writes\n");
+    char dir[400], err[O1P_ERR_LEN];
+    snprintf(dir, sizeof(dir), "%s/vectors", tmpdir);
+    mkdir(dir, 0777);
+    CHECK(write_vectors(dir, err) == 0, "write_vectors: %s", err);
+    const char *files[2] = {"model.txt", "method.txt"};
+    for (int f = 0; f < 2; f++) {
+        char shipped[400], fresh[500];
+        snprintf(shipped, sizeof(shipped), "data/vectors/%s", files[f]);
+        snprintf(fresh, sizeof(fresh), "%s/%s", dir, files[f]);
+        VectorFile a, b;
+        int ra = vectors_read(&a, shipped, err);
+        CHECK(ra == 0, "%s", err);
+        int rb = vectors_read(&b, fresh, err);
+        CHECK(rb == 0, "%s", err);
+        if (ra || rb) { if (!ra) vectors_free(&a); if (!rb) vectors_free(&b); continue; }
+        /* tolerance 0: the same code does the same IEEE operations in the same order */
+        int same = a.count == b.count, differ_at = -1;
+        size_t values = 0;
+        for (int i = 0; same && i < a.count; i++) {
+            const Vector *x = &a.v[i], *y = &b.v[i];
+            same = !strcmp(x->name, y->name) && x->type == y->type && x->ndim == y->ndim && x->count == y->count &&
+                   !memcmp(x->dims, y->dims, sizeof(x->dims));
+            for (size_t k = 0; same && k < x->count; k++) if (x->values[k] != y->values[k]) { same = 0; differ_at = i; }
+            values += x->count;
+        }
+        if (differ_at >= 0) {
+            const Vector *x = &a.v[differ_at], *y = &b.v[differ_at];
+            printf("  %s: %s differs, max relative difference %.3g\n", files[f], x->name, tensor_error(y->values, x->values, x->count));
+        }
+        printf("  %s: %d tensors, %zu values, identical: %s\n", files[f], a.count, values, same ? "yes" : "NO");
+        CHECK(same, "%s no longer matches what the code writes; if the change is intended, run 'make vectors'", shipped);
+        size_t na, nb;
+        unsigned char *ta = read_bytes(shipped, &na), *tb = read_bytes(fresh, &nb);
+        CHECK(na == nb && !memcmp(ta, tb, na), "%s and a fresh one differ byte for byte", shipped);
+        free(ta); free(tb);
+        vectors_free(&a); vectors_free(&b);
+    }
+}
+
+/* The README's parameter table, transcribed: spec tensor i, layer l -> nanoGPT name */
+static void nanogpt_name(char *out, size_t n, const char *prefix, int i, int layer) {
+    static const char *const names[16] = {
+        "transformer.wte.weight", "transformer.wpe.weight", "ln_1.weight", "ln_1.bias", "attn.c_attn.weight",
+        "attn.c_attn.bias", "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight",
+        "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias", "transformer.ln_f.weight", "transformer.ln_f.bias"};
+    if (i >= 2 && i <= 13) snprintf(out, n, "%stransformer.h.%d.%s", prefix, layer, names[i]);
+    else snprintf(out, n, "%s%s", prefix, names[i]);
+}
+
+/* prefix + every parameter from a vectors file into a spec-order double array; 0 if all found */
+static int params_from_vectors(const VectorFile *vf, const char *prefix, const GPT *shape, double *params) {
+    int L = shape->config.n_layer;
+    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
+        const TensorInfo *ti = &shape->param_info[i];
+        int per_layer = i >= 2 && i <= 13;
+        size_t size = per_layer ? ti->size / (size_t)L : ti->size;
+        for (int l = 0; l < (per_layer ? L : 1); l++) {
+            char name[128];
+            nanogpt_name(name, sizeof(name), prefix, i, l);
+            const Vector *v = need(vf, name, size);
+            if (!v) return -1;
+            memcpy(params + ti->offset + (size_t)l * size, v->values, sizeof(double) * size);
+        }
+    }
+    return 0;
+}
+
+static int vector_int(const VectorFile *vf, const char *name) {
+    const Vector *v = need(vf, name, 1);
+    return v ? (int)v->values[0] : 0;
+}
+
+static void test_vectors_independent(void) {
+    printf("reference vectors: recomputed by test.c's double-precision model and formulas\n");
+    VectorFile mv, me;
+    char err[O1P_ERR_LEN];
+    if (vectors_read(&mv, "data/vectors/model.txt", err)) { CHECK(0, "%s", err); return; }
+    if (vectors_read(&me, "data/vectors/method.txt", err)) { CHECK(0, "%s", err); vectors_free(&mv); return; }
+    GPTConfig c = {vector_int(&mv, "config.vocab_size"), vector_int(&mv, "config.block_size"), vector_int(&mv, "config.n_layer"),
+                   vector_int(&mv, "config.n_head"), vector_int(&mv, "config.n_embd")};
+    if (gpt_config_check(&c, err)) { CHECK(0, "config: %s", err); vectors_free(&mv); vectors_free(&me); return; }
+    GPT shape; /* only for the sizes and offsets of the spec-order parameter array */
+    gpt_build(&shape, &c);
+    size_t P = shape.num_params;
+    double *params = calloc(P, sizeof(double)), *step1 = calloc(P, sizeof(double)), *grad = calloc(P, sizeof(double));
+    double *policy = calloc(P, sizeof(double)), *expect = calloc(P, sizeof(double));
+    const Vector *inp_v = vectors_find(&mv, "batch.inputs");
+    if (!inp_v || inp_v->ndim != 2 || params_from_vectors(&mv, "", &shape, params) || params_from_vectors(&mv, "grad.", &shape, grad) ||
+        params_from_vectors(&mv, "step1.", &shape, step1) || params_from_vectors(&me, "policy.", &shape, policy)) {
+        CHECK(0, "vectors incomplete");
+        goto done;
+    }
+    /* the model: forward pass and loss */
+    int B = inp_v->dims[0], T = inp_v->dims[1], N = B * T, V = c.vocab_size;
+    int *inp = malloc(sizeof(int) * (size_t)N), *tgt = malloc(sizeof(int) * (size_t)N);
+    float *mask = malloc(sizeof(float) * (size_t)N);
+    const Vector *tgt_v = need(&mv, "batch.targets", (size_t)N), *mask_v = need(&mv, "batch.mask", (size_t)N);
+    const Vector *logits_v = need(&mv, "logits", (size_t)N * V), *logprob_v = need(&mv, "logprob", (size_t)N), *loss_v = need(&mv, "loss", 1);
+    if (!tgt_v || !mask_v || !logits_v || !logprob_v || !loss_v) { free(inp); free(tgt); free(mask); goto done; }
+    for (int i = 0; i < N; i++) { inp[i] = (int)inp_v->values[i]; tgt[i] = (int)tgt_v->values[i]; mask[i] = (float)mask_v->values[i]; }
+    double *logits = malloc(sizeof(double) * (size_t)N * V), *logprob = malloc(sizeof(double) * (size_t)N);
+    double loss = ref_model_loss(&shape, params, inp, tgt, mask, B, T, logits, logprob);
+    double e_logits = tensor_error(logits, logits_v->values, (size_t)N * V), e_logprob = tensor_error(logprob, logprob_v->values, (size_t)N);
+    double e_loss = fabs(loss - loss_v->values[0]) / fabs(loss);
+    printf("  logits %.1e, logprob %.1e, loss %.1e (tolerance 1e-5)\n", e_logits, e_logprob, e_loss);
+    CHECK(e_logits < 1e-5 && e_logprob < 1e-5 && e_loss < 1e-5, "forward pass: errors %.2e %.2e %.2e", e_logits, e_logprob, e_loss);
+    /* gradients: central differences of the double model at a few entries of every tensor */
+    ModelCtx ctx = {&shape, inp, tgt, mask, B, T};
+    double worst_grad = 0;
+    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
+        const TensorInfo *ti = &shape.param_info[i];
+        size_t count = ti->size < 12 ? ti->size : 12, idx[12];
+        float analytic[12];
+        double numeric[12], scale = 0;
+        for (size_t k = 0; k < ti->size; k++) scale = fmax(scale, fabs(grad[ti->offset + k]));
+        for (size_t k = 0; k < count; k++) { idx[k] = ti->offset + k * ti->size / count + (k * 7) % (ti->size / count); analytic[k] = (float)grad[idx[k]]; }
+        fd_gradient(obj_model, &ctx, params, idx, count, numeric);
+        for (size_t k = 0; k < count; k++) worst_grad = fmax(worst_grad, fabs(numeric[k] - analytic[k]) / scale);
+    }
+    printf("  grad.* against finite differences: %.1e (tolerance 1e-4)\n", worst_grad);
+    CHECK(worst_grad < 1e-4, "gradient vectors: error %.2e", worst_grad);
+    /* AdamW step 1 from the gradients, in double: clip, then m = (1-b1) g, v = (1-b2) g^2 */
+    double lr = need(&mv, "adamw.lr", 1)->values[0], b1 = need(&mv, "adamw.beta1", 1)->values[0];
+    double b2 = need(&mv, "adamw.beta2", 1)->values[0], eps = need(&mv, "adamw.eps", 1)->values[0];
+    double wd = need(&mv, "adamw.weight_decay", 1)->values[0], max_norm = need(&mv, "adamw.max_grad_norm", 1)->values[0];
+    double norm = 0;
+    for (size_t k = 0; k < P; k++) norm += grad[k] * grad[k];
+    norm = sqrt(norm);
+    double scale = norm > max_norm ? max_norm / (norm + 1e-6) : 1.0;
+    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
+        const TensorInfo *ti = &shape.param_info[i];
+        int decay = ti->ndim - (i >= 2 && i <= 13) == 2; /* nanoGPT: every 2-D tensor */
+        for (size_t k = ti->offset; k < ti->offset + ti->size; k++) {
+            double g = grad[k] * scale, m = (1 - b1) * g, v = (1 - b2) * g * g;
+            expect[k] = params[k] * (decay ? 1 - lr * wd : 1) - lr / (1 - b1) * m / (sqrt(v) / sqrt(1 - b2) + eps);
+        }
+    }
+    double e_norm = fabs(norm - need(&mv, "grad_norm", 1)->values[0]) / norm, e_step = tensor_error(step1, expect, P);
+    double loss1 = ref_model_loss(&shape, step1, inp, tgt, mask, B, T, NULL, NULL), e_loss1 = fabs(loss1 - need(&mv, "step1.loss", 1)->values[0]) / loss1;
+    printf("  grad_norm %.1e, step1.* %.1e, step1.loss %.1e (tolerance 1e-5)\n", e_norm, e_step, e_loss1);
+    CHECK(e_norm < 1e-6 && e_step < 1e-5 && e_loss1 < 1e-5, "AdamW step: errors %.2e %.2e %.2e", e_norm, e_step, e_loss1);
+    free(inp); free(tgt); free(mask); free(logits); free(logprob);
+
+    /* the method: lengths and grades from the tokens, then Eq. 8-11 by the README's formulas */
+    const Vector *m_inp = vectors_find(&me, "batch.inputs");
+    if (!m_inp || m_inp->ndim != 2) { CHECK(0, "method.txt: batch.inputs"); goto done; }
+    int S = m_inp->dims[0], K = 4, Pn = S / K;
+    T = m_inp->dims[1];
+    N = S * T;
+    const Vector *m_tgt = need(&me, "batch.targets", (size_t)N), *m_mask = need(&me, "batch.mask", (size_t)N);
+    const Vector *v_len = need(&me, "sample.length", (size_t)S), *v_cor = need(&me, "sample.correct", (size_t)S);
+    const Vector *v_lref = need(&me, "problem.L_ref", (size_t)Pn), *v_aref = need(&me, "problem.A_ref", (size_t)Pn);
+    const Vector *v_rew = need(&me, "reward", (size_t)S), *v_wo = need(&me, "advantage.official", (size_t)S), *v_wp = need(&me, "advantage.paper", (size_t)S);
+    const Vector *v_rlp = need(&me, "ref_logprob", (size_t)N), *v_plp = need(&me, "policy_logprob", (size_t)N), *v_rsum = need(&me, "ref_logprob_sum", (size_t)S);
+    if (!m_tgt || !m_mask || !v_len || !v_cor || !v_lref || !v_aref || !v_rew || !v_wo || !v_wp || !v_rlp || !v_plp || !v_rsum) goto done;
+    double lambda = need(&me, "method.lambda", 1)->values[0], clip_eps = need(&me, "method.clip_eps", 1)->values[0];
+    double length[64], correct[64], L_ref[16] = {0}, A_ref[16] = {0}, reward[64], w[2][64], worst_method = 0;
+    for (int s = 0; s < S; s++) {
+        char prompt_and_response[128];
+        int n = 0, sum = 0, answer = -1;
+        prompt_and_response[n++] = VOCAB[(int)m_inp->values[s * T]]; /* the text: first input, then every target */
+        length[s] = 0;
+        for (int t = 0; t < T; t++) {
+            length[s] += m_mask->values[s * T + t];
+            prompt_and_response[n++] = VOCAB[(int)m_tgt->values[s * T + t]];
+        }
+        while (prompt_and_response[n - 1] == '.') n--; /* padding */
+        prompt_and_response[n] = 0;
+        for (const char *p = prompt_and_response; *p != '='; p++) if (*p >= '1' && *p <= '9') sum += *p - '0';
+        const char *a = strrchr(prompt_and_response, 'A');
+        int ok = a && sscanf(a, "A%d$", &answer) == 1 && prompt_and_response[strlen(prompt_and_response) - 1] == '$';
+        correct[s] = ok && answer == sum;
+        L_ref[s / K] += length[s] / K;
+        A_ref[s / K] += correct[s] / K;
+        CHECK(length[s] == v_len->values[s] && correct[s] == v_cor->values[s], "sample %d (%s): length %g correct %g, file %g %g", s,
+              prompt_and_response, length[s], correct[s], v_len->values[s], v_cor->values[s]);
+    }
+    double mean = 0, var = 0, clipped[64];
+    for (int s = 0; s < S; s++) {
+        reward[s] = L_ref[s / K] / length[s] - 1 + lambda * (correct[s] - A_ref[s / K]);
+        clipped[s] = fmin(fmax(reward[s], -2.0), 4.0);
+        mean += clipped[s] / S;
+        w[1][s] = (float)reward[s];
+    }
+    for (int s = 0; s < S; s++) var += (clipped[s] - mean) * (clipped[s] - mean) / S;
+    for (int s = 0; s < S; s++) w[0][s] = (float)((clipped[s] - mean) / sqrt(var));
+    worst_method = fmax(worst_method, tensor_error(L_ref, v_lref->values, (size_t)Pn));
+    worst_method = fmax(worst_method, tensor_error(A_ref, v_aref->values, (size_t)Pn));
+    worst_method = fmax(worst_method, tensor_error(reward, v_rew->values, (size_t)S));
+    worst_method = fmax(worst_method, tensor_error(w[0], v_wo->values, (size_t)S));
+    worst_method = fmax(worst_method, tensor_error(w[1], v_wp->values, (size_t)S));
+    /* log-probs of pi_ref and pi_theta by the double model */
+    int *m_in = malloc(sizeof(int) * (size_t)N), *m_tg = malloc(sizeof(int) * (size_t)N);
+    float *m_mk = malloc(sizeof(float) * (size_t)N);
+    double *lp_ref = malloc(sizeof(double) * (size_t)N), *lp_pol = malloc(sizeof(double) * (size_t)N);
+    for (int i = 0; i < N; i++) { m_in[i] = (int)m_inp->values[i]; m_tg[i] = (int)m_tgt->values[i]; m_mk[i] = (float)m_mask->values[i]; }
+    ref_model_loss(&shape, params, m_in, m_tg, m_mk, S, T, NULL, lp_ref);
+    ref_model_loss(&shape, policy, m_in, m_tg, m_mk, S, T, NULL, lp_pol);
+    double e_lp = fmax(tensor_error(lp_ref, v_rlp->values, (size_t)N), tensor_error(lp_pol, v_plp->values, (size_t)N));
+    /* ratios, the PPO-clip loss and d loss / d logprob from the file's own log-probs */
+    double ref_sum[64], dlp[64 * 64];
+    for (int s = 0; s < S; s++) {
+        ref_sum[s] = 0;
+        for (int t = 0; t < T; t++) ref_sum[s] += m_mask->values[s * T + t] * v_rlp->values[s * T + t];
+    }
+    worst_method = fmax(worst_method, tensor_error(ref_sum, v_rsum->values, (size_t)S));
+    for (int r = 0; r < 2; r++) {
+        double ratio[64];
+        for (int a = 0; a < 2; a++) {
+            double ppo_loss = 0;
+            for (int s = 0; s < S; s++) {
+                double sum = 0;
+                for (int t = 0; t < T; t++) sum += m_mask->values[s * T + t] * v_plp->values[s * T + t];
+                ratio[s] = exp(r == 0 ? (sum - ref_sum[s]) / length[s] : sum - ref_sum[s]);
+                double c_ratio = fmin(fmax(ratio[s], 1 - clip_eps), 1 + clip_eps);
+                double plain = -w[a][s] * ratio[s], clip_term = -w[a][s] * c_ratio;
+                ppo_loss += fmax(plain, clip_term) / S;
+                double g = clip_term > plain ? 0 : -w[a][s] * ratio[s] / S / (r == 0 ? length[s] : 1);
+                for (int t = 0; t < T; t++) dlp[s * T + t] = g * m_mask->values[s * T + t];
+            }
+            char name[96];
+            const char *rn = r == 0 ? "mean" : "sum", *an = a == 0 ? "official" : "paper";
+            snprintf(name, sizeof(name), "ratio.%s", rn);
+            const Vector *v_ratio = need(&me, name, (size_t)S);
+            snprintf(name, sizeof(name), "ppo.ratio_%s.advantage_%s.loss", rn, an);
+            const Vector *v_loss = need(&me, name, 1);
+            snprintf(name, sizeof(name), "ppo.ratio_%s.advantage_%s.dlogprob", rn, an);
+            const Vector *v_dlp = need(&me, name, (size_t)N);
+            if (!v_ratio || !v_loss || !v_dlp) continue;
+            worst_method = fmax(worst_method, tensor_error(ratio, v_ratio->values, (size_t)S));
+            worst_method = fmax(worst_method, fabs(ppo_loss - v_loss->values[0]) / fabs(ppo_loss));
+            worst_method = fmax(worst_method, tensor_error(dlp, v_dlp->values, (size_t)N));
+        }
+    }
+    printf("  ref_logprob, policy_logprob %.1e (tolerance 1e-5); reward ... dlogprob %.1e (tolerance 1e-6)\n", e_lp, worst_method);
+    CHECK(e_lp < 1e-5, "method log-probs: error %.2e", e_lp);
+    CHECK(worst_method < 1e-6, "method vectors: error %.2e", worst_method);
+    free(m_in); free(m_tg); free(m_mk); free(lp_ref); free(lp_pol);
+done:
+    free(params); free(step1); free(grad); free(policy); free(expect);
+    gpt_free(&shape);
+    vectors_free(&mv); vectors_free(&me);
+}
+
+static void test_vectors_reader(void) {
+    printf("vectors reader: bad files\n");
+    struct { const char *text; const char *expect; } cases[] = {
+        {"", "no tensors"},
+        {"# a comment only\n", "no tensors"},
+        {"x\n", ":1: expected a tensor header"},
+        {"x-y f32 0\n1\n", ":1: tensor name 'x-y' has a character other than"},
+        {"x q32 0\n1\n", "type 'q32' is not i32, f32 or f64"},
+        {"x f32 9 1\n", "ndim '9' is not 0..4"},
+        {"x f32 2 3\n1 2 3\n", "ndim 2 but 1 dimensions"},
+        {"x f32 1 0\n\n", "dimension '0' is not a positive whole number"},
+        {"x f32 1 -3\n", "dimension '-3'"},
+        {"x f32 1 99999999999\n", "dimension '99999999999'"},
+        {"x f32 2 65536 65536\n1\n", "cannot fit in the rest of the file"},
+        {"x f32 1 2\n1 2 3\n", ":2: tensor 'x': row 0 has more values, expected 2"},
+        {"x f32 1 2\n1\n", "row 0 has fewer values"},
+        {"x f32 2 2 1\n1\n", "the file ends after 1 of 2 rows"},
+        {"x f64 0\nnan\n", "'nan' is not a finite number"},
+        {"x f32 0\n1e39\n", "'1e39' is not a finite number"},
+        {"x i32 0\n1.5\n", "'1.5' is not a whole number in the i32 range"},
+        {"x i32 0\n99999999999\n", "'99999999999' is not a whole number"},
+        {"x f32 1 2\n1 0x\n", "'0x' is not a finite number"},
+        {"x f32 0\n1\nx f32 0\n2\n", ":3: tensor 'x' appears twice"},
+        {"x f32 0\n1\n\0", "NUL byte"},
+    };
+    char path[400], err[O1P_ERR_LEN];
+    snprintf(path, sizeof(path), "%s/bad_vectors.txt", tmpdir);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t len = strlen(cases[i].text) + (strstr(cases[i].expect, "NUL") ? 1 : 0);
+        write_bytes(path, (const unsigned char *)cases[i].text, len);
+        VectorFile vf;
+        int rc = vectors_read(&vf, path, err);
+        CHECK(rc == -1 && strstr(err, cases[i].expect) && !strncmp(err, path, strlen(path)),
+              "vectors case %zu: rc %d, message '%s' (wanted '%s')", i, rc, err, cases[i].expect);
+        if (rc == 0) vectors_free(&vf);
+    }
+    /* and a good one, with CRLF line ends, comments and a scalar */
+    write_bytes(path, (const unsigned char *)"# c\r\nx f32 2 2 3\r\n1 2 3\r\n4 5 6.5\r\ny i32 0\n-7\n", 45);
+    VectorFile vf;
+    int rc = vectors_read(&vf, path, err);
+    CHECK(rc == 0 && vf.count == 2 && vf.v[0].values[5] == 6.5 && vf.v[1].values[0] == -7, "good vectors file: %s", rc ? err : "wrong values");
+    if (rc == 0) vectors_free(&vf);
+    /* --check: the loss 1e-4 off fails (tolerance 1e-5), 1e-6 off passes */
+    VectorFile ref;
+    if (vectors_read(&ref, "data/vectors/model.txt", err)) { CHECK(0, "%s", err); return; }
+    double loss = vectors_find(&ref, "loss")->values[0];
+    vectors_free(&ref);
+    for (int k = 0; k < 2; k++) {
+        char text[100];
+        snprintf(text, sizeof(text), "loss f64 0\n%.17g\n", loss * (1 + (k == 0 ? 1e-4 : 1e-6)));
+        write_bytes(path, (const unsigned char *)text, strlen(text));
+        rc = vectors_check(path, "data/vectors/model.txt", err);
+        CHECK(rc == (k == 0 ? -1 : 0), "vectors --check with the loss %s off: %d", k == 0 ? "1e-4" : "1e-6", rc);
+    }
+}
+
+/* the safetensors file read back by the format's definition, with the README's tensor names */
+static void test_safetensors(void) {
+    printf("safetensors export\n");
+    GPTConfig cfg = {.vocab_size = VOCAB_SIZE, .block_size = 12, .n_layer = 2, .n_head = 2, .n_embd = 8};
+    GPT model;
+    gpt_build(&model, &cfg);
+    gpt_init_weights(&model, 5);
+    for (size_t i = 0; i < model.num_params; i++) model.params[i] += 0.001f * (float)i; /* every value distinct */
+    char path[400], err[O1P_ERR_LEN];
+    snprintf(path, sizeof(path), "%s/model.safetensors", tmpdir);
+    CHECK(export_safetensors(&model, path, err) == 0, "export: %s", err);
+    size_t size;
+    unsigned char *file = read_bytes(path, &size);
+    uint64_t n = get_u64(file);
+    CHECK(n % 8 == 0 && 8 + n <= size && file[8] == '{', "header size %llu", (unsigned long long)n);
+    char *header = calloc(n + 1, 1);
+    memcpy(header, file + 8, n);
+    const unsigned char *data = file + 8 + n;
+    size_t data_size = size - 8 - n, covered = 0;
+    CHECK(strstr(header, "\"__metadata__\":{\"format\":\"pt\",\"vocab\":\".0123456789+=,vrA$\",\"vocab_size\":\"18\",\"block_size\":\"12\","
+                         "\"n_layer\":\"2\",\"n_head\":\"2\",\"n_embd\":\"8\"}") != NULL, "metadata: %.300s", header);
+    int tensors = 0, bad = 0;
+    for (int i = 0; i <= NUM_PARAM_TENSORS; i++) {
+        const TensorInfo *ti = &model.param_info[i == NUM_PARAM_TENSORS ? 0 : i];
+        int per_layer = i >= 2 && i <= 13;
+        size_t size1 = per_layer ? ti->size / 2 : ti->size;
+        for (int l = 0; l < (per_layer ? 2 : 1); l++) {
+            char name[128], key[160];
+            if (i == NUM_PARAM_TENSORS) snprintf(name, sizeof(name), "lm_head.weight");
+            else nanogpt_name(name, sizeof(name), "", i, l);
+            snprintf(key, sizeof(key), "\"%s\":{\"dtype\":\"F32\",\"shape\":[", name);
+            char *at = strstr(header, key);
+            size_t begin = 0, end = 0;
+            int d0 = 0, d1 = 1, got = 0;
+            if (at) {
+                at += strlen(key);
+                got = sscanf(at, "%d,%d],\"data_offsets\":[%zu,%zu]}", &d0, &d1, &begin, &end);
+                if (got != 4) { d1 = 1; got = 1 + sscanf(at, "%d],\"data_offsets\":[%zu,%zu]}", &d0, &begin, &end); }
+            }
+            int ndim = ti->ndim - per_layer;
+            int shape_ok = d0 == ti->shape[per_layer] && (ndim == 1 || d1 == ti->shape[per_layer + 1]);
+            int ok = at && got == 4 && shape_ok && end - begin == size1 * 4 && end <= data_size &&
+                     !memcmp(data + begin, model.params + ti->offset + (size_t)l * size1, size1 * 4);
+            if (!ok) { bad++; printf("  %s: missing or wrong\n", name); }
+            tensors++;
+            covered += end - begin;
+        }
+    }
+    CHECK(bad == 0 && tensors == 4 + 12 * 2 + 1, "%d of %d tensors wrong", bad, tensors);
+    CHECK(covered == data_size && data_size == (model.num_params + cfg.vocab_size * cfg.n_embd) * 4,
+          "data %zu bytes, tensors cover %zu", data_size, covered);
+    free(header); free(file);
+    gpt_free(&model);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1321,7 +1704,8 @@ int main(void) {
     void (*tests[])(void) = {test_layer_gradients, test_model_gradient, test_init_loss_and_overfit, test_adamw_clip_schedule,
                              test_checkpoints, test_thread_determinism, test_kv_cache, test_task, test_dataset_errors,
                              test_sampling, test_reward_advantage_aes, test_ppo_clip, test_ppo_step_zero,
-                             test_sft_fingerprint, test_small_run, test_cli};
+                             test_sft_fingerprint, test_vectors_shipped, test_vectors_independent, test_vectors_reader, test_safetensors,
+                             test_small_run, test_cli};
     for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
         double t0 = now_seconds();
         tests[i]();
