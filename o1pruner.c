@@ -2710,30 +2710,30 @@ static double vector_tolerance(const char *name) {
     return 1e-5; /* activations, logits, log-probs, losses, AdamW steps, ratios and PPO numbers */
 }
 
-/* compares every tensor of `mine` with the one of the same name in `ref`; 0 if all are within
- * their tolerance */
-static int vectors_check(const char *mine_path, const char *ref_path, char *err) {
+/* compares every tensor of `mine` with the one of the same name in `ref`, one line each to `out`;
+ * 0 if all are within their tolerance */
+static int vectors_check(const char *mine_path, const char *ref_path, FILE *out, char *err) {
     VectorFile mine, ref;
     if (vectors_read(&mine, mine_path, err)) return -1;
     if (vectors_read(&ref, ref_path, err)) { vectors_free(&mine); return -1; }
-    printf("%s against %s: error = max|x - ref| / max|ref|\n", mine_path, ref_path);
+    fprintf(out, "%s against %s: error = max|x - ref| / max|ref|\n", mine_path, ref_path);
     int bad = 0, found = 0;
     for (int i = 0; i < mine.count; i++) {
         const Vector *x = &mine.v[i], *r = vectors_find(&ref, x->name);
         double tol = vector_tolerance(x->name);
         found += r != NULL;
         if (!r || r->count != x->count || r->ndim != x->ndim || memcmp(r->dims, x->dims, sizeof(r->dims))) {
-            printf("  %-48s %s\n", x->name, r ? "FAIL: the shape differs" : "FAIL: not a reference tensor");
+            fprintf(out, "  %-48s %s\n", x->name, r ? "FAIL: the shape differs" : "FAIL: not a reference tensor");
             bad++;
             continue;
         }
         double worst = 0, scale = 0;
         for (size_t k = 0; k < x->count; k++) { worst = fmax(worst, fabs(x->values[k] - r->values[k])); scale = fmax(scale, fabs(r->values[k])); }
         double e = scale > 0 ? worst / scale : worst;
-        printf("  %-48s %9.2e  (tolerance %.0e)  %s\n", x->name, e, tol, e <= tol ? "ok" : "FAIL");
+        fprintf(out, "  %-48s %9.2e  (tolerance %.0e)  %s\n", x->name, e, tol, e <= tol ? "ok" : "FAIL");
         bad += e > tol;
     }
-    printf("%d of %d tensors within tolerance; %d reference tensors not compared\n", mine.count - bad, mine.count,
+    fprintf(out, "%d of %d tensors within tolerance; %d reference tensors not compared\n", mine.count - bad, mine.count,
            ref.count - found);
     if (bad) seterr(err, "%s: %d tensor(s) differ from %s", mine_path, bad, ref_path);
     vectors_free(&mine);
@@ -3385,7 +3385,7 @@ static int cmd_vectors(int argc, char **argv) {
                      "README \"Validating another implementation\" describes them."};
     parse_flags(&h, flags, NFLAGS(flags), argc, argv);
     char err[O1P_ERR_LEN];
-    if (check) return vectors_check(check, reference, err) ? fail(err) : 0;
+    if (check) return vectors_check(check, reference, stdout, err) ? fail(err) : 0;
     if (ensure_dir(out, err) || write_vectors(out, err)) return fail(err);
     printf("wrote %s/model.txt and %s/method.txt\n", out, out);
     return 0;
