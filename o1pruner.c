@@ -802,17 +802,20 @@ void gpt_decode_step(GPT *model, DecodeState *st, const int *slot, const int *to
         const float *w = st->weights_t + l * 12 * CC;
         layernorm_forward(st->ln, st->mean, st->rstd, st->x, p->ln1w + l * C, p->ln1b + l * C, n, C);
         matmul_kernel(st->qkv, st->ln, w, p->qkvb + l * 3 * C, 0, C, 1, n, C, 3 * C);
-        for (int i = 0; i < n; i++) {
-            size_t at = ((size_t)slot[i] * T + pos[i]) * C;
-            memcpy(kc + at, st->qkv + (size_t)i * 3 * C + C, C * sizeof(float));
-            memcpy(vc + at, st->qkv + (size_t)i * 3 * C + 2 * C, C * sizeof(float));
-        }
+        /* each (sample, head) owns a contiguous (T, hs) block of keys and one of values, so that
+         * attention streams through memory instead of striding over the other heads */
+        for (int i = 0; i < n; i++)
+            for (int h = 0; h < H; h++) {
+                size_t at = (((size_t)slot[i] * H + h) * T + pos[i]) * hs;
+                memcpy(kc + at, st->qkv + (size_t)i * 3 * C + C + h * hs, (size_t)hs * sizeof(float));
+                memcpy(vc + at, st->qkv + (size_t)i * 3 * C + 2 * C + h * hs, (size_t)hs * sizeof(float));
+            }
 #pragma omp parallel for collapse(2)
         for (int i = 0; i < n; i++)
             for (int h = 0; h < H; h++) {
-                size_t base = (size_t)slot[i] * T * C + h * hs;
+                size_t base = ((size_t)slot[i] * H + h) * T * hs;
                 attention_row(st->atty + (size_t)i * C + h * hs, st->att + ((size_t)i * H + h) * T,
-                              st->qkv + (size_t)i * 3 * C + h * hs, kc + base, vc + base, C, pos[i], hs, scale);
+                              st->qkv + (size_t)i * 3 * C + h * hs, kc + base, vc + base, (size_t)hs, pos[i], hs, scale);
             }
         matmul_kernel(st->proj, st->atty, w + 3 * CC, p->attprojb + l * C, 0, C, 1, n, C, C);
         residual_forward(st->x, st->x, st->proj, NC);

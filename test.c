@@ -650,40 +650,60 @@ static void test_checkpoints(void) {
 /* determinism across thread counts */
 
 static void test_thread_determinism(void) {
-    printf("thread determinism\n");
+    printf("thread determinism: training steps (SFT and PPO-clip, with AdamW) for 1, 2 and 3 threads\n");
 #ifndef _OPENMP
     printf("  skipped: built without OpenMP\n");
 #else
     GPTConfig cfg = {.vocab_size = 18, .block_size = 40, .n_layer = 2, .n_head = 4, .n_embd = 64};
     int B = 3, T = 37;
     int inp[111], tgt[111];
-    float mask[111];
+    float mask[111], w[3] = {1.5f, -0.5f, 0.25f};
+    double ref_sum[3];
     Rng rng;
     rng_seed(&rng, 9, 0, 0);
     make_batch(inp, tgt, mask, B, T, cfg.vocab_size, &rng);
-    float *logits[2], *grads[2];
-    for (int k = 0; k < 2; k++) {
+    OptimConfig oc = {.lr_max = 1e-3f, .lr_min = 1e-3f, .warmup_steps = 0, .total_steps = 3, .beta1 = 0.9f, .beta2 = 0.95f,
+                      .eps = 1e-8f, .weight_decay = 0.1f, .grad_clip = 1.0f};
+    float *logits[3], *grads[3], *params[3];
+    for (int k = 0; k < 3; k++) {
         set_threads(k + 1);
         GPT model;
         gpt_build(&model, &cfg);
         gpt_init_weights(&model, 77);
         gpt_alloc_training(&model, B, T);
-        gpt_forward(&model, inp, tgt, B, T);
-        masked_mean_nll(model.logprob, mask, B * T, model.dlogprob);
-        gpt_zero_grad(&model);
-        gpt_backward(&model, inp, tgt, model.dlogprob);
         size_t nl = (size_t)B * T * cfg.vocab_size;
         logits[k] = malloc(nl * sizeof(float));
-        memcpy(logits[k], model.a.logits, nl * sizeof(float));
         grads[k] = malloc(model.num_params * sizeof(float));
-        memcpy(grads[k], model.grads, model.num_params * sizeof(float));
-        if (k == 1) {
-            CHECK(!memcmp(logits[0], logits[1], nl * sizeof(float)), "logits differ between 1 and 2 threads");
-            CHECK(!memcmp(grads[0], grads[1], model.num_params * sizeof(float)), "gradients differ between 1 and 2 threads");
+        params[k] = malloc(model.num_params * sizeof(float));
+        for (int step = 0; step < 3; step++) { /* two SFT steps, then one PPO-clip step */
+            gpt_forward(&model, inp, tgt, B, T);
+            if (step < 2) {
+                masked_mean_nll(model.logprob, mask, B * T, model.dlogprob);
+            } else {
+                ppo_clip_loss(model.logprob, mask, ref_sum, w, B, T, RATIO_MEAN, 0.2f, model.dlogprob, NULL);
+            }
+            if (step == 0) {
+                memcpy(logits[k], model.a.logits, nl * sizeof(float));
+                for (int b = 0; b < B; b++) { /* pi_ref: the initial model */
+                    ref_sum[b] = 0;
+                    for (int t = 0; t < T; t++) ref_sum[b] += (double)mask[b * T + t] * model.logprob[b * T + t];
+                }
+            }
+            gpt_zero_grad(&model);
+            gpt_backward(&model, inp, tgt, model.dlogprob);
+            if (step == 0) memcpy(grads[k], model.grads, model.num_params * sizeof(float));
+            clip_grad_norm(model.grads, model.num_params, oc.grad_clip);
+            adamw_step(&model, &oc, lr_schedule(&oc, step));
+        }
+        memcpy(params[k], model.params, model.num_params * sizeof(float));
+        if (k > 0) {
+            CHECK(!memcmp(logits[0], logits[k], nl * sizeof(float)), "logits differ between 1 and %d threads", k + 1);
+            CHECK(!memcmp(grads[0], grads[k], model.num_params * sizeof(float)), "gradients differ between 1 and %d threads", k + 1);
+            CHECK(!memcmp(params[0], params[k], model.num_params * sizeof(float)), "parameters after 2 SFT + 1 PPO steps differ between 1 and %d threads", k + 1);
         }
         gpt_free(&model);
     }
-    for (int k = 0; k < 2; k++) { free(logits[k]); free(grads[k]); }
+    for (int k = 0; k < 3; k++) { free(logits[k]); free(grads[k]); free(params[k]); }
     set_threads(2);
 #endif
 }
