@@ -25,7 +25,7 @@ ALLFLAGS = $(BASEFLAGS) $(CFLAGS) $(NATIVE) $(OMP)
 STAMP := .build-flags
 $(shell echo '$(CC) $(ALLFLAGS)' | cmp -s - $(STAMP) || echo '$(CC) $(ALLFLAGS)' > $(STAMP))
 
-.PHONY: all test run bench reference vectors data clean
+.PHONY: all test run bench reference vectors data fuzz clean
 
 all: o1pruner
 
@@ -58,5 +58,25 @@ vectors: o1pruner
 data: o1pruner
 	./o1pruner data --out data
 
+# fuzz every file reader with libFuzzer (clang), FUZZ_SECONDS each; seed corpora in data/fuzz/
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_READERS = checkpoint presampled vectors dataset
+fuzz_checkpoint_ID = 1
+fuzz_presampled_ID = 2
+fuzz_vectors_ID = 3
+fuzz_dataset_ID = 4
+fuzz_%: test.c o1pruner.c o1pruner.h
+	$(FUZZ_CC) -std=c11 -g -O1 -ffp-contract=off -DO1P_FUZZ -DFUZZ_READER=$($@_ID) \
+	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ test.c -lm
+fuzz: $(addprefix fuzz_,$(FUZZ_READERS))
+	@for r in $(FUZZ_READERS); do \
+	  mkdir -p out/fuzz/$$r && echo "fuzzing the $$r reader for $(FUZZ_SECONDS) s" && \
+	  ./fuzz_$$r -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+	    out/fuzz/$$r data/fuzz/$$r > out/fuzz/$$r.log 2>&1; status=$$?; \
+	  grep -E "stat::number_of_executed_units|stat::peak_rss_mb|Done [0-9]+ runs" out/fuzz/$$r.log; \
+	  [ $$status -eq 0 ] || { tail -40 out/fuzz/$$r.log; echo "the $$r reader failed: out/fuzz/$$r.log"; exit 1; }; \
+	done
+
 clean:
-	rm -f o1pruner test_o1pruner $(STAMP)
+	rm -f o1pruner test_o1pruner fuzz_checkpoint fuzz_presampled fuzz_vectors fuzz_dataset $(STAMP)

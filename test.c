@@ -1720,6 +1720,41 @@ static void test_sft_fingerprint(void) {
 
 /* ========================================================================================== */
 
+#ifdef O1P_FUZZ
+/* libFuzzer entry (`make fuzz`): one binary per reader, FUZZ_READER 1 checkpoint, 2 pre-sampled
+ * set, 3 vectors file, 4 dataset split. Any input must give 0 or -1 with a message, never a crash,
+ * a sanitizer report, a leak or a hang. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    static char path[64];
+    if (!path[0]) snprintf(path, sizeof(path), "/tmp/o1pruner_fuzz_%d", (int)getpid());
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, size, f) != size || fclose(f) != 0) { perror(path); abort(); }
+    char err[O1P_ERR_LEN] = "";
+    int rc;
+#if FUZZ_READER == 1
+    GPT model;
+    rc = checkpoint_load(&model, path, NULL, err);
+    if (rc == 0) gpt_free(&model);
+#elif FUZZ_READER == 2
+    PresampledSet ps;
+    rc = presampled_read(&ps, path, err);
+    if (rc == 0) presampled_free(&ps);
+#elif FUZZ_READER == 3
+    VectorFile vf;
+    rc = vectors_read(&vf, path, err);
+    if (rc == 0) vectors_free(&vf);
+#elif FUZZ_READER == 4
+    Dataset ds;
+    rc = dataset_load(&ds, path, 160, err);
+    if (rc == 0) dataset_free(&ds);
+#else
+#error "FUZZ_READER must be 1..4"
+#endif
+    if (rc != 0 && strncmp(err, path, strlen(path)) != 0) abort(); /* every error names the file */
+    return 0;
+}
+#else
 int main(void) {
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/o1pruner_test_XXXXXX");
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
@@ -1739,3 +1774,4 @@ int main(void) {
     printf("%d passed, %d failed\n", tests_passed, tests_failed);
     return tests_failed ? 1 : 0;
 }
+#endif
