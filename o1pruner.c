@@ -1445,6 +1445,15 @@ void advantages(const double *reward, int n, AdvantageMode mode, float *w) {
     }
 }
 
+/* log pi(y_i|x_i) of B sequences: their per-token log-probs summed over the response tokens
+ * (mask = 1), in double. prune computes it once for pi_ref, before training. */
+static void sequence_logprobs(const float *logprob, const float *mask, int B, int T, double *sum) {
+    for (int i = 0; i < B; i++) {
+        sum[i] = 0.0;
+        for (int t = 0; t < T; t++) sum[i] += (double)mask[i * T + t] * logprob[i * T + t];
+    }
+}
+
 /* Eq. 11, the off-policy PPO-clip objective over B sequences:
  *   loss = mean_i max(-w_i r_i, -w_i clip(r_i, 1-eps, 1+eps))
  * r_i = pi_theta(y_i|x_i) / pi_ref(y_i|x_i) over the response tokens (mask = 1):
@@ -2068,11 +2077,7 @@ static int run_prune(const PruneConfig *c, char *err) {
         for (int b = 0; b < B; b++) idx[b] = b0 + b;
         int T = make_sft_batch(&train, idx, B, inputs, targets, mask);
         gpt_forward(&ref, inputs, targets, B, T);
-        for (int b = 0; b < B; b++) {
-            double sum = 0;
-            for (int t = 0; t < T; t++) sum += (double)mask[b * T + t] * ref.logprob[b * T + t];
-            ref_sum[b0 + b] = sum;
-        }
+        sequence_logprobs(ref.logprob, mask, B, T, ref_sum + b0);
     }
     double mean_reward = 0;
     for (int i = 0; i < S; i++) mean_reward += reward[i];
@@ -2504,10 +2509,7 @@ static void vectors_method(FILE *f, GPT *ref, GPT *policy) {
     gpt_forward(ref, inputs, targets, S, T);
     memcpy(ref_logprob, ref->logprob, sizeof(float) * (size_t)(S * T));
     double ref_sum[S];
-    for (int i = 0; i < S; i++) {
-        ref_sum[i] = 0;
-        for (int t = 0; t < T; t++) ref_sum[i] += (double)mask[i * T + t] * ref_logprob[i * T + t];
-    }
+    sequence_logprobs(ref_logprob, mask, S, T, ref_sum);
     fprintf(f, "# pi_theta: the initial parameters of model.txt (pi_ref) plus noise\n");
     vec_params(f, "policy.", policy, policy->params);
     gpt_forward(policy, inputs, targets, S, T);
