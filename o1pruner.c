@@ -875,7 +875,7 @@ void adamw_step(GPT *model, const OptimConfig *oc, float lr) {
 /* ========================================================================================== */
 /* checkpoints: little-endian; see README "Checkpoint format"                                  */
 /*   0  char[8]  "O1PRUNER"           32  u32 flags (bit 0: AdamW state follows the params)   */
-/*   8  u32      version (1)          36  u32 reserved (0)                                    */
+/*   8  u32      version (1)          36  u32 resume tag (0 unless bit 0 of flags is set)        */
 /*  12  u32[5]   vocab_size, block_size, n_layer, n_head, n_embd                               */
 /*  40  u64      step                 48  u64 num_params                                      */
 /*  56  f32[num_params] params  [f32[num_params] adam_m, f32[num_params] adam_v]  u32 crc32    */
@@ -908,6 +908,7 @@ int checkpoint_save(const GPT *model, const char *path, int with_optimizer, char
     put_u32(h + 20, (uint32_t)c->n_layer);    put_u32(h + 24, (uint32_t)c->n_head);
     put_u32(h + 28, (uint32_t)c->n_embd);
     put_u32(h + 32, with_optimizer ? 1u : 0u);
+    put_u32(h + 36, with_optimizer ? model->resume_tag : 0u); /* which settings the state belongs to */
     put_u64(h + 40, (uint64_t)model->step);
     put_u64(h + 48, (uint64_t)model->num_params);
     AtomicFile af;
@@ -978,7 +979,7 @@ int checkpoint_load(GPT *model, const char *path, int *has_optimizer, char *err)
         fclose(f);
         return -1;
     }
-    if (flags > 1u || get_u32(h + 36) != 0) {
+    if (flags > 1u || (flags == 0 && get_u32(h + 36) != 0)) {
         seterr(err, "%s: unknown flags in checkpoint header; the file is corrupt, %s", path, redo);
         fclose(f);
         return -1;
@@ -1004,6 +1005,7 @@ int checkpoint_load(GPT *model, const char *path, int *has_optimizer, char *err)
     }
     gpt_build(model, &c);
     model->step = (long)get_u64(h + 40);
+    model->resume_tag = get_u32(h + 36);
     size_t bytes = model->num_params * sizeof(float);
     float *m = NULL, *v = NULL;
     if (flags & 1u) {
@@ -1030,6 +1032,7 @@ int checkpoint_load(GPT *model, const char *path, int *has_optimizer, char *err)
     } else {
         free(m); free(v);
         model->step = 0;
+        model->resume_tag = 0;
     }
     return 0;
 }
@@ -1638,6 +1641,46 @@ static int configs_equal(const GPTConfig *a, const GPTConfig *b) {
            a->n_head == b->n_head && a->n_embd == b->n_embd;
 }
 
+/* A stage interrupted (Ctrl-C, a crash, a kill) leaves OUT.resume: the model with its AdamW state
+ * and step, tagged with a CRC-32 of the settings and data that decide the run's trajectory.
+ * Rerunning the same command continues from it with the same bits as an uninterrupted run; a
+ * state from other settings is refused (or, for `run`, discarded) instead of mixing two runs. */
+static uint32_t examples_crc(uint32_t crc, const Example *ex, int n) {
+    for (int i = 0; i < n; i++) crc = crc32_update(crc, ex[i].text, (size_t)ex[i].length);
+    return crc;
+}
+
+/* 1: *model holds the state from `resume`; 0: there is none (or a stale one was discarded); -1: error */
+static int resume_load(GPT *model, const char *resume, const GPTConfig *config, uint32_t tag, int discard_stale,
+                       const char *stage, char *err) {
+    if (access(resume, F_OK) != 0) return 0;
+    int has_opt = 0;
+    if (checkpoint_load(model, resume, &has_opt, err)) return -1;
+    if (configs_equal(&model->config, config) && has_opt && model->resume_tag == tag) {
+        fprintf(stderr, "%s: resuming from %s at step %ld\n", stage, resume, model->step);
+        return 1;
+    }
+    uint32_t found = model->resume_tag;
+    gpt_free(model);
+    if (discard_stale) {
+        fprintf(stderr, "%s: %s holds the state of a run with other settings; starting over\n", stage, resume);
+        remove(resume);
+        return 0;
+    }
+    seterr(err, "%s: the interrupted state of a %s run with other settings or data (tag %08x, this run %08x); "
+           "rerun with the settings it was started with, or delete it to start over", resume, stage, found, tag);
+    return -1;
+}
+
+static uint32_t sft_tag(const SftConfig *c, const Dataset *train) {
+    char s[512];
+    const GPTConfig *m = &c->model;
+    snprintf(s, sizeof(s), "sft config %d %d %d %d %d steps %d batch %d warmup %d lr %.9g lr_min %.9g weight_decay %.9g "
+             "grad_clip %.9g seed %llu", m->vocab_size, m->block_size, m->n_layer, m->n_head, m->n_embd, c->steps, c->batch,
+             c->warmup, c->lr, c->lr_min, c->weight_decay, c->grad_clip, (unsigned long long)c->seed);
+    return examples_crc(crc32_update(0, s, strlen(s)), train->ex, train->count);
+}
+
 static int run_sft(const SftConfig *c, char *err) {
     Dataset train, valid;
     if (dataset_load_split(&train, c->data_dir, "train", c->model.block_size, err)) return -1;
@@ -1651,18 +1694,13 @@ static int run_sft(const SftConfig *c, char *err) {
     char resume[4200];
     snprintf(resume, sizeof(resume), "%s.resume", c->out);
     GPT model;
-    int has_opt = 0;
-    if (access(resume, F_OK) == 0) {
-        if (checkpoint_load(&model, resume, &has_opt, err)) { dataset_free(&train); dataset_free(&valid); return -1; }
-        if (!configs_equal(&model.config, &c->model) || !has_opt) {
-            seterr(err, "%s: its model config differs from the flags (or it has no optimizer state); delete it to start over", resume);
-            gpt_free(&model); dataset_free(&train); dataset_free(&valid);
-            return -1;
-        }
-        fprintf(stderr, "sft: resuming from %s at step %ld\n", resume, model.step);
-    } else {
+    uint32_t tag = sft_tag(c, &train);
+    int resumed = resume_load(&model, resume, &c->model, tag, 0, "sft", err);
+    if (resumed < 0) { dataset_free(&train); dataset_free(&valid); return -1; }
+    if (!resumed) {
         gpt_build(&model, &c->model);
         gpt_init_weights(&model, c->seed);
+        model.resume_tag = tag;
     }
     gpt_alloc_training(&model, c->batch, c->model.block_size);
     OptimConfig oc = {.lr_max = c->lr, .lr_min = c->lr_min, .warmup_steps = c->warmup, .total_steps = c->steps,
@@ -1914,9 +1952,53 @@ static int presampled_read(PresampledSet *ps, const char *path, char *err) {
 typedef struct {
     const char *ref, *data_dir, *out;
     int k, max_new, limit, quiet;
+    int save_every;      /* problems between resumable saves to OUT.partial (0: only on Ctrl-C) */
+    int discard_stale;   /* an OUT.partial of other settings: 1 start over (run), 0 refuse */
+    int stop_after;      /* tests: stop (saving OUT.partial) after this many problems; 0: never */
     float temperature, top_p;
     uint64_t seed;
 } PresampleConfig;
+
+/* OUT.partial: the samples of the first problems, in the pre-sampled format, written at intervals
+ * and on Ctrl-C. Each problem samples from its own streams, so continuing after them gives the
+ * same bits as an uninterrupted run. Returns the problems recovered into r/arena, or -1. */
+static int presample_recover(const PresampleConfig *c, const char *partial, const PresampledSet *want,
+                             const Problem *problems, int P, Response *r, char *arena, char *err) {
+    if (access(partial, F_OK) != 0) return 0;
+    PresampledSet ps;
+    if (presampled_read(&ps, partial, err)) return -1;
+    int same = configs_equal(&ps.config, &want->config) && ps.params_crc == want->params_crc && ps.k == want->k &&
+               ps.max_new == want->max_new && ps.temperature == want->temperature && ps.top_p == want->top_p &&
+               ps.seed == want->seed && ps.problems <= P;
+    for (int p = 0; same && p < ps.problems; p++)
+        same = memcmp(ps.sample[p * ps.k].problem.digits, problems[p].digits, sizeof(problems[p].digits)) == 0 &&
+               ps.sample[p * ps.k].problem.n == problems[p].n;
+    if (!same) {
+        presampled_free(&ps);
+        if (c->discard_stale) {
+            fprintf(stderr, "presample: %s holds samples of other settings or problems; starting over\n", partial);
+            remove(partial);
+            return 0;
+        }
+        seterr(err, "%s: the interrupted samples of a presample run with other settings or problems; rerun with the "
+               "settings it was started with, or delete it to start over", partial);
+        return -1;
+    }
+    for (int i = 0; i < ps.problems * ps.k; i++) {
+        const Example *e = &ps.sample[i];
+        Response *ri = &r[i];
+        ri->text = arena + (size_t)i * (size_t)(c->max_new + 1);
+        ri->length = e->length - e->prompt_len;
+        memcpy(ri->text, e->text + e->prompt_len, (size_t)ri->length);
+        ri->text[ri->length] = 0;
+        ri->finished = ri->text[ri->length - 1] == '$';
+        ri->correct = ps.correct[i];
+    }
+    int done = ps.problems;
+    presampled_free(&ps);
+    if (!c->quiet) fprintf(stderr, "presample: resuming from %s after %d of %d problems\n", partial, done, P);
+    return done;
+}
 
 static int run_presample(const PresampleConfig *c, char *err) {
     GPT ref;
@@ -1937,29 +2019,50 @@ static int run_presample(const PresampleConfig *c, char *err) {
     Response *r = xcalloc((size_t)P * K, sizeof(Response), "samples");
     char *arena = xmalloc((size_t)P * K * (size_t)(c->max_new + 1), "samples");
     SampleConfig sc = {.temperature = c->temperature, .top_p = c->top_p, .max_new = c->max_new, .seed = c->seed};
+    PresampledSet ps = {.problems = P, .k = K, .max_new = c->max_new, .temperature = c->temperature, .top_p = c->top_p,
+                        .seed = c->seed, .config = ref.config, .params_crc = params_crc(&ref)};
+    char partial[4200];
+    snprintf(partial, sizeof(partial), "%s.partial", c->out);
+    int start = presample_recover(c, partial, &ps, problems, P, r, arena, err), rc = start < 0 ? -1 : 0;
     double t0 = now_seconds(), tokens = 0;
-    int chunk = 64;
-    if (!c->quiet) fprintf(stderr, "presample: %d problems x %d samples from %s, %d thread(s)\n", P, K, c->ref, get_threads());
-    for (int p0 = 0; p0 < P; p0 += chunk) { /* in chunks, for progress; each problem has its own streams */
+    int chunk = c->save_every > 0 && c->save_every < 64 ? c->save_every : 64, last_saved = start;
+    if (!c->quiet && rc == 0)
+        fprintf(stderr, "presample: %d problems x %d samples from %s, %d thread(s)\n", P, K, c->ref, get_threads());
+    for (int p0 = start; rc == 0 && p0 < P; p0 += chunk) { /* in chunks, for progress; each problem has its own streams */
         int n = P - p0 < chunk ? P - p0 : chunk;
+        /* generate() places text at offset j*(max_new+1) of the arena it is given: keep that */
         generate(&ref, problems + p0, ids + p0, n, K, &sc, r + (size_t)p0 * K, arena + (size_t)p0 * K * (c->max_new + 1));
         for (int i = 0; i < n * K; i++) tokens += r[(size_t)p0 * K + i].length;
-        /* generate() placed text at offset j*(max_new+1) of the arena it was given: keep that */
+        int done = p0 + n;
         double el = now_seconds() - t0;
-        if (!c->quiet && ((p0 / chunk) % 8 == 7 || p0 + n == P)) {
+        if (!c->quiet && (((p0 - start) / chunk) % 8 == 7 || done == P)) {
             char eta[32];
-            print_duration(eta, sizeof(eta), el / (p0 + n) * (P - p0 - n));
-            fprintf(stderr, "presample: %5d/%d problems | %.0f samples/s | %.0f tok/s | ETA %s\n", p0 + n, P,
-                    (p0 + n) * (double)K / el, tokens / el, eta);
+            print_duration(eta, sizeof(eta), el / (done - start) * (P - done));
+            fprintf(stderr, "presample: %5d/%d problems | %.0f samples/s | %.0f tok/s | ETA %s\n", done, P,
+                    (done - start) * (double)K / el, tokens / el, eta);
         }
-        if (stop_requested) { seterr(err, "presample: interrupted; nothing written, run the same command again"); break; }
+        int stopping = stop_requested != 0 || (c->stop_after > 0 && done >= c->stop_after);
+        if (done < P && ((c->save_every > 0 && done - last_saved >= c->save_every) || stopping)) {
+            ps.problems = done;
+            if (presampled_write(partial, &ps, problems, r, c->ref, err)) { rc = -1; break; }
+            ps.problems = P;
+            last_saved = done;
+        }
+        if (stopping && done < P) {
+            if (stop_requested) {
+                seterr(err, "presample: interrupted after %d of %d problems; samples saved to %s, run the same command to resume",
+                       done, P, partial);
+                rc = -2;
+            } else {
+                rc = 1; /* stop_after: a clean, resumable stop */
+            }
+            break;
+        }
     }
-    int rc = stop_requested ? -2 : 0;
     if (rc == 0) {
-        PresampledSet ps = {.problems = P, .k = K, .max_new = c->max_new, .temperature = c->temperature, .top_p = c->top_p,
-                            .seed = c->seed, .config = ref.config, .params_crc = params_crc(&ref)};
         rc = presampled_write(c->out, &ps, problems, r, c->ref, err);
         if (rc == 0) {
+            remove(partial);
             /* re-read what was written: validates it and gives the stats */
             PresampledSet back;
             rc = presampled_read(&back, c->out, err);
@@ -1975,6 +2078,7 @@ static int run_presample(const PresampleConfig *c, char *err) {
             }
         }
     }
+    if (rc == 1) rc = 0;
     free(problems); free(ids); free(r); free(arena);
     gpt_free(&ref);
     return rc;
@@ -1988,7 +2092,9 @@ enum { STREAM_SELECT = 16, STREAM_PRUNE_BATCH };
 
 typedef struct {
     const char *ref, *presampled, *out;
-    int m, batch, epochs, log_every, quiet, correct_only;
+    int m, batch, epochs, log_every, save_every, quiet, correct_only;
+    int discard_stale;   /* a resumable state of other settings: 1 start over (run), 0 refuse */
+    long stop_after;     /* tests: stop (saving the resumable state) after this many steps; 0: never */
     float lambda, clip_eps, lr, lr_min, warmup_frac, weight_decay, grad_clip;
     AdvantageMode advantage;
     RatioMode ratio;
@@ -1997,10 +2103,26 @@ typedef struct {
 
 static void prune_defaults(PruneConfig *c) {
     PruneConfig d = {.ref = "data/reference.bin", .presampled = "out/presampled.txt", .out = "out/pruned.bin",
-                     .m = 8, .batch = 32, .epochs = 1, .log_every = 25, .lambda = 2.0f, .clip_eps = 0.2f, .lr = 1e-4f,
+                     .m = 8, .batch = 32, .epochs = 1, .log_every = 25, .save_every = 50, .lambda = 2.0f, .clip_eps = 0.2f, .lr = 1e-4f,
                      .lr_min = 0.0f, .warmup_frac = 0.1f, .weight_decay = 0.0f, .grad_clip = 10.0f,
                      .advantage = ADVANTAGE_OFFICIAL, .ratio = RATIO_MEAN, .seed = 1};
     *c = d;
+}
+
+/* the settings a pruned model was made with, kept beside it so that run reuses it only for the same ones */
+static void prune_settings(char *out, size_t n, const PruneConfig *c) {
+    snprintf(out, n, "m %d lambda %.9g epochs %d batch %d lr %.9g clip %.9g warmup %.9g weight_decay %.9g grad_clip %.9g "
+             "advantage %d ratio %d correct_only %d seed %llu\n", c->m, c->lambda, c->epochs, c->batch, c->lr, c->clip_eps,
+             c->warmup_frac, c->weight_decay, c->grad_clip, (int)c->advantage, (int)c->ratio, c->correct_only,
+             (unsigned long long)c->seed);
+}
+
+static uint32_t prune_tag(const PruneConfig *c, const PresampledSet *ps) {
+    char settings[512];
+    prune_settings(settings, sizeof(settings), c);
+    uint32_t crc = crc32_update(ps->params_crc, settings, strlen(settings));
+    crc = examples_crc(crc, ps->sample, ps->problems * ps->k);
+    return crc32_update(crc, ps->correct, sizeof(int) * (size_t)(ps->problems * ps->k));
 }
 
 static int run_prune(const PruneConfig *c, char *err) {
@@ -2019,8 +2141,6 @@ static int run_prune(const PruneConfig *c, char *err) {
         gpt_free(&ref); presampled_free(&ps);
         return -1;
     }
-    gpt_build(&policy, &ref.config); /* pi_theta starts as pi_ref */
-    memcpy(policy.params, ref.params, ref.num_params * sizeof(float));
     /* Eq. 8-9: L_ref and A_ref over all K samples of a problem; then keep m of them (shuffled) */
     int S = ps.problems * c->m, kept = 0;
     Dataset train = {.ex = xcalloc((size_t)S, sizeof(Example), "training set"), .count = 0, .buffer = NULL};
@@ -2061,8 +2181,22 @@ static int run_prune(const PruneConfig *c, char *err) {
     if (S < c->batch) {
         seterr(err, "%s: only %d training samples, fewer than --batch %d", c->presampled, S, c->batch);
         free(train.ex); free(reward); free(correct); free(w);
-        gpt_free(&ref); gpt_free(&policy); presampled_free(&ps);
+        gpt_free(&ref); presampled_free(&ps);
         return -1;
+    }
+    char resume[4200];
+    snprintf(resume, sizeof(resume), "%s.resume", c->out);
+    uint32_t tag = prune_tag(c, &ps);
+    int resumed = resume_load(&policy, resume, &ref.config, tag, c->discard_stale, "prune", err);
+    if (resumed < 0) {
+        free(train.ex); free(reward); free(correct); free(w);
+        gpt_free(&ref); presampled_free(&ps);
+        return -1;
+    }
+    if (!resumed) { /* pi_theta starts as pi_ref */
+        gpt_build(&policy, &ref.config);
+        memcpy(policy.params, ref.params, ref.num_params * sizeof(float));
+        policy.resume_tag = tag;
     }
     /* log pi_ref of every training sample, summed over its response tokens: computed once */
     int T_max = ref.config.block_size;
@@ -2093,7 +2227,8 @@ static int run_prune(const PruneConfig *c, char *err) {
     double t0 = now_seconds();
     PpoStats acc = {0, 0, 0, 0};
     int acc_n = 0, rc = 0;
-    for (long step = 0; step < total; step++) {
+    long first_step = policy.step;
+    for (long step = policy.step; step < total; step++) {
         long epoch = step / steps_per_epoch;
         if (epoch != cached_epoch) { epoch_order(order, &train, c->batch, c->seed ^ 0x5052554e45ULL, epoch); cached_epoch = epoch; }
         const int *bi = order + (step % steps_per_epoch) * c->batch;
@@ -2105,7 +2240,8 @@ static int run_prune(const PruneConfig *c, char *err) {
         gpt_backward(&policy, inputs, targets, policy.dlogprob);
         double norm = clip_grad_norm(policy.grads, policy.num_params, c->grad_clip);
         if (!isfinite(st.loss) || !isfinite(norm)) {
-            seterr(err, "prune: step %ld: non-finite %s; nothing written; try a lower --lr", step, isfinite(st.loss) ? "gradient" : "loss");
+            seterr(err, "prune: step %ld: non-finite %s; stopped without saving%s; try a lower --lr", step,
+                   isfinite(st.loss) ? "gradient" : "loss", access(resume, F_OK) == 0 ? " (the last good state is in OUT.resume)" : "");
             rc = -1;
             break;
         }
@@ -2115,19 +2251,32 @@ static int run_prune(const PruneConfig *c, char *err) {
         if (!c->quiet && ((step + 1) % c->log_every == 0 || step + 1 == total)) {
             double el = now_seconds() - t0;
             char eta[32];
-            print_duration(eta, sizeof(eta), el / (step + 1) * (total - step - 1));
+            print_duration(eta, sizeof(eta), el / (step + 1 - first_step) * (total - step - 1));
             fprintf(stderr, "step %4ld/%ld | loss %+.4f | ratio %.4f | clipped %4.1f%% | advantage %+.3f | lr %.2e | ETA %s\n",
                     step + 1, total, acc.loss / acc_n, acc.mean_ratio / acc_n, 100 * acc.clipped_fraction / acc_n,
                     acc.mean_advantage / acc_n, lr_schedule(&oc, step), eta);
             memset(&acc, 0, sizeof(acc));
             acc_n = 0;
         }
-        if (stop_requested) { seterr(err, "prune: interrupted at step %ld; nothing written, run the same command again", step + 1); rc = -2; break; }
+        long done = step + 1;
+        int stopping = stop_requested != 0 || (c->stop_after > 0 && done >= c->stop_after);
+        if ((c->save_every > 0 && done % c->save_every == 0 && done < total) || stopping) {
+            if (checkpoint_save(&policy, resume, 1, err)) { rc = -1; break; }
+            if (stopping) {
+                if (!stop_requested) break; /* stop_after: a clean, resumable stop */
+                seterr(err, "prune: interrupted at step %ld; state saved to %s, run the same command to resume", done, resume);
+                rc = -2;
+                break;
+            }
+        }
     }
-    if (rc == 0) {
+    if (rc == 0 && policy.step >= total) { /* else stopped by stop_after: the .resume file holds the state */
         policy.step = 0; /* a fresh model for whoever loads it */
         rc = checkpoint_save(&policy, c->out, 0, err);
-        if (rc == 0) printf("wrote %s (%ld steps, %.0f s)\n", c->out, total, now_seconds() - t0);
+        if (rc == 0) {
+            remove(resume);
+            printf("wrote %s (%ld steps, %.0f s)\n", c->out, total, now_seconds() - t0);
+        }
     }
     free(order); free(batch_w); free(batch_ref); free(inputs); free(targets); free(idx); free(mask); free(ref_sum);
     free(train.ex); free(reward); free(correct); free(w);
@@ -3162,7 +3311,7 @@ static int cmd_bench(int argc, char **argv) {
 
 static void presample_defaults(PresampleConfig *c) {
     PresampleConfig d = {.ref = "data/reference.bin", .data_dir = "data", .out = "out/presampled.txt", .k = 16,
-                         .max_new = 160, .limit = 0, .temperature = 1.0f, .top_p = 1.0f, .seed = 1};
+                         .max_new = 160, .limit = 0, .save_every = 512, .temperature = 1.0f, .top_p = 1.0f, .seed = 1};
     *c = d;
 }
 
@@ -3189,6 +3338,7 @@ static int cmd_presample(int argc, char **argv) {
         {"top-p", FLAG_FLOAT, &c.top_p, 0.01, 1, "nucleus sampling mass (1: off; the official code used 0.8)"},
         {"max-new", FLAG_INT, &c.max_new, 1, 4096, "generation cap: a sample cut off here is wrong and has L = cap"},
         {"problems", FLAG_INT, &c.limit, 0, 1e8, "use only the first N problems of prune.txt (0: all)"},
+        {"save-every", FLAG_INT, &c.save_every, 0, 1e8, "problems between resumable saves to OUT.partial (0: only on Ctrl-C)"},
         {"seed", FLAG_U64, &c.seed, 0, 0, "sampling seed"},
         {"threads", FLAG_INT, &threads, 0, 1024, "threads (0: OpenMP's default)"},
         {"quiet", FLAG_BOOL, &c.quiet, 0, 0, "no progress output"},
@@ -3201,6 +3351,7 @@ static int cmd_presample(int argc, char **argv) {
     char err[O1P_ERR_LEN];
     if (ensure_parent_dir(c.out, err)) return fail(err);
     signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
     return stage_status(run_presample(&c, err), err);
 }
 
@@ -3215,6 +3366,7 @@ static void add_prune_flags(Flag *f, int *n, PruneConfig *c, int *paper_advantag
         {"warmup", FLAG_FLOAT, &c->warmup_frac, 0, 1, "warmup, as a fraction of the steps"},
         {"weight-decay", FLAG_FLOAT, &c->weight_decay, 0, 10, "AdamW decoupled weight decay"},
         {"grad-clip", FLAG_FLOAT, &c->grad_clip, 0, 1e9, "max global gradient norm (0: off)"},
+        {"save-every", FLAG_INT, &c->save_every, 0, 1e8, "steps between resumable saves to OUT.resume (0: only on Ctrl-C)"},
         {"paper-advantage", FLAG_BOOL, paper_advantage, 0, 0, "advantage = the raw reward (paper) instead of clip + z-score (official)"},
         {"paper-ratio", FLAG_BOOL, paper_ratio, 0, 0, "whole-sequence ratio (paper) instead of mean token log-prob (official)"},
         {"correct-only", FLAG_BOOL, &c->correct_only, 0, 0, "extension: train only on correct samples (not in the paper)"},
@@ -3249,6 +3401,7 @@ static int cmd_prune(int argc, char **argv) {
     char err[O1P_ERR_LEN];
     if (ensure_parent_dir(c.out, err)) return fail(err);
     signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
     return stage_status(run_prune(&c, err), err);
 }
 
@@ -3261,14 +3414,6 @@ static int presampled_matches(const char *path, const PresampleConfig *c, uint32
                ps.top_p == c->top_p && ps.seed == c->seed && ps.problems == problems;
     presampled_free(&ps);
     return same;
-}
-
-/* the settings a pruned model was made with, kept beside it so that run reuses it only for the same ones */
-static void prune_settings(char *out, size_t n, const PruneConfig *c) {
-    snprintf(out, n, "m %d lambda %.9g epochs %d batch %d lr %.9g clip %.9g warmup %.9g weight_decay %.9g grad_clip %.9g "
-             "advantage %d ratio %d correct_only %d seed %llu\n", c->m, c->lambda, c->epochs, c->batch, c->lr, c->clip_eps,
-             c->warmup_frac, c->weight_decay, c->grad_clip, (int)c->advantage, (int)c->ratio, c->correct_only,
-             (unsigned long long)c->seed);
 }
 
 static int file_has_text(const char *path, const char *text) {
@@ -3314,6 +3459,7 @@ static int cmd_run(int argc, char **argv) {
     pc.ratio = paper_ratio ? RATIO_SUM : RATIO_MEAN;
     set_threads(threads);
     signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
     char err[O1P_ERR_LEN], presampled[4200], pruned[4200], report[4200];
     if (ensure_dir(out, err)) return fail(err);
     snprintf(presampled, sizeof(presampled), "%s/presampled.txt", out);
@@ -3335,6 +3481,7 @@ static int cmd_run(int argc, char **argv) {
     pre.out = presampled;
     pre.seed = seed;
     pre.quiet = quiet;
+    pre.discard_stale = 1;
     int fresh = 0, rc;
     /* stage 2: pre-sampling */
     if (!redo && presampled_matches(presampled, &pre, ref_crc, problems)) {
@@ -3350,6 +3497,7 @@ static int cmd_run(int argc, char **argv) {
     pc.out = pruned;
     pc.seed = seed;
     pc.quiet = quiet;
+    pc.discard_stale = 1;
     char settings[512], settings_path[4300];
     prune_settings(settings, sizeof(settings), &pc);
     snprintf(settings_path, sizeof(settings_path), "%s.settings", pruned);
@@ -3360,7 +3508,9 @@ static int cmd_run(int argc, char **argv) {
         if ((rc = run_prune(&pc, err)) != 0) return stage_status(rc, err);
         if (write_text_file(settings_path, settings, strlen(settings), err)) return fail(err);
     }
-    /* stage 4: evaluation */
+    /* stage 4: evaluation: nothing to resume, its one output is written at the end */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     if (!quiet) fprintf(stderr, "run: stage 3/3: evaluating both models on the test split\n");
     EvalResult r[2];
     const char *paths[2] = {pre.ref, pruned}, *names[2] = {"reference", "O1-Pruner"};

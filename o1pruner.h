@@ -100,6 +100,7 @@ typedef struct {
     float *grads;  ParameterTensors g;       /* d loss / d weights, accumulated by gpt_backward */
     float *adam_m, *adam_v;                  /* AdamW moments (allocated by gpt_alloc_training) */
     long step;                               /* optimizer steps taken */
+    uint32_t resume_tag;                     /* of a resumable state: CRC-32 of the stage's settings */
     int max_batch, max_seq;                  /* capacity of the activation buffers */
     int B, T;                                /* shape of the last forward pass */
     float *acts;      ActivationTensors a;   /* forward activations */

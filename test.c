@@ -1610,6 +1610,14 @@ static void write_every_nth_line(const char *from, const char *to, int every) {
     free(text);
 }
 
+static int files_equal(const char *a, const char *b) {
+    size_t na, nb;
+    unsigned char *x = read_bytes(a, &na), *y = read_bytes(b, &nb);
+    int same = x && y && na == nb && memcmp(x, y, na) == 0;
+    free(x); free(y);
+    return same;
+}
+
 static void test_small_run(void) {
     printf("small end-to-end run: presample, prune, evaluate\n");
     if (access("data/reference.bin", F_OK) != 0) { CHECK(0, "data/reference.bin missing (make reference)"); return; }
@@ -1637,11 +1645,33 @@ static void test_small_run(void) {
     pc.epochs = 3;
     pc.lr = 1e-4f;
     if (rc == 0) rc = run_prune(&pc, err);
+    /* both stages again, stopped part-way and resumed: the same bits */
+    char presampled2[400], pruned2[400], partial[420], resume[420];
+    snprintf(presampled2, sizeof(presampled2), "%s/presampled2.txt", dir);
+    snprintf(pruned2, sizeof(pruned2), "%s/pruned2.bin", dir);
+    snprintf(partial, sizeof(partial), "%s.partial", presampled2);
+    snprintf(resume, sizeof(resume), "%s.resume", pruned2);
+    pre.out = presampled2;
+    pre.save_every = 16;
+    pre.stop_after = 16;
+    int rc2 = run_presample(&pre, err), had_partial = access(partial, F_OK) == 0 && access(presampled2, F_OK) != 0;
+    pre.stop_after = 0;
+    if (rc2 == 0) rc2 = run_presample(&pre, err);
+    pc.out = pruned2;
+    pc.stop_after = 25; /* mid-way through the second epoch */
+    if (rc2 == 0) rc2 = run_prune(&pc, err);
+    int had_resume = access(resume, F_OK) == 0 && access(pruned2, F_OK) != 0;
+    pc.stop_after = 0;
+    if (rc2 == 0) rc2 = run_prune(&pc, err);
     fflush(stdout);
     dup2(saved, 1);
     close(devnull); close(saved);
-    CHECK(rc == 0, "small run: %s", err);
-    if (rc != 0) return;
+    CHECK(rc == 0 && rc2 == 0, "small run: %s", err);
+    if (rc != 0 || rc2 != 0) return;
+    CHECK(had_partial && files_equal(presampled, presampled2) && access(partial, F_OK) != 0,
+          "presample stopped after 16 of 40 problems and resumed: not the uninterrupted run's bits");
+    CHECK(had_resume && files_equal(pruned, pruned2) && access(resume, F_OK) != 0,
+          "prune stopped at step 25 of 60 and resumed: not the uninterrupted run's bits");
     Dataset test;
     EvalResult r[2];
     const char *paths[2] = {"data/reference.bin", pruned}, *names[2] = {"reference", "O1-Pruner"};
@@ -1718,6 +1748,118 @@ static void test_sft_fingerprint(void) {
     }
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* kill -9 at random points: every output is absent, the old version or the complete new one,
+ * every resumable state is valid, and rerunning finishes with the same bits as an uninterrupted run */
+
+/* run ./o1pruner with args (split at spaces), SIGKILL it after delay_us (< 0: never); 1 if it was killed */
+static int run_and_kill(const char *args, long delay_us, int *status) {
+    char buf[1200], *argv[64];
+    int argc = 0;
+    snprintf(buf, sizeof(buf), "./o1pruner %s", args);
+    for (char *tok = strtok(buf, " "); tok && argc < 63; tok = strtok(NULL, " ")) argv[argc++] = tok;
+    argv[argc] = NULL;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1); dup2(devnull, 2);
+        execv("./o1pruner", argv);
+        _exit(127);
+    }
+    if (delay_us >= 0) {
+        struct timespec ts = {delay_us / 1000000, (delay_us % 1000000) * 1000};
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    *status = st;
+    return WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
+}
+
+typedef enum { KIND_CHECKPOINT, KIND_PRESAMPLED } FileKind;
+
+static int file_is_valid(const char *path, FileKind kind) {
+    char err[O1P_ERR_LEN];
+    if (kind == KIND_CHECKPOINT) {
+        GPT m;
+        int has_opt;
+        if (checkpoint_load(&m, path, &has_opt, err)) return 0;
+        gpt_free(&m);
+        return 1;
+    }
+    PresampledSet ps;
+    if (presampled_read(&ps, path, err)) return 0;
+    presampled_free(&ps);
+    return 1;
+}
+
+static void test_interruptions(void) {
+    printf("interruptions: kill -9 at random points of sft, presample and prune, then resume\n");
+    if (access("./o1pruner", X_OK) != 0) { CHECK(0, "./o1pruner not built (make test builds it)"); return; }
+    char dir[300];
+    snprintf(dir, sizeof(dir), "%s/kill", tmpdir);
+    mkdir(dir, 0777);
+    struct {
+        const char *name, *args, *resume_suffix; /* args: OUT is replaced by the output path */
+        FileKind kind, resume_kind;
+    } stages[] = {
+        {"sft.bin", "sft --out OUT --layers 1 --heads 1 --embd 16 --steps 40 --batch 8 --warmup 2 --save-every 1 --eval-every 0 --quiet",
+         ".resume", KIND_CHECKPOINT, KIND_CHECKPOINT},
+        {"presampled.txt", "presample --out OUT --problems 96 --k 2 --save-every 8 --quiet", ".partial", KIND_PRESAMPLED, KIND_PRESAMPLED},
+        {"pruned.bin", "prune --presampled DIR/presampled.txt --out OUT --m 2 --batch 8 --save-every 4 --quiet", ".resume",
+         KIND_CHECKPOINT, KIND_CHECKPOINT},
+    };
+    Rng rng;
+    rng_seed(&rng, 2026, 11, 26);
+    for (size_t s = 0; s < sizeof(stages) / sizeof(stages[0]); s++) {
+        char expected[400], out[400], resume[420], old[400], args[1000], with_out[1000];
+        snprintf(expected, sizeof(expected), "%s/expected_%s", dir, stages[s].name);
+        snprintf(out, sizeof(out), "%s/%s", dir, stages[s].name);
+        snprintf(resume, sizeof(resume), "%s%s", out, stages[s].resume_suffix);
+        snprintf(old, sizeof(old), "%s/old_%s", dir, stages[s].name);
+        /* args with DIR and OUT filled in */
+        const char *a = stages[s].args;
+        size_t k = 0;
+        for (const char *q = a; *q && k < sizeof(args) - 400;) {
+            if (!strncmp(q, "DIR", 3)) { k += (size_t)snprintf(args + k, sizeof(args) - k, "%s", dir); q += 3; }
+            else if (!strncmp(q, "OUT", 3)) { k += (size_t)snprintf(args + k, sizeof(args) - k, "%%s"); q += 3; }
+            else args[k++] = *q++;
+        }
+        args[k] = 0;
+        /* the uninterrupted run, timed */
+        snprintf(with_out, sizeof(with_out), args, expected);
+        int status;
+        double t0 = now_seconds();
+        run_and_kill(with_out, -1, &status);
+        double seconds = now_seconds() - t0;
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: the uninterrupted run failed", stages[s].name);
+        /* an old version of the output: a valid file of the same kind, different from the new one */
+        const char *old_from = stages[s].kind == KIND_CHECKPOINT ? "data/fuzz/checkpoint/tiny.bin" : "data/fuzz/presampled/small.txt";
+        size_t n;
+        unsigned char *bytes = read_bytes(old_from, &n);
+        write_bytes(old, bytes, n);
+        write_bytes(out, bytes, n);
+        free(bytes);
+        snprintf(with_out, sizeof(with_out), args, out);
+        int kills = 0, torn = 0, bad_resume = 0;
+        for (int i = 0; i < 8; i++) {
+            long delay = (long)(rng_uniform(&rng) * seconds * 1.1e6);
+            kills += run_and_kill(with_out, delay, &status);
+            if (!files_equal(out, old) && !files_equal(out, expected)) torn++;
+            if (access(resume, F_OK) == 0 && !file_is_valid(resume, stages[s].resume_kind)) bad_resume++;
+        }
+        run_and_kill(with_out, -1, &status);
+        CHECK(torn == 0 && bad_resume == 0, "%s: %d torn outputs, %d invalid resumable states after %d kills", stages[s].name,
+              torn, bad_resume, kills);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0 && files_equal(out, expected) && access(resume, F_OK) != 0,
+              "%s: the run after %d kills did not finish with the uninterrupted run's bits", stages[s].name, kills);
+        printf("  %-14s %d of 8 runs killed at random in [0, %.2f s]; %d torn outputs, %d invalid states; resumed to the %s bits\n",
+               stages[s].name, kills, 1.1 * seconds, torn, bad_resume, files_equal(out, expected) ? "uninterrupted run's" : "WRONG");
+    }
+}
+
 /* ========================================================================================== */
 
 #ifdef O1P_FUZZ
@@ -1762,7 +1904,7 @@ int main(void) {
                              test_checkpoints, test_thread_determinism, test_kv_cache, test_task, test_dataset_errors,
                              test_sampling, test_reward_advantage_aes, test_ppo_clip, test_ppo_step_zero,
                              test_sft_fingerprint, test_vectors_shipped, test_vectors_independent, test_vectors_reader, test_safetensors,
-                             test_small_run, test_cli};
+                             test_small_run, test_cli, test_interruptions};
     for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
         double t0 = now_seconds();
         tests[i]();
