@@ -930,7 +930,7 @@ int checkpoint_save(const GPT *model, const char *path, int with_optimizer, char
 int checkpoint_load(GPT *model, const char *path, int *has_optimizer, char *err) {
     memset(model, 0, sizeof(*model));
     FILE *f = fopen(path, "rb");
-    if (!f) { seterr(err, "%s: cannot open checkpoint (%s)", path, strerror(errno)); return -1; }
+    if (!f) { seterr(err, "%s: cannot open checkpoint (%s); check the path", path, strerror(errno)); return -1; }
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
         seterr(err, "%s: not a regular file; give the path of a checkpoint", path);
@@ -1230,7 +1230,7 @@ static int read_text_file(const char *path, const char *hint, char **buffer, siz
     if (!f) { seterr(err, "%s: cannot open (%s); %s", path, strerror(errno), hint); return -1; }
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size >= (off_t)1 << 31) {
-        seterr(err, "%s: not a regular file under 2 GiB", path);
+        seterr(err, "%s: not a regular file under 2 GiB; %s", path, hint);
         fclose(f);
         return -1;
     }
@@ -1238,7 +1238,7 @@ static int read_text_file(const char *path, const char *hint, char **buffer, siz
     *buffer = xmalloc(*size + 1, "file contents");
     int ok = fread(*buffer, 1, *size, f) == *size;
     fclose(f);
-    if (!ok) { seterr(err, "%s: read error", path); free(*buffer); *buffer = NULL; return -1; }
+    if (!ok) { seterr(err, "%s: read error; %s", path, hint); free(*buffer); *buffer = NULL; return -1; }
     (*buffer)[*size] = 0;
     return 0;
 }
@@ -1265,7 +1265,7 @@ static int dataset_load(Dataset *ds, const char *path, int block_size, char *err
     for (size_t i = 0; i < size; i++) lines += ds->buffer[i] == '\n';
     if (size && ds->buffer[size - 1] != '\n') lines++;
     if (lines == 0 || lines > MAX_DATASET_LINES) {
-        seterr(err, "%s: %d lines; a split has 1..%d", path, lines, MAX_DATASET_LINES);
+        seterr(err, "%s: %d lines, a split has 1 to %d; run 'o1pruner data' to write the splits", path, lines, MAX_DATASET_LINES);
         dataset_free(ds);
         return -1;
     }

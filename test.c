@@ -1219,6 +1219,133 @@ static void test_cli(void) {
     }
 }
 
+/* Every reader, through the command line, on a table of bad files made from good ones: exit
+ * status 1, one line "o1pruner: FILE[:LINE]: what is wrong; what to do", no output file. */
+enum { BAD_CUT, BAD_LINE, BAD_XOR, BAD_U32, BAD_U64, BAD_APPEND };
+
+static void test_bad_files(void) {
+    printf("bad files through the command line: each reader, exit status 1 and one line naming the file\n");
+    if (access("./o1pruner", X_OK) != 0) { CHECK(0, "./o1pruner not built (make test builds it)"); return; }
+    char dir[300];
+    snprintf(dir, sizeof(dir), "%s/badfiles", tmpdir);
+    mkdir(dir, 0777);
+    size_t ref_size;
+    free(read_bytes("data/reference.bin", &ref_size));
+    long params_end = (long)ref_size - 4; /* the CRC-32 follows the parameters */
+    /* `at`: byte offset (BAD_CUT keeps `at` bytes; < 0 counts from the end) or line number (BAD_LINE) */
+    struct { const char *good, *file, *command; int op; long at; uint64_t value; const char *with, *expect; } cases[] = {
+        {"data/reference.bin", "model.bin", "eval --model F", BAD_CUT, 0, 0, NULL, "truncated checkpoint (0 bytes"},
+        {"data/reference.bin", "model.bin", "eval --model F", BAD_CUT, 30, 0, NULL, "truncated checkpoint (30 bytes"},
+        {"data/reference.bin", "model.bin", "eval --model F", BAD_CUT, 56, 0, NULL, "truncated checkpoint (56 bytes"},
+        {"data/reference.bin", "model.bin", "eval --model F", BAD_CUT, 56 + 4000, 0, NULL, "truncated checkpoint: 4056 bytes"},
+        {"data/reference.bin", "model.bin", "eval --model F", BAD_CUT, params_end, 0, NULL, "truncated checkpoint"},
+        {"data/reference.bin", "model.bin", "eval --model F", BAD_CUT, -1, 0, NULL, "truncated checkpoint"},
+        {"data/reference.bin", "model.bin", "eval --model F", BAD_APPEND, 0, 0, "x", "oversized checkpoint"},
+        {"data/reference.bin", "model.bin", "eval --model F", BAD_XOR, 0, 0, NULL, "bad magic"},
+        {"data/reference.bin", "model.bin", "eval --model F", BAD_U32, 8, 7, NULL, "format version 7"},
+        {"data/reference.bin", "model.bin", "eval --model F", BAD_U32, 20, 0xFFFFFFFFu, NULL, "impossible model config"}, /* -1 layers */
+        {"data/reference.bin", "model.bin", "eval --model F", BAD_U32, 28, 1u << 30, NULL, "impossible model config"},
+        {"data/reference.bin", "model.bin", "eval --model F", BAD_U64, 48, (uint64_t)1 << 62, NULL, "parameter count"},
+        {"data/reference.bin", "model.bin", "eval --model F", BAD_U64, 40, ~(uint64_t)0, NULL, "impossible optimizer step count"},
+        {"data/reference.bin", "model.bin", "eval --model F", BAD_U32, 36, 5, NULL, "unknown flags"},
+        {"data/reference.bin", "model.bin", "eval --model F", BAD_XOR, 123457, 0, NULL, "CRC-32 mismatch"},
+        {"data/reference.bin", "model.bin", "eval --model F", BAD_XOR, -2, 0, NULL, "CRC-32 mismatch"},
+        {"data/fuzz/presampled/small.txt", "presampled.txt", "prune --presampled F", BAD_CUT, 0, 0, NULL, ":1: file ends early"},
+        {"data/fuzz/presampled/small.txt", "presampled.txt", "prune --presampled F", BAD_CUT, 20, 0, NULL, ":1: file ends early"},
+        {"data/fuzz/presampled/small.txt", "presampled.txt", "prune --presampled F", BAD_CUT, 36, 0, NULL, ":2: file ends early"},
+        {"data/fuzz/presampled/small.txt", "presampled.txt", "prune --presampled F", BAD_CUT, -9, 0, NULL, "file ends early"},
+        {"data/fuzz/presampled/small.txt", "presampled.txt", "prune --presampled F", BAD_XOR, 2, 0, NULL, ":1: not an o1pruner pre-sampled set"},
+        {"data/fuzz/presampled/small.txt", "presampled.txt", "prune --presampled F", BAD_LINE, 2, 0,
+         "# reference 974f178e config 18 160 -4 4 128 (x)", ":2: malformed reference line"},
+        {"data/fuzz/presampled/small.txt", "presampled.txt", "prune --presampled F", BAD_LINE, 3, 0,
+         "# problems 999999999 k 1024 temperature 1 top_p 1 max_new 160 seed 1", ":3: malformed or out-of-range"},
+        {"data/fuzz/presampled/small.txt", "presampled.txt", "prune --presampled F", BAD_LINE, 3, 0,
+         "# problems 3 k -2 temperature 1 top_p 1 max_new 160 seed 1", ":3: malformed or out-of-range"},
+        {"data/fuzz/presampled/small.txt", "presampled.txt", "prune --presampled F", BAD_LINE, 3, 0,
+         "# problems 3 k 2 temperature warm top_p 1 max_new 160 seed 1", ":3: malformed or out-of-range"},
+        {"data/fuzz/presampled/small.txt", "presampled.txt", "prune --presampled F", BAD_LINE, 3, 0,
+         "# problems 300000 k 1000 temperature 1 top_p 1 max_new 160 seed 1", ":3: the header promises 300000 x 1000"},
+        {"data/fuzz/presampled/small.txt", "presampled.txt", "prune --presampled F", BAD_LINE, 5, 0, "0 0 1 twelve 2+7=A09$",
+         ":5: expected 'problem sample correct length text'"},
+        {"data/fuzz/presampled/small.txt", "presampled.txt", "prune --presampled F", BAD_LINE, 5, 0, "0 0 1 4 2+7=A0x$",
+         ":5: character 'x' outside the vocabulary"},
+        {"data/fuzz/presampled/small.txt", "presampled.txt", "prune --presampled F", BAD_LINE, 5, 0, "0 0 1 5 2+7=A09$", ":5: length 5"},
+        {"data/fuzz/dataset/train12.txt", "train.txt", "sft --data D", BAD_CUT, 0, 0, NULL, "0 lines"},
+        {"data/fuzz/dataset/train12.txt", "train.txt", "sft --data D", BAD_CUT, 40, 0, NULL, ":1: the trace does not end in the right answer"},
+        {"data/fuzz/dataset/train12.txt", "train.txt", "sft --data D", BAD_LINE, 2, 0, "8+2+8=08+2=10,10+8=18,A1x$",
+         ":2: character outside the vocabulary"},
+        {"data/fuzz/dataset/train12.txt", "train.txt", "sft --data D", BAD_LINE, 3, 0, "2+-7=A05$", ":3: character outside the vocabulary"},
+        {"data/fuzz/dataset/train12.txt", "train.txt", "sft --data D", BAD_LINE, 3, 0, "2+7=A10$", ":3: the trace does not end in the right answer"},
+        {"data/fuzz/dataset/train12.txt", "train.txt", "sft --data D", BAD_XOR, 0, 0, NULL, ":1: character outside the vocabulary"},
+        {"data/fuzz/vectors/small.txt", "vectors.txt", "vectors --check F", BAD_CUT, 0, 0, NULL, "no tensors"},
+        {"data/fuzz/vectors/small.txt", "vectors.txt", "vectors --check F", BAD_CUT, -15, 0, NULL, "the file ends after 1 of 2 rows"},
+        {"data/fuzz/vectors/small.txt", "vectors.txt", "vectors --check F", BAD_LINE, 4, 0, "batch.mask f32 2 99999999999 3",
+         ":4: tensor 'batch.mask': dimension '99999999999' is not a positive whole number"},
+        {"data/fuzz/vectors/small.txt", "vectors.txt", "vectors --check F", BAD_LINE, 4, 0, "batch.mask f32 2 -2 3", ":4: tensor 'batch.mask': dimension '-2'"},
+        {"data/fuzz/vectors/small.txt", "vectors.txt", "vectors --check F", BAD_LINE, 5, 0, "0 one 1", ":5: tensor 'batch.mask': 'one' is not a finite number"},
+        {"data/fuzz/vectors/small.txt", "vectors.txt", "vectors --check F", BAD_LINE, 2, 0, "config.n_embd i32 0 x", "ndim"},
+    };
+    char bad[400], never[400], cmd[2000], log[400];
+    snprintf(never, sizeof(never), "%s/never.bin", dir);
+    snprintf(log, sizeof(log), "%s/log.txt", dir);
+    int ok_cases = 0, n_cases = (int)(sizeof(cases) / sizeof(cases[0]));
+    for (int i = 0; i < n_cases; i++) {
+        size_t n;
+        unsigned char *b = read_bytes(cases[i].good, &n);
+        if (!b) { CHECK(0, "case %d: cannot read %s", i, cases[i].good); continue; }
+        size_t extra = cases[i].with ? strlen(cases[i].with) + 2 : 0;
+        b = realloc(b, n + extra + 1);
+        long at = cases[i].at < 0 ? (long)n + cases[i].at : cases[i].at;
+        if (cases[i].op == BAD_CUT) n = (size_t)at;
+        else if (cases[i].op == BAD_XOR) b[at] ^= 0x5A;
+        else if (cases[i].op == BAD_U32) put_u32(b + at, (uint32_t)cases[i].value);
+        else if (cases[i].op == BAD_U64) put_u64(b + at, cases[i].value);
+        else if (cases[i].op == BAD_APPEND) { memcpy(b + n, cases[i].with, strlen(cases[i].with)); n += strlen(cases[i].with); }
+        else if (cases[i].op == BAD_LINE) { /* replace line `at` */
+            size_t start = 0;
+            for (long ln = 1; ln < at && start < n; start++) ln += b[start] == '\n';
+            size_t end = start;
+            while (end < n && b[end] != '\n') end++;
+            size_t w = strlen(cases[i].with);
+            memmove(b + start + w, b + end, n - end);
+            memcpy(b + start, cases[i].with, w);
+            n = start + w + (n - end);
+        }
+        snprintf(bad, sizeof(bad), "%s/%s", dir, cases[i].file);
+        write_bytes(bad, b, n);
+        free(b);
+        /* the command: F is the bad file, D its directory (the dataset reader reads D/train.txt) */
+        char args[600];
+        size_t k = 0;
+        for (const char *q = cases[i].command; *q && k < sizeof(args) - 420; q++) {
+            if (*q == 'F' && (q[1] == 0 || q[1] == ' ')) k += (size_t)snprintf(args + k, sizeof(args) - k, "%s", bad);
+            else if (*q == 'D' && (q[1] == 0 || q[1] == ' ')) k += (size_t)snprintf(args + k, sizeof(args) - k, "%s", dir);
+            else args[k++] = *q;
+        }
+        args[k] = 0;
+        remove(never);
+        snprintf(cmd, sizeof(cmd), "./o1pruner %s --out %s > %s 2>&1", args, never, log);
+        if (!strncmp(args, "eval", 4) || !strncmp(args, "vectors", 7)) snprintf(cmd, sizeof(cmd), "./o1pruner %s > %s 2>&1", args, log);
+        int rc = system(cmd);
+        size_t len;
+        char *text = (char *)read_bytes(log, &len);
+        text = realloc(text, len + 1);
+        text[len] = 0;
+        char prefix[500];
+        snprintf(prefix, sizeof(prefix), "o1pruner: %s", bad);
+        int lines = 0;
+        for (size_t j = 0; j < len; j++) lines += text[j] == '\n';
+        char *semi = strchr(text, ';');
+        int good = WIFEXITED(rc) && WEXITSTATUS(rc) == 1 && !strncmp(text, prefix, strlen(prefix)) && strstr(text, cases[i].expect) &&
+                   lines == 1 && semi && semi[1] == ' ' && semi[2] != '\n' && access(never, F_OK) != 0;
+        CHECK(good, "bad %s, case %d: exit %d, output '%s' (wanted exit 1, one line '%s...%s...; what to do')", cases[i].file, i,
+              WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, text, prefix, cases[i].expect);
+        ok_cases += good;
+        free(text);
+    }
+    printf("  %d of %d bad checkpoints, pre-sampled sets, dataset splits and vectors files refused as expected\n", ok_cases, n_cases);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* reference vectors and the safetensors export (README "Validating another implementation") */
 
@@ -1904,7 +2031,7 @@ int main(void) {
                              test_checkpoints, test_thread_determinism, test_kv_cache, test_task, test_dataset_errors,
                              test_sampling, test_reward_advantage_aes, test_ppo_clip, test_ppo_step_zero,
                              test_sft_fingerprint, test_vectors_shipped, test_vectors_independent, test_vectors_reader, test_safetensors,
-                             test_small_run, test_cli, test_interruptions};
+                             test_small_run, test_cli, test_bad_files, test_interruptions};
     for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
         double t0 = now_seconds();
         tests[i]();
