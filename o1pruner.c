@@ -3538,7 +3538,10 @@ static int cmd_vectors(int argc, char **argv) {
                      "advantages, ratios and PPO-clip loss with its gradient (method.txt). With --check, compare a\n"
                      "file of your own in the same format, tensor by tensor, and exit 1 if one is off.\n"
                      "README \"Validating another implementation\" describes them."};
+    const char *default_out = out, *default_reference = reference;
     parse_flags(&h, flags, NFLAGS(flags), argc, argv);
+    if (check && out != default_out) usage_error("vectors", "--out writes the vectors, --check compares a file with them: give one");
+    if (!check && reference != default_reference) usage_error("vectors", "--reference is only used with --check FILE");
     char err[O1P_ERR_LEN];
     if (check) return vectors_check(check, reference, stdout, err) ? fail(err) : 0;
     if (ensure_dir(out, err) || write_vectors(out, err)) return fail(err);

@@ -1194,10 +1194,22 @@ static void test_cli(void) {
         {"export --safetensors /tmp/o1pruner_cli_unused.st --model /nonexistent.bin", 1, "/nonexistent.bin: cannot open"},
         {"vectors --out /dev/null/x", 1, "/dev/null/x: cannot create directory"},
         {"vectors --help", 0, "usage: o1pruner vectors"},
+        {"vectors --out /tmp/o1pruner_cli_unused --check data/vectors/method.txt", 2, "--check compares a file with them: give one"},
+        {"vectors --reference data/vectors/method.txt", 2, "--reference is only used with --check FILE"},
+        {"prune --save-every -1", 2, "--save-every -1 is outside [0, 1e+08]"},
+        {"presample --save-every x", 2, "--save-every 'x' is not a whole number"},
         {"vectors --check /nonexistent.txt", 1, "/nonexistent.txt: cannot open"},
         {"vectors --check data/vectors/method.txt --reference data/vectors/method.txt", 0, "54 of 54 tensors within tolerance"},
         {"vectors --check data/vectors/method.txt --reference data/vectors/model.txt", 1, "FAIL: the shape differs"},
         {"--help", 0, "commands:"},
+        {"data --help", 0, "usage: o1pruner data"},
+        {"sft --help", 0, "usage: o1pruner sft"},
+        {"sample --help", 0, "usage: o1pruner sample"},
+        {"presample --help", 0, "usage: o1pruner presample"},
+        {"prune --help", 0, "usage: o1pruner prune"},
+        {"run --help", 0, "usage: o1pruner run"},
+        {"bench --help", 0, "usage: o1pruner bench"},
+        {"export --help", 0, "usage: o1pruner export"},
     };
     char cmd[1200], out[400];
     snprintf(out, sizeof(out), "%s/cli.txt", tmpdir);
