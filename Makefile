@@ -25,7 +25,7 @@ ALLFLAGS = $(BASEFLAGS) $(CFLAGS) $(NATIVE) $(OMP)
 STAMP := .build-flags
 $(shell echo '$(CC) $(ALLFLAGS)' | cmp -s - $(STAMP) || echo '$(CC) $(ALLFLAGS)' > $(STAMP))
 
-.PHONY: all test run bench reference vectors data fuzz memcheck clean
+.PHONY: all test run compare bench reference vectors data fuzz memcheck clean
 
 all: o1pruner
 
@@ -40,6 +40,10 @@ test: test_o1pruner o1pruner
 
 run: o1pruner
 	./o1pruner run
+
+# O1-Pruner against the paper's baselines and its lambda ablation; the picture in out/compare.svg
+compare: o1pruner
+	./o1pruner compare --svg out/compare.svg
 
 bench: o1pruner
 	./o1pruner bench

@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1494,6 +1495,42 @@ PpoStats ppo_clip_loss(const float *logprob, const float *mask, const double *re
     return st;
 }
 
+/* The paper's baselines (Sec. 4), trained on the same pre-sampled set:
+ *  SFT-shortest: the masked NLL (as in stage 1) on the two shortest correct samples of a problem;
+ *  DPO (Rafailov et al.): pairs (chosen y_w = one of the two shortest correct, rejected y_l = the
+ *  longest sample), P pairs laid out as sequences 2p (chosen) and 2p+1 (rejected):
+ *    z_p = beta * ((log pi_theta(y_w) - log pi_ref(y_w)) - (log pi_theta(y_l) - log pi_ref(y_l)))
+ *    loss = mean_p -log sigmoid(z_p)       (log pi: summed over the response tokens)
+ *  d loss / d log pi_theta(y_w) = -beta sigmoid(-z_p) / P, and the opposite for y_l. */
+typedef struct { double loss, margin, accuracy; } DpoStats; /* margin: mean z / beta; accuracy: z > 0 */
+
+DpoStats dpo_loss(const float *logprob, const float *mask, const double *ref_logprob_sum, int P, int T, float beta,
+                  float *dlogprob) {
+    DpoStats st = {0, 0, 0};
+    for (int p = 0; p < P; p++) {
+        double log_ratio[2];
+        for (int j = 0; j < 2; j++) {
+            int i = 2 * p + j;
+            double sum = 0.0;
+            for (int t = 0; t < T; t++) sum += (double)mask[i * T + t] * logprob[i * T + t];
+            log_ratio[j] = sum - ref_logprob_sum[i];
+        }
+        double z = beta * (log_ratio[0] - log_ratio[1]);
+        st.loss += z > 0 ? log1p(exp(-z)) : -z + log1p(exp(z)); /* -log sigmoid(z), stable both ways */
+        st.margin += log_ratio[0] - log_ratio[1];
+        st.accuracy += z > 0;
+        double g = beta / (1.0 + exp(z)) / P; /* beta sigmoid(-z) / P */
+        for (int t = 0; t < T; t++) {
+            dlogprob[(2 * p) * T + t] = (float)(-g * mask[(2 * p) * T + t]);
+            dlogprob[(2 * p + 1) * T + t] = (float)(g * mask[(2 * p + 1) * T + t]);
+        }
+    }
+    st.loss /= P;
+    st.margin /= P;
+    st.accuracy /= P;
+    return st;
+}
+
 /* Accuracy-Efficiency Score (paper Sec. 4) of a model against a baseline:
  * dL = (L_base - L) / L_base, dA = (Acc - Acc_base) / Acc_base,
  * AES = dL + 3 dA if dA >= 0, else dL - 5 |dA| */
@@ -1519,14 +1556,34 @@ static int load_task_model(GPT *model, const char *path, char *err) {
 
 
 typedef struct { int count, correct; double length_sum; } Tally;
-typedef struct { Tally level[MAX_TERMS + 1], all; } EvalStats;
+#define LENGTH_BIN 8   /* histogram bins of response lengths: 1-8, 9-16, ... tokens */
+#define LENGTH_BINS 20 /* up to the context; longer ones land in the last bin */
+typedef struct {
+    Tally level[MAX_TERMS + 1], all;
+    /* the paper's length disharmony (Sec. 3, Table 1): each problem's k responses sorted by length
+     * and cut into 4 equal groups, shortest first; accuracy per group. Only for k >= 4. */
+    Tally quartile[4];
+    int histogram[MAX_TERMS + 1][LENGTH_BINS]; /* responses per difficulty and length bin */
+} EvalStats;
+
+static void tally(Tally *t, const Response *r) { t->count++; t->correct += r->correct; t->length_sum += r->length; }
 
 static void tally_responses(EvalStats *es, const Problem *problems, const Response *r, int n, int k) {
     memset(es, 0, sizeof(*es));
     for (int i = 0; i < n * k; i++) {
-        Tally *t[2] = {&es->level[problems[i / k].n], &es->all};
-        for (int j = 0; j < 2; j++) { t[j]->count++; t[j]->correct += r[i].correct; t[j]->length_sum += r[i].length; }
+        tally(&es->level[problems[i / k].n], &r[i]);
+        tally(&es->all, &r[i]);
+        int bin = (r[i].length - 1) / LENGTH_BIN;
+        es->histogram[problems[i / k].n][bin < LENGTH_BINS ? bin : LENGTH_BINS - 1]++;
     }
+    if (k < 4) return;
+    long *key = xmalloc(sizeof(long) * (size_t)k, "quartiles");
+    for (int p = 0; p < n; p++) {
+        for (int j = 0; j < k; j++) key[j] = (long)r[p * k + j].length << 32 | j; /* by length, ties by index */
+        qsort(key, (size_t)k, sizeof(long), cmp_long);
+        for (int rank = 0; rank < k; rank++) tally(&es->quartile[rank * 4 / k], &r[p * k + (int)(key[rank] & 0xffffffff)]);
+    }
+    free(key);
 }
 
 static double accuracy(const Tally *t) { return t->count ? (double)t->correct / t->count : 0.0; }
@@ -1582,8 +1639,7 @@ static void print_duration(char *buf, size_t n, double seconds) {
  * (so a batch pads little) and a shuffle of those batches. A function of (seed, epoch) only, so a
  * resumed run sees exactly the batches the uninterrupted one would have. */
 #define BUCKET_BATCHES 16
-static void epoch_order(int *order, const Dataset *ds, int batch, uint64_t seed, long epoch) {
-    int n = ds->count;
+static void epoch_order(int *order, int n, const int *length, int batch, uint64_t seed, long epoch) {
     Rng rng;
     rng_seed(&rng, seed, stream(STREAM_BATCH, (uint64_t)epoch), 0);
     for (int i = 0; i < n; i++) order[i] = i;
@@ -1592,7 +1648,7 @@ static void epoch_order(int *order, const Dataset *ds, int batch, uint64_t seed,
     long *keys = xmalloc(sizeof(long) * (size_t)chunk, "batch order");
     int *copy = xmalloc(sizeof(int) * (size_t)chunk, "batch order");
     for (int c0 = 0; c0 + chunk <= n; c0 += chunk) {
-        for (int i = 0; i < chunk; i++) keys[i] = (long)ds->ex[order[c0 + i]].length << 32 | (long)order[c0 + i];
+        for (int i = 0; i < chunk; i++) keys[i] = (long)length[order[c0 + i]] << 32 | (long)order[c0 + i];
         qsort(keys, (size_t)chunk, sizeof(long), cmp_long);
         int perm[BUCKET_BATCHES];
         for (int b = 0; b < BUCKET_BATCHES; b++) perm[b] = b;
@@ -1708,7 +1764,8 @@ static int run_sft(const SftConfig *c, char *err) {
     size_t bt = (size_t)c->batch * c->model.block_size;
     int *inputs = xmalloc(sizeof(int) * bt, "batch"), *targets = xmalloc(sizeof(int) * bt, "batch");
     float *mask = xmalloc(sizeof(float) * bt, "batch");
-    int *order = xmalloc(sizeof(int) * (size_t)train.count, "batch order");
+    int *order = xmalloc(sizeof(int) * (size_t)train.count, "batch order"), *length = xmalloc(sizeof(int) * (size_t)train.count, "batch order");
+    for (int i = 0; i < train.count; i++) length[i] = train.ex[i].length; /* batches group similar lengths */
     long steps_per_epoch = train.count / c->batch, cached_epoch = -1;
     SampleConfig greedy = {.temperature = 0.0f, .top_p = 1.0f, .max_new = c->model.block_size, .seed = c->seed};
     if (!c->quiet)
@@ -1721,7 +1778,7 @@ static int run_sft(const SftConfig *c, char *err) {
     long first_step = model.step;
     for (long step = model.step; step < c->steps; step++) {
         long epoch = step / steps_per_epoch;
-        if (epoch != cached_epoch) { epoch_order(order, &train, c->batch, c->seed, epoch); cached_epoch = epoch; }
+        if (epoch != cached_epoch) { epoch_order(order, train.count, length, c->batch, c->seed, epoch); cached_epoch = epoch; }
         int T = make_sft_batch(&train, order + (step % steps_per_epoch) * c->batch, c->batch, inputs, targets, mask);
         gpt_forward(&model, inputs, targets, c->batch, T);
         double loss = masked_mean_nll(model.logprob, mask, c->batch * T, model.dlogprob);
@@ -1778,7 +1835,7 @@ static int run_sft(const SftConfig *c, char *err) {
             printf("wrote %s after %d steps (%.0f s, %d thread(s))\n", c->out, c->steps, now_seconds() - t_start, get_threads());
         }
     }
-    free(inputs); free(targets); free(mask); free(order);
+    free(inputs); free(targets); free(mask); free(order); free(length);
     gpt_free(&model);
     dataset_free(&train); dataset_free(&valid);
     return rc;
@@ -2089,28 +2146,36 @@ static int run_presample(const PresampleConfig *c, char *err) {
  * minimise the PPO-clip objective off-policy, pi_ref frozen as the initial model */
 
 enum { STREAM_SELECT = 16, STREAM_PRUNE_BATCH };
+typedef enum { METHOD_O1_PRUNER, METHOD_SFT_SHORTEST, METHOD_DPO } Method;
+static const char *const METHOD_NAMES[] = {"o1-pruner", "sft-shortest", "dpo"};
 
 typedef struct {
-    const char *ref, *presampled, *out;
+    const char *ref, *presampled, *out, *data_dir; /* data_dir: valid.txt, for the training curve */
     int m, batch, epochs, log_every, save_every, quiet, correct_only;
+    int curve_problems;  /* valid problems the training curve decodes at each point */
     int discard_stale;   /* a resumable state of other settings: 1 start over (run), 0 refuse */
     long stop_after;     /* tests: stop (saving the resumable state) after this many steps; 0: never */
     float lambda, clip_eps, lr, lr_min, warmup_frac, weight_decay, grad_clip;
     AdvantageMode advantage;
     RatioMode ratio;
+    Method method;       /* O1-Pruner, or one of the paper's baselines */
+    float beta;          /* DPO */
     uint64_t seed;
 } PruneConfig;
 
 static void prune_defaults(PruneConfig *c) {
-    PruneConfig d = {.ref = "data/reference.bin", .presampled = "out/presampled.txt", .out = "out/pruned.bin",
-                     .m = 8, .batch = 32, .epochs = 1, .log_every = 25, .save_every = 50, .lambda = 2.0f, .clip_eps = 0.2f, .lr = 1e-4f,
+    PruneConfig d = {.ref = "data/reference.bin", .presampled = "out/presampled.txt", .out = "out/pruned.bin", .data_dir = "data",
+                     .m = 8, .batch = 32, .epochs = 1, .log_every = 25, .save_every = 50, .curve_problems = 32, .lambda = 2.0f, .clip_eps = 0.2f, .lr = 1e-4f,
                      .lr_min = 0.0f, .warmup_frac = 0.1f, .weight_decay = 0.0f, .grad_clip = 10.0f,
-                     .advantage = ADVANTAGE_OFFICIAL, .ratio = RATIO_MEAN, .seed = 1};
+                     .advantage = ADVANTAGE_OFFICIAL, .ratio = RATIO_MEAN, .method = METHOD_O1_PRUNER, .beta = 0.1f, .seed = 1};
     *c = d;
 }
 
 /* the settings a pruned model was made with, kept beside it so that run reuses it only for the same ones */
 static void prune_settings(char *out, size_t n, const PruneConfig *c) {
+    int k = c->method == METHOD_O1_PRUNER ? 0 : snprintf(out, n, "method %s beta %.9g ", METHOD_NAMES[c->method], c->beta);
+    out += k;
+    n -= (size_t)k;
     snprintf(out, n, "m %d lambda %.9g epochs %d batch %d lr %.9g clip %.9g warmup %.9g weight_decay %.9g grad_clip %.9g "
              "advantage %d ratio %d correct_only %d seed %llu\n", c->m, c->lambda, c->epochs, c->batch, c->lr, c->clip_eps,
              c->warmup_frac, c->weight_decay, c->grad_clip, (int)c->advantage, (int)c->ratio, c->correct_only,
@@ -2125,10 +2190,126 @@ static uint32_t prune_tag(const PruneConfig *c, const PresampledSet *ps) {
     return crc32_update(crc, ps->correct, sizeof(int) * (size_t)(ps->problems * ps->k));
 }
 
+/* The training curve, OUT.curve: about CURVE_POINTS points, each with the mean loss and ratio (DPO:
+ * margin) since the last one, and the greedy mean length and accuracy on the first problems of
+ * valid.txt. Written with every resumable save and at the end; a resumed run keeps the
+ * points up to its step. */
+#define CURVE_POINTS 20
+typedef struct { long step; double loss, stat, valid_length, valid_accuracy; } CurvePoint;
+
+static int curve_write(const char *path, const CurvePoint *pt, int n, const PruneConfig *c, char *err) {
+    AtomicFile af;
+    if (atomic_open(&af, path, err)) return -1;
+    fprintf(af.f, "# o1pruner training curve (%s): step loss %s valid_length valid_accuracy; valid: greedy, first %d problems\n",
+            METHOD_NAMES[c->method], c->method == METHOD_DPO ? "margin" : c->method == METHOD_O1_PRUNER ? "ratio" : "-", c->curve_problems);
+    for (int i = 0; i < n; i++)
+        fprintf(af.f, "%ld %.9g %.9g %.9g %.9g\n", pt[i].step, pt[i].loss, pt[i].stat, pt[i].valid_length, pt[i].valid_accuracy);
+    return atomic_commit(&af, err);
+}
+
+/* the points of a curve file up to step `until` (a missing or unreadable file: none) */
+static int curve_read(const char *path, CurvePoint *pt, int max, long until) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[512];
+    int n = 0;
+    while (n < max && fgets(line, sizeof(line), f)) {
+        CurvePoint p;
+        if (line[0] == '#') continue;
+        if (sscanf(line, "%ld %lf %lf %lf %lf", &p.step, &p.loss, &p.stat, &p.valid_length, &p.valid_accuracy) != 5) break;
+        if (p.step <= until) pt[n++] = p;
+    }
+    fclose(f);
+    return n;
+}
+
+static void curve_measure(GPT *model, const Dataset *valid, int problems, CurvePoint *pt) {
+    pt->valid_length = pt->valid_accuracy = NAN;
+    if (problems == 0) return;
+    SampleConfig greedy = {.temperature = 0.0f, .top_p = 1.0f, .max_new = model->config.block_size, .seed = 1};
+    EvalStats es;
+    evaluate(model, valid, problems, 1, &greedy, &es);
+    pt->valid_length = mean_length(&es.all);
+    pt->valid_accuracy = accuracy(&es.all);
+}
+
+/* The sequences each method trains on, from the pre-sampled set (into train->ex; ps keeps the text).
+ * O1-Pruner (Eq. 8-10): L_ref and A_ref over all K samples of a problem, then m of them (shuffled)
+ * with their rewards and advantages w. SFT-shortest: the two shortest correct samples. DPO: each
+ * of those as chosen against the longest sample as rejected, at 2q and 2q+1; a pair whose rejected
+ * sample is no longer than its chosen one teaches nothing and is left out. Ties go to the lower
+ * sample index. Returns the number of sequences. */
+#define BASELINE_SHORTEST 2
+#define BASELINE_SFT_LR 1e-4f /* compare's defaults: README "Comparison" explains them */
+#define BASELINE_DPO_LR 3e-6f
+static int select_training_set(const PruneConfig *c, const PresampledSet *ps, Example *ex, float *w, double *mean_reward) {
+    int S = 0;
+    *mean_reward = 0.0;
+    if (c->method != METHOD_O1_PRUNER) {
+        for (int p = 0; p < ps->problems; p++) {
+            const Example *sample = &ps->sample[p * ps->k];
+            const int *correct = &ps->correct[p * ps->k];
+            int chosen[BASELINE_SHORTEST], n_chosen = 0, longest = 0;
+            for (int j = 1; j < ps->k; j++) if (sample[j].length > sample[longest].length) longest = j;
+            for (int q = 0; q < BASELINE_SHORTEST; q++) {
+                int best = -1;
+                for (int j = 0; j < ps->k; j++) {
+                    if (!correct[j] || (q > 0 && j == chosen[0])) continue;
+                    if (best < 0 || sample[j].length < sample[best].length) best = j;
+                }
+                if (best >= 0) chosen[n_chosen++] = best;
+            }
+            for (int q = 0; q < n_chosen; q++) {
+                if (c->method == METHOD_SFT_SHORTEST) { ex[S++] = sample[chosen[q]]; continue; }
+                if (sample[longest].length <= sample[chosen[q]].length) continue;
+                ex[S++] = sample[chosen[q]];
+                ex[S++] = sample[longest];
+            }
+        }
+        return S;
+    }
+    int n = ps->problems * c->m;
+    double *reward = xmalloc(sizeof(double) * (size_t)n, "rewards");
+    int *correct = xmalloc(sizeof(int) * (size_t)n, "rewards");
+    for (int p = 0; p < ps->problems; p++) {
+        double L_ref = 0, A_ref = 0;
+        for (int j = 0; j < ps->k; j++) {
+            const Example *e = &ps->sample[p * ps->k + j];
+            L_ref += e->length - e->prompt_len;
+            A_ref += ps->correct[p * ps->k + j];
+        }
+        L_ref /= ps->k; /* Eq. 8 */
+        A_ref /= ps->k; /* Eq. 9 */
+        int order[1024];
+        Rng rng;
+        rng_seed(&rng, c->seed, stream(STREAM_SELECT, (uint64_t)p), 0);
+        for (int j = 0; j < ps->k; j++) order[j] = j;
+        for (int j = ps->k - 1; j > 0; j--) { int x = (int)(rng_u64(&rng) % (uint64_t)(j + 1)); int t = order[j]; order[j] = order[x]; order[x] = t; }
+        for (int j = 0; j < c->m; j++) {
+            int i = p * ps->k + order[j];
+            const Example *e = &ps->sample[i];
+            ex[S] = *e;
+            reward[S] = length_reward(L_ref, e->length - e->prompt_len, ps->correct[i], A_ref, c->lambda); /* Eq. 10 */
+            correct[S] = ps->correct[i];
+            S++;
+        }
+    }
+    advantages(reward, S, c->advantage, w);
+    for (int i = 0; i < S; i++) *mean_reward += reward[i] / S;
+    if (c->correct_only) { /* extension (not in the paper): train on the correct samples only */
+        int kept = 0;
+        for (int i = 0; i < S; i++)
+            if (correct[i]) { ex[kept] = ex[i]; w[kept] = w[i]; kept++; }
+        S = kept;
+    }
+    free(reward); free(correct);
+    return S;
+}
+
 static int run_prune(const PruneConfig *c, char *err) {
     PresampledSet ps;
     if (presampled_read(&ps, c->presampled, err)) return -1;
-    if (c->m > ps.k) {
+    if (c->method == METHOD_O1_PRUNER && c->m > ps.k) {
         seterr(err, "%s: --m %d is more than the %d samples per problem it holds", c->presampled, c->m, ps.k);
         presampled_free(&ps);
         return -1;
@@ -2141,46 +2322,18 @@ static int run_prune(const PruneConfig *c, char *err) {
         gpt_free(&ref); presampled_free(&ps);
         return -1;
     }
-    /* Eq. 8-9: L_ref and A_ref over all K samples of a problem; then keep m of them (shuffled) */
-    int S = ps.problems * c->m, kept = 0;
-    Dataset train = {.ex = xcalloc((size_t)S, sizeof(Example), "training set"), .count = 0, .buffer = NULL};
-    double *reward = xmalloc(sizeof(double) * (size_t)S, "rewards");
-    int *correct = xmalloc(sizeof(int) * (size_t)S, "rewards");
-    for (int p = 0; p < ps.problems; p++) {
-        double L_ref = 0, A_ref = 0;
-        for (int j = 0; j < ps.k; j++) {
-            const Example *e = &ps.sample[p * ps.k + j];
-            L_ref += e->length - e->prompt_len;
-            A_ref += ps.correct[p * ps.k + j];
-        }
-        L_ref /= ps.k;
-        A_ref /= ps.k;
-        int order[1024];
-        Rng rng;
-        rng_seed(&rng, c->seed, stream(STREAM_SELECT, (uint64_t)p), 0);
-        for (int j = 0; j < ps.k; j++) order[j] = j;
-        for (int j = ps.k - 1; j > 0; j--) { int x = (int)(rng_u64(&rng) % (uint64_t)(j + 1)); int t = order[j]; order[j] = order[x]; order[x] = t; }
-        for (int j = 0; j < c->m; j++) {
-            int i = p * ps.k + order[j];
-            const Example *e = &ps.sample[i];
-            train.ex[kept] = *e;
-            reward[kept] = length_reward(L_ref, e->length - e->prompt_len, ps.correct[i], A_ref, c->lambda); /* Eq. 10 */
-            correct[kept] = ps.correct[i];
-            kept++;
-        }
-    }
-    float *w = xmalloc(sizeof(float) * (size_t)S, "advantages");
-    advantages(reward, S, c->advantage, w);
-    if (c->correct_only) { /* extension (not in the paper): train on the correct samples only */
-        int n = 0;
-        for (int i = 0; i < S; i++)
-            if (correct[i]) { train.ex[n] = train.ex[i]; w[n] = w[i]; reward[n] = reward[i]; n++; }
-        S = n;
-    }
+    size_t capacity = (size_t)ps.problems * (size_t)(ps.k > 2 * BASELINE_SHORTEST ? ps.k : 2 * BASELINE_SHORTEST);
+    Dataset train = {.ex = xcalloc(capacity, sizeof(Example), "training set"), .count = 0, .buffer = NULL};
+    float *w = xcalloc(capacity, sizeof(float), "advantages");
+    double mean_reward;
+    int S = select_training_set(c, &ps, train.ex, w, &mean_reward);
     train.count = S;
-    if (S < c->batch) {
-        seterr(err, "%s: only %d training samples, fewer than --batch %d", c->presampled, S, c->batch);
-        free(train.ex); free(reward); free(correct); free(w);
+    /* a step takes `batch` sequences: DPO's are batch/2 pairs, whole pairs are the items shuffled */
+    int per_item = c->method == METHOD_DPO ? 2 : 1, items = S / per_item, items_per_step = c->batch / per_item;
+    if (items < items_per_step || items_per_step < 1) {
+        seterr(err, "%s: only %d training %s for %s, fewer than one step of --batch %d%s", c->presampled, items,
+               per_item == 2 ? "pairs" : "sequences", METHOD_NAMES[c->method], c->batch, per_item == 2 ? " (2 sequences a pair)" : "");
+        free(train.ex); free(w);
         gpt_free(&ref); presampled_free(&ps);
         return -1;
     }
@@ -2189,7 +2342,7 @@ static int run_prune(const PruneConfig *c, char *err) {
     uint32_t tag = prune_tag(c, &ps);
     int resumed = resume_load(&policy, resume, &ref.config, tag, c->discard_stale, "prune", err);
     if (resumed < 0) {
-        free(train.ex); free(reward); free(correct); free(w);
+        free(train.ex); free(w);
         gpt_free(&ref); presampled_free(&ps);
         return -1;
     }
@@ -2198,6 +2351,12 @@ static int run_prune(const PruneConfig *c, char *err) {
         memcpy(policy.params, ref.params, ref.num_params * sizeof(float));
         policy.resume_tag = tag;
     }
+    Dataset valid;
+    if (dataset_load_split(&valid, c->data_dir, "valid", ref.config.block_size, err)) {
+        free(train.ex); free(w);
+        gpt_free(&ref); gpt_free(&policy); presampled_free(&ps);
+        return -1;
+    }
     /* log pi_ref of every training sample, summed over its response tokens: computed once */
     int T_max = ref.config.block_size;
     gpt_alloc_training(&ref, c->batch, T_max);
@@ -2205,63 +2364,107 @@ static int run_prune(const PruneConfig *c, char *err) {
     size_t bt = (size_t)c->batch * T_max;
     int *inputs = xmalloc(sizeof(int) * bt, "batch"), *targets = xmalloc(sizeof(int) * bt, "batch"), *idx = xmalloc(sizeof(int) * (size_t)c->batch, "batch");
     float *mask = xmalloc(sizeof(float) * bt, "batch");
-    double *ref_sum = xmalloc(sizeof(double) * (size_t)S, "reference log-probs");
-    for (int b0 = 0; b0 < S; b0 += c->batch) {
+    double *ref_sum = xcalloc((size_t)S, sizeof(double), "reference log-probs");
+    for (int b0 = 0; b0 < S && c->method != METHOD_SFT_SHORTEST; b0 += c->batch) {
         int B = S - b0 < c->batch ? S - b0 : c->batch;
         for (int b = 0; b < B; b++) idx[b] = b0 + b;
         int T = make_sft_batch(&train, idx, B, inputs, targets, mask);
         gpt_forward(&ref, inputs, targets, B, T);
         sequence_logprobs(ref.logprob, mask, B, T, ref_sum + b0);
     }
-    double mean_reward = 0;
-    for (int i = 0; i < S; i++) mean_reward += reward[i];
-    long steps_per_epoch = S / c->batch, total = steps_per_epoch * c->epochs, cached_epoch = -1;
+    int *item_length = xmalloc(sizeof(int) * (size_t)items, "batch order"); /* batches group similar lengths */
+    for (int q = 0; q < items; q++) item_length[q] = train.ex[q * per_item + per_item - 1].length;
+    long steps_per_epoch = items / items_per_step, total = steps_per_epoch * c->epochs, cached_epoch = -1;
     OptimConfig oc = {.lr_max = c->lr, .lr_min = c->lr_min, .warmup_steps = (int)(c->warmup_frac * total + 0.5), .total_steps = (int)total,
                       .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = c->weight_decay, .grad_clip = c->grad_clip};
-    if (!c->quiet)
-        fprintf(stderr, "prune: %d problems x m=%d samples%s: %d sequences, mean reward %+.3f, %ld steps of %d (epochs: %d), %d thread(s)\n",
-                ps.problems, c->m, c->correct_only ? " (correct only)" : "", S, mean_reward / S, total, c->batch, c->epochs, get_threads());
-    int *order = xmalloc(sizeof(int) * (size_t)S, "batch order");
+    if (!c->quiet) {
+        if (c->method == METHOD_O1_PRUNER)
+            fprintf(stderr, "prune: %d problems x m=%d samples%s: %d sequences, mean reward %+.3f", ps.problems, c->m,
+                    c->correct_only ? " (correct only)" : "", S, mean_reward);
+        else
+            fprintf(stderr, "prune: %s on %d problems: %d %s", METHOD_NAMES[c->method], ps.problems, items,
+                    per_item == 2 ? "pairs (chosen: the 2 shortest correct, rejected: the longest)" : "sequences (the 2 shortest correct)");
+        fprintf(stderr, ", %ld steps of %d (epochs: %d), %d thread(s)\n", total, c->batch, c->epochs, get_threads());
+    }
+    int *order = xmalloc(sizeof(int) * (size_t)items, "batch order");
     float *batch_w = xmalloc(sizeof(float) * (size_t)c->batch, "batch");
     double *batch_ref = xmalloc(sizeof(double) * (size_t)c->batch, "batch");
-    double t0 = now_seconds();
-    PpoStats acc = {0, 0, 0, 0};
-    int acc_n = 0, rc = 0;
+    double t0 = now_seconds(), log_sum[4] = {0, 0, 0, 0}, curve_sum[2] = {0, 0};
+    int log_n = 0, rc = 0, curve_n = 0;
+    char curve_path[4200];
+    snprintf(curve_path, sizeof(curve_path), "%s.curve", c->out);
+    long curve_every = total / CURVE_POINTS > 0 ? total / CURVE_POINTS : 1;
+    int max_points = (int)(total / curve_every) + 2, n_points = 0;
+    CurvePoint *curve = xcalloc((size_t)max_points, sizeof(CurvePoint), "training curve");
+    if (resumed) n_points = curve_read(curve_path, curve, max_points, policy.step);
+    if (n_points == 0) { /* step 0: the reference model itself */
+        curve[0].step = 0; curve[0].loss = NAN; curve[0].stat = NAN;
+        curve_measure(&policy, &valid, c->curve_problems, &curve[n_points++]);
+    }
     long first_step = policy.step;
     for (long step = policy.step; step < total; step++) {
         long epoch = step / steps_per_epoch;
-        if (epoch != cached_epoch) { epoch_order(order, &train, c->batch, c->seed ^ 0x5052554e45ULL, epoch); cached_epoch = epoch; }
-        const int *bi = order + (step % steps_per_epoch) * c->batch;
-        for (int b = 0; b < c->batch; b++) { batch_w[b] = w[bi[b]]; batch_ref[b] = ref_sum[bi[b]]; }
-        int T = make_sft_batch(&train, bi, c->batch, inputs, targets, mask);
+        if (epoch != cached_epoch) {
+            epoch_order(order, items, item_length, items_per_step, c->seed ^ 0x5052554e45ULL, epoch);
+            cached_epoch = epoch;
+        }
+        const int *step_items = order + (step % steps_per_epoch) * items_per_step;
+        for (int q = 0; q < items_per_step; q++)
+            for (int j = 0; j < per_item; j++) idx[q * per_item + j] = step_items[q] * per_item + j;
+        for (int b = 0; b < c->batch; b++) { batch_w[b] = w[idx[b]]; batch_ref[b] = ref_sum[idx[b]]; }
+        int T = make_sft_batch(&train, idx, c->batch, inputs, targets, mask);
         gpt_forward(&policy, inputs, targets, c->batch, T);
-        PpoStats st = ppo_clip_loss(policy.logprob, mask, batch_ref, batch_w, c->batch, T, c->ratio, c->clip_eps, policy.dlogprob, NULL);
+        double loss, stat[3] = {0, 0, 0};
+        if (c->method == METHOD_O1_PRUNER) { /* Eq. 11 */
+            PpoStats st = ppo_clip_loss(policy.logprob, mask, batch_ref, batch_w, c->batch, T, c->ratio, c->clip_eps, policy.dlogprob, NULL);
+            loss = st.loss; stat[0] = st.mean_ratio; stat[1] = st.clipped_fraction; stat[2] = st.mean_advantage;
+        } else if (c->method == METHOD_DPO) {
+            DpoStats st = dpo_loss(policy.logprob, mask, batch_ref, items_per_step, T, c->beta, policy.dlogprob);
+            loss = st.loss; stat[0] = st.margin; stat[1] = st.accuracy;
+        } else {
+            loss = masked_mean_nll(policy.logprob, mask, c->batch * T, policy.dlogprob);
+        }
         gpt_zero_grad(&policy);
         gpt_backward(&policy, inputs, targets, policy.dlogprob);
         double norm = clip_grad_norm(policy.grads, policy.num_params, c->grad_clip);
-        if (!isfinite(st.loss) || !isfinite(norm)) {
+        if (!isfinite(loss) || !isfinite(norm)) {
             seterr(err, "prune: step %ld: non-finite %s; stopped without saving%s; try a lower --lr", step,
-                   isfinite(st.loss) ? "gradient" : "loss", access(resume, F_OK) == 0 ? " (the last good state is in OUT.resume)" : "");
+                   isfinite(loss) ? "gradient" : "loss", access(resume, F_OK) == 0 ? " (the last good state is in OUT.resume)" : "");
             rc = -1;
             break;
         }
         adamw_step(&policy, &oc, lr_schedule(&oc, step));
-        acc.loss += st.loss; acc.mean_ratio += st.mean_ratio; acc.clipped_fraction += st.clipped_fraction; acc.mean_advantage += st.mean_advantage;
-        acc_n++;
-        if (!c->quiet && ((step + 1) % c->log_every == 0 || step + 1 == total)) {
+        log_sum[0] += loss; log_sum[1] += stat[0]; log_sum[2] += stat[1]; log_sum[3] += stat[2];
+        log_n++;
+        curve_sum[0] += loss; curve_sum[1] += stat[0];
+        curve_n++;
+        long done = step + 1;
+        if ((done % curve_every == 0 || done == total) && n_points < max_points) {
+            CurvePoint *pt = &curve[n_points++];
+            pt->step = done;
+            pt->loss = curve_sum[0] / curve_n;
+            pt->stat = c->method == METHOD_SFT_SHORTEST ? NAN : curve_sum[1] / curve_n;
+            curve_measure(&policy, &valid, c->curve_problems, pt);
+            curve_sum[0] = curve_sum[1] = 0;
+            curve_n = 0;
+        }
+        if (!c->quiet && (done % c->log_every == 0 || done == total)) {
             double el = now_seconds() - t0;
             char eta[32];
-            print_duration(eta, sizeof(eta), el / (step + 1 - first_step) * (total - step - 1));
-            fprintf(stderr, "step %4ld/%ld | loss %+.4f | ratio %.4f | clipped %4.1f%% | advantage %+.3f | lr %.2e | ETA %s\n",
-                    step + 1, total, acc.loss / acc_n, acc.mean_ratio / acc_n, 100 * acc.clipped_fraction / acc_n,
-                    acc.mean_advantage / acc_n, lr_schedule(&oc, step), eta);
-            memset(&acc, 0, sizeof(acc));
-            acc_n = 0;
+            print_duration(eta, sizeof(eta), el / (done - first_step) * (total - done));
+            fprintf(stderr, "step %4ld/%ld | loss %+.4f", done, total, log_sum[0] / log_n);
+            if (c->method == METHOD_O1_PRUNER)
+                fprintf(stderr, " | ratio %.4f | clipped %4.1f%% | advantage %+.3f", log_sum[1] / log_n, 100 * log_sum[2] / log_n,
+                        log_sum[3] / log_n);
+            if (c->method == METHOD_DPO)
+                fprintf(stderr, " | margin %+.3f | chosen preferred %5.1f%%", log_sum[1] / log_n, 100 * log_sum[2] / log_n);
+            fprintf(stderr, " | lr %.2e | ETA %s\n", lr_schedule(&oc, step), eta);
+            memset(log_sum, 0, sizeof(log_sum));
+            log_n = 0;
         }
-        long done = step + 1;
         int stopping = stop_requested != 0 || (c->stop_after > 0 && done >= c->stop_after);
         if ((c->save_every > 0 && done % c->save_every == 0 && done < total) || stopping) {
-            if (checkpoint_save(&policy, resume, 1, err)) { rc = -1; break; }
+            if (checkpoint_save(&policy, resume, 1, err) || curve_write(curve_path, curve, n_points, c, err)) { rc = -1; break; }
             if (stopping) {
                 if (!stop_requested) break; /* stop_after: a clean, resumable stop */
                 seterr(err, "prune: interrupted at step %ld; state saved to %s, run the same command to resume", done, resume);
@@ -2273,13 +2476,15 @@ static int run_prune(const PruneConfig *c, char *err) {
     if (rc == 0 && policy.step >= total) { /* else stopped by stop_after: the .resume file holds the state */
         policy.step = 0; /* a fresh model for whoever loads it */
         rc = checkpoint_save(&policy, c->out, 0, err);
+        if (rc == 0) rc = curve_write(curve_path, curve, n_points, c, err);
         if (rc == 0) {
             remove(resume);
-            printf("wrote %s (%ld steps, %.0f s)\n", c->out, total, now_seconds() - t0);
+            printf("wrote %s (%s, %ld steps, %.0f s)\n", c->out, METHOD_NAMES[c->method], total, now_seconds() - t0);
         }
     }
-    free(order); free(batch_w); free(batch_ref); free(inputs); free(targets); free(idx); free(mask); free(ref_sum);
-    free(train.ex); free(reward); free(correct); free(w);
+    free(order); free(batch_w); free(batch_ref); free(inputs); free(targets); free(idx); free(mask); free(ref_sum); free(item_length);
+    free(train.ex); free(w); free(curve);
+    dataset_free(&valid);
     gpt_free(&ref); gpt_free(&policy); presampled_free(&ps);
     return rc;
 }
@@ -2363,6 +2568,63 @@ static void print_comparison(FILE *out, const EvalResult *r, int count) {
     if (r[0].samples > 0) fprintf(out, "(sampled: temperature %g, %d responses per problem)\n", r[0].temperature, r[0].samples);
 }
 
+/* the paper's Table 1 in miniature: within each problem, are the longer responses any more
+ * accurate? And how far is each difficulty's mean length from the minimal one? */
+static void print_disharmony(FILE *out, const EvalResult *r, int count) {
+    if (r[0].samples >= 4) {
+        fprintf(out, "Length disharmony (paper Table 1): each problem's %d sampled responses sorted by length and cut into\n"
+                     "4 groups; accuracy (%%) and mean length (tokens) per group\n%-22s", r[0].samples, "");
+        const char *group[4] = {"shortest", "2nd", "3rd", "longest"};
+        for (int q = 0; q < 4; q++) fprintf(out, "%15s", group[q]);
+        fprintf(out, "\n");
+        for (int m = 0; m < count; m++) {
+            fprintf(out, "%-22s", r[m].name);
+            for (int q = 0; q < 4; q++) fprintf(out, "  %5.1f / %5.1f", 100 * accuracy(&r[m].sampled.quartile[q]), mean_length(&r[m].sampled.quartile[q]));
+            fprintf(out, "\n");
+        }
+    }
+    fprintf(out, "Mean length / minimal length, greedy (1.00: no redundant token)\n%-22s", "");
+    for (int n = MIN_TERMS; n <= MAX_TERMS; n++) fprintf(out, "  n = %d", n);
+    fprintf(out, "\n");
+    for (int m = 0; m < count; m++) {
+        fprintf(out, "%-22s", r[m].name);
+        for (int n = MIN_TERMS; n <= MAX_TERMS; n++) fprintf(out, " %6.2f", mean_length(&r[m].greedy.level[n]) / minimal_length(n));
+        fprintf(out, "\n");
+    }
+}
+
+/* a text histogram of the response lengths per difficulty, one column per LENGTH_BIN tokens; the
+ * bar heights of a difficulty share one scale, ^ marks the minimal length */
+static void print_histograms(FILE *out, const EvalResult *r, int count) {
+    static const char *const bar[9] = {" ", "\xe2\x96\x81", "\xe2\x96\x82", "\xe2\x96\x83", "\xe2\x96\x84", "\xe2\x96\x85",
+                                       "\xe2\x96\x86", "\xe2\x96\x87", "\xe2\x96\x88"}; /* UTF-8 U+2581..U+2588 */
+    int sampled = r[0].samples > 0;
+    fprintf(out, "Response lengths (%s), one column per %d tokens from 1 to %d\n", sampled ? "sampled" : "greedy", LENGTH_BIN,
+            LENGTH_BIN * LENGTH_BINS);
+    for (int n = MIN_TERMS; n <= MAX_TERMS; n++) {
+        int most = 1;
+        for (int m = 0; m < count; m++)
+            for (int b = 0; b < LENGTH_BINS; b++) {
+                const EvalStats *es = sampled ? &r[m].sampled : &r[m].greedy;
+                if (es->histogram[n][b] > most) most = es->histogram[n][b];
+            }
+        for (int m = 0; m < count; m++) {
+            const EvalStats *es = sampled ? &r[m].sampled : &r[m].greedy;
+            char label[16] = "";
+            if (m == 0) snprintf(label, sizeof(label), "n = %d", n);
+            fprintf(out, "%-6s %-14s |", label, r[m].name);
+            for (int b = 0; b < LENGTH_BINS; b++) {
+                int h = es->histogram[n][b];
+                fprintf(out, "%s", bar[h == 0 ? 0 : 1 + h * 7 / most]);
+            }
+            fprintf(out, "| %5.1f\n", mean_length(&es->level[n]));
+        }
+        fprintf(out, "%-21s ", "");
+        for (int b = 0; b < LENGTH_BINS; b++) fprintf(out, "%c", (minimal_length(n) - 1) / LENGTH_BIN == b ? '^' : ' ');
+        fprintf(out, "\n");
+    }
+}
+
 static void json_stats(FILE *f, const EvalStats *es, const char *indent) {
     fprintf(f, "{\"accuracy\": %.6f, \"mean_length\": %.4f, \"responses\": %d,\n%s \"by_difficulty\": [", accuracy(&es->all),
             mean_length(&es->all), es->all.count, indent);
@@ -2374,19 +2636,43 @@ static void json_stats(FILE *f, const EvalStats *es, const char *indent) {
                 first ? "" : ",", indent, n, t->count, accuracy(t), mean_length(t), minimal_length(n));
         first = 0;
     }
-    fprintf(f, "]}");
+    fprintf(f, "]");
+    if (es->quartile[0].count) {
+        fprintf(f, ",\n%s \"length_quartiles\": [", indent);
+        for (int q = 0; q < 4; q++)
+            fprintf(f, "%s{\"responses\": %d, \"accuracy\": %.6f, \"mean_length\": %.4f}", q ? ", " : "", es->quartile[q].count,
+                    accuracy(&es->quartile[q]), mean_length(&es->quartile[q]));
+        fprintf(f, "]");
+    }
+    fprintf(f, ",\n%s \"length_histogram\": {\"bin_tokens\": %d, \"by_difficulty\": {", indent, LENGTH_BIN);
+    for (int n = MIN_TERMS; n <= MAX_TERMS; n++) {
+        fprintf(f, "%s\"%d\": [", n > MIN_TERMS ? ", " : "", n);
+        for (int b = 0; b < LENGTH_BINS; b++) fprintf(f, "%s%d", b ? ", " : "", es->histogram[n][b]);
+        fprintf(f, "]");
+    }
+    fprintf(f, "}}}");
 }
 
-/* report.json: reference.accuracy, reference.mean_length (greedy), .greedy/.sampled breakdowns,
- * the same for pruned, and aes (greedy) / aes_sampled of the pruned model against the reference */
-static int write_report(const char *path, const EvalResult *r, int count, char *err) {
+/* report.json: one object per model under keys[m] ("reference" first, "pruned" for O1-Pruner),
+ * each with accuracy and mean_length (greedy), the greedy and sampled breakdowns, and its AES
+ * against the reference; the top level repeats the pruned model's aes / aes_sampled / changes.
+ * compare adds lambda_ablation: lambda[i] -> the model r[ablation[i]]. */
+static void json_aes(FILE *f, const char *key, const Tally *base, const Tally *t) {
+    fprintf(f, "%s: %.6f", key, accuracy_efficiency_score(mean_length(base), mean_length(t), accuracy(base), accuracy(t)));
+}
+
+static int write_report(const char *path, const EvalResult *r, int count, const char *const *keys, const float *lambda,
+                        const int *ablation, int n_ablation, char *err) {
     AtomicFile af;
     if (atomic_open(&af, path, err)) return -1;
     FILE *f = af.f;
+    const EvalResult *base = &r[0];
+    int pruned = -1;
     fprintf(f, "{\n");
     for (int m = 0; m < count; m++) {
+        if (!strcmp(keys[m], "pruned")) pruned = m;
         fprintf(f, "  \"%s\": {\n    \"model\": \"%s\",\n    \"accuracy\": %.6f,\n    \"mean_length\": %.4f,\n    \"greedy\": ",
-                m == 0 ? "reference" : "pruned", r[m].path, accuracy(&r[m].greedy.all), mean_length(&r[m].greedy.all));
+                keys[m], r[m].path, accuracy(&r[m].greedy.all), mean_length(&r[m].greedy.all));
         json_stats(f, &r[m].greedy, "     ");
         if (r[m].samples > 0) {
             fprintf(f, ",\n    \"sampled\": ");
@@ -2394,19 +2680,140 @@ static int write_report(const char *path, const EvalResult *r, int count, char *
             fprintf(f, ",\n    \"sampling\": {\"temperature\": %g, \"top_p\": %g, \"samples_per_problem\": %d}", r[m].temperature,
                     r[m].top_p, r[m].samples);
         }
+        if (m > 0) {
+            fprintf(f, ",\n    ");
+            json_aes(f, "\"aes\"", &base->greedy.all, &r[m].greedy.all);
+            if (r[m].samples > 0) { fprintf(f, ", "); json_aes(f, "\"aes_sampled\"", &base->sampled.all, &r[m].sampled.all); }
+        }
         fprintf(f, "\n  },\n");
     }
-    if (count > 1) {
-        const EvalResult *a = &r[0], *b = &r[1];
-        fprintf(f, "  \"aes\": %.6f,\n", accuracy_efficiency_score(mean_length(&a->greedy.all), mean_length(&b->greedy.all),
-                                                                  accuracy(&a->greedy.all), accuracy(&b->greedy.all)));
-        if (a->samples > 0)
-            fprintf(f, "  \"aes_sampled\": %.6f,\n", accuracy_efficiency_score(mean_length(&a->sampled.all), mean_length(&b->sampled.all),
-                                                                             accuracy(&a->sampled.all), accuracy(&b->sampled.all)));
-        fprintf(f, "  \"length_change\": %.6f,\n", mean_length(&b->greedy.all) / mean_length(&a->greedy.all) - 1.0);
-        fprintf(f, "  \"accuracy_change\": %.6f,\n", accuracy(&b->greedy.all) - accuracy(&a->greedy.all));
+    if (pruned > 0) {
+        const EvalResult *b = &r[pruned];
+        fprintf(f, "  ");
+        json_aes(f, "\"aes\"", &base->greedy.all, &b->greedy.all);
+        fprintf(f, ",\n");
+        if (base->samples > 0) { fprintf(f, "  "); json_aes(f, "\"aes_sampled\"", &base->sampled.all, &b->sampled.all); fprintf(f, ",\n"); }
+        fprintf(f, "  \"length_change\": %.6f,\n", mean_length(&b->greedy.all) / mean_length(&base->greedy.all) - 1.0);
+        fprintf(f, "  \"accuracy_change\": %.6f,\n", accuracy(&b->greedy.all) - accuracy(&base->greedy.all));
+    }
+    if (n_ablation > 0) {
+        fprintf(f, "  \"lambda_ablation\": [");
+        for (int i = 0; i < n_ablation; i++)
+            fprintf(f, "%s{\"lambda\": %g, \"model\": \"%s\"}", i ? ", " : "", lambda[i], keys[ablation[i]]);
+        fprintf(f, "],\n");
     }
     fprintf(f, "  \"aes_formula\": \"dL + 3*dA if dA >= 0 else dL - 5*|dA|, dL = (L_ref - L)/L_ref, dA = (Acc - Acc_ref)/Acc_ref\"\n}\n");
+    return atomic_commit(&af, err);
+}
+
+/* --svg FILE: the length distributions before and after, per difficulty, and the training curves,
+ * as one self-contained SVG written with fprintf */
+typedef struct { double left, top, width, height, xmin, xmax, ymin, ymax; } SvgPanel;
+
+static double svg_x(const SvgPanel *p, double x) { return p->left + (x - p->xmin) / (p->xmax - p->xmin) * p->width; }
+static double svg_y(const SvgPanel *p, double y) { return p->top + p->height - (y - p->ymin) / (p->ymax - p->ymin) * p->height; }
+
+static void svg_axes(FILE *f, const SvgPanel *p, const char *title, const char *xlabel) {
+    fprintf(f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='none' stroke='#444'/>\n", p->left, p->top, p->width, p->height);
+    fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='middle' font-weight='bold'>%s</text>\n", p->left + p->width / 2, p->top - 8, title);
+    fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='middle'>%s</text>\n", p->left + p->width / 2, p->top + p->height + 30, xlabel);
+    for (int i = 0; i <= 4; i++) { /* 5 ticks on each axis */
+        double x = p->xmin + i * (p->xmax - p->xmin) / 4, y = p->ymin + i * (p->ymax - p->ymin) / 4;
+        fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='middle' font-size='10'>%.3g</text>\n", svg_x(p, x), p->top + p->height + 14, x);
+        fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='end' font-size='10'>%.3g</text>\n", p->left - 4, svg_y(p, y) + 3, y);
+        fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#ddd'/>\n", p->left, svg_y(p, y), p->left + p->width, svg_y(p, y));
+    }
+}
+
+static void svg_polyline(FILE *f, const SvgPanel *p, const double *x, const double *y, int n, const char *color, const char *style) {
+    fprintf(f, "<polyline fill='none' stroke='%s' stroke-width='2' %s points='", color, style);
+    for (int i = 0; i < n; i++)
+        if (isfinite(y[i])) fprintf(f, "%.1f,%.1f ", svg_x(p, x[i]), svg_y(p, fmin(fmax(y[i], p->ymin), p->ymax)));
+    fprintf(f, "'/>\n");
+}
+
+static const char *const SVG_COLORS[] = {"#888888", "#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"};
+
+static int write_svg(const char *path, const EvalResult *r, int count, const char *const *model_paths, char *err) {
+    CurvePoint curve[8][CURVE_POINTS + 2];
+    int points[8] = {0};
+    double length_max = 0, loss_min = 0, loss_max = 0, stat_min = 1, stat_max = 1;
+    for (int m = 1; m < count && m < 8; m++) {
+        char curve_path[4300];
+        snprintf(curve_path, sizeof(curve_path), "%s.curve", model_paths[m]);
+        points[m] = curve_read(curve_path, curve[m], CURVE_POINTS + 2, LONG_MAX);
+        for (int i = 0; i < points[m]; i++) {
+            length_max = fmax(length_max, curve[m][i].valid_length);
+            if (m != count - 1) continue; /* loss and ratio: O1-Pruner's, the last model shown */
+            if (isfinite(curve[m][i].loss)) { loss_min = fmin(loss_min, curve[m][i].loss); loss_max = fmax(loss_max, curve[m][i].loss); }
+            if (isfinite(curve[m][i].stat)) { stat_min = fmin(stat_min, curve[m][i].stat); stat_max = fmax(stat_max, curve[m][i].stat); }
+        }
+    }
+    AtomicFile af;
+    if (atomic_open(&af, path, err)) return -1;
+    FILE *f = af.f;
+    int W = 1000, H = 660;
+    fprintf(f, "<?xml version='1.0' encoding='UTF-8'?>\n<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
+               "viewBox='0 0 %d %d' font-family='sans-serif' font-size='12'>\n<rect width='100%%' height='100%%' fill='white'/>\n", W, H, W, H);
+    fprintf(f, "<text x='%d' y='24' text-anchor='middle' font-size='16' font-weight='bold'>O1-Pruner on the toy task: "
+               "response lengths on the test split (%s), and training</text>\n", W / 2, r[0].samples > 0 ? "sampled" : "greedy");
+    for (int m = 0; m < count; m++) /* legend */
+        fprintf(f, "<rect x='%d' y='38' width='14' height='4' fill='%s'/><text x='%d' y='44'>%s</text>\n", 60 + 170 * m,
+                SVG_COLORS[m % 7], 80 + 170 * m, r[m].name);
+    /* top row: per difficulty, the fraction of responses in each length bin, one line per model */
+    for (int n = MIN_TERMS; n <= MAX_TERMS; n++) {
+        double y[LENGTH_BINS + 2], x[LENGTH_BINS + 2], ymax = 0;
+        for (int m = 0; m < count; m++) {
+            const EvalStats *es = r[0].samples > 0 ? &r[m].sampled : &r[m].greedy;
+            for (int b = 0; b < LENGTH_BINS; b++)
+                if (es->level[n].count) ymax = fmax(ymax, (double)es->histogram[n][b] / es->level[n].count);
+        }
+        SvgPanel p = {60 + (n - MIN_TERMS) * 188, 80, 160, 200, 0, LENGTH_BIN * LENGTH_BINS, 0, ymax > 0 ? ymax * 1.05 : 1};
+        char title[32];
+        snprintf(title, sizeof(title), "n = %d terms", n);
+        svg_axes(f, &p, title, "response tokens");
+        double lx = svg_x(&p, minimal_length(n));
+        fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='black' stroke-dasharray='4,3'/>"
+                   "<text x='%.1f' y='%.1f' font-size='10'>minimal</text>\n", lx, p.top, lx, p.top + p.height, lx + 3, p.top + 12);
+        for (int m = 0; m < count; m++) {
+            const EvalStats *es = r[0].samples > 0 ? &r[m].sampled : &r[m].greedy;
+            int k = 0;
+            for (int b = 0; b < LENGTH_BINS; b++) { /* bin centres */
+                x[k] = (b + 0.5) * LENGTH_BIN;
+                y[k++] = es->level[n].count ? (double)es->histogram[n][b] / es->level[n].count : 0;
+            }
+            svg_polyline(f, &p, x, y, k, SVG_COLORS[m % 7], m == 0 ? "stroke-dasharray='6,3'" : "");
+        }
+    }
+    fprintf(f, "<text x='20' y='180' transform='rotate(-90 20 180)' text-anchor='middle'>fraction of responses</text>\n");
+    /* bottom row: O1-Pruner's loss and mean ratio, and every trained model's greedy length on valid */
+    long last_step = 1;
+    for (int m = 1; m < count && m < 8; m++) if (points[m]) last_step = curve[m][points[m] - 1].step > last_step ? curve[m][points[m] - 1].step : last_step;
+    int o1 = count - 1;
+    const char *title[3] = {"O1-Pruner: PPO-clip loss", "O1-Pruner: mean ratio pi_theta / pi_ref", "greedy mean length on valid problems"};
+    double ylo[3] = {loss_min, stat_min, 0}, yhi[3] = {loss_max, stat_max, length_max * 1.05};
+    for (int j = 0; j < 3; j++) {
+        if (yhi[j] <= ylo[j]) yhi[j] = ylo[j] + 1;
+        SvgPanel p = {60 + j * 320, 380, 260, 200, 0, (double)last_step, ylo[j], yhi[j]};
+        svg_axes(f, &p, title[j], "training step");
+        for (int m = j < 2 ? o1 : 1; m <= o1 && m < 8; m++) {
+            double x[CURVE_POINTS + 2], y[CURVE_POINTS + 2];
+            for (int i = 0; i < points[m]; i++) {
+                x[i] = (double)curve[m][i].step;
+                y[i] = j == 0 ? curve[m][i].loss : j == 1 ? curve[m][i].stat : curve[m][i].valid_length;
+            }
+            svg_polyline(f, &p, x, y, points[m], SVG_COLORS[m % 7], "");
+        }
+        if (j == 2 && points[o1] > 0) {
+            double ref_length = curve[o1][0].valid_length;
+            fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='%s' stroke-dasharray='6,3'/>\n", p.left, svg_y(&p, ref_length),
+                    p.left + p.width, svg_y(&p, ref_length), SVG_COLORS[0]);
+        }
+        if (points[o1] == 0)
+            fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='middle'>no curve: %s.curve is missing</text>\n", p.left + p.width / 2,
+                    p.top + p.height / 2, model_paths[o1]);
+    }
+    fprintf(f, "</svg>\n");
     return atomic_commit(&af, err);
 }
 
@@ -3144,7 +3551,8 @@ static int cmd_eval(int argc, char **argv) {
     printf("%d test problems; %s %s%s%s\n", test.count, count == 2 ? "baseline" : "model", paths[0],
            count == 2 ? ", model " : "", count == 2 ? paths[1] : "");
     print_comparison(stdout, r, count);
-    int rc = json ? write_report(json, r, count, err) : 0;
+    const char *keys[2] = {"reference", "pruned"};
+    int rc = json ? write_report(json, r, count, keys, NULL, NULL, 0, err) : 0;
     fflush(stdout);
     fprintf(stderr, "eval: %.1f s\n", now_seconds() - t0);
     dataset_free(&test);
@@ -3367,6 +3775,7 @@ static void add_prune_flags(Flag *f, int *n, PruneConfig *c, int *paper_advantag
         {"weight-decay", FLAG_FLOAT, &c->weight_decay, 0, 10, "AdamW decoupled weight decay"},
         {"grad-clip", FLAG_FLOAT, &c->grad_clip, 0, 1e9, "max global gradient norm (0: off)"},
         {"save-every", FLAG_INT, &c->save_every, 0, 1e8, "steps between resumable saves to OUT.resume (0: only on Ctrl-C)"},
+        {"curve-problems", FLAG_INT, &c->curve_problems, 0, 1e6, "valid problems decoded at each point of OUT.curve (0: none)"},
         {"paper-advantage", FLAG_BOOL, paper_advantage, 0, 0, "advantage = the raw reward (paper) instead of clip + z-score (official)"},
         {"paper-ratio", FLAG_BOOL, paper_ratio, 0, 0, "whole-sequence ratio (paper) instead of mean token log-prob (official)"},
         {"correct-only", FLAG_BOOL, &c->correct_only, 0, 0, "extension: train only on correct samples (not in the paper)"},
@@ -3375,15 +3784,25 @@ static void add_prune_flags(Flag *f, int *n, PruneConfig *c, int *paper_advantag
     *n += NFLAGS(list);
 }
 
+static int parse_method(const char *name, Method *method) {
+    for (int i = 0; i < (int)(sizeof(METHOD_NAMES) / sizeof(METHOD_NAMES[0])); i++)
+        if (!strcmp(name, METHOD_NAMES[i])) { *method = (Method)i; return 0; }
+    return -1;
+}
+
 static int cmd_prune(int argc, char **argv) {
     PruneConfig c;
     prune_defaults(&c);
+    const char *method = METHOD_NAMES[METHOD_O1_PRUNER];
     int threads = 0, paper_advantage = 0, paper_ratio = 0, n = 0;
     Flag flags[32];
     Flag own[] = {
         {"ref", FLAG_STR, &c.ref, 0, 0, "the reference model pi_ref (also the starting point)"},
         {"presampled", FLAG_STR, &c.presampled, 0, 0, "the pre-sampled set"},
         {"out", FLAG_STR, &c.out, 0, 0, "the pruned model to write"},
+        {"data", FLAG_STR, &c.data_dir, 0, 0, "directory with valid.txt (the training curve's greedy length and accuracy)"},
+        {"method", FLAG_STR, &method, 0, 0, "o1-pruner, or a baseline of the paper: sft-shortest or dpo"},
+        {"beta", FLAG_FLOAT, &c.beta, 1e-6, 1000, "DPO: inverse temperature of the implicit reward"},
         {"seed", FLAG_U64, &c.seed, 0, 0, "seed of the sample selection and batch order"},
         {"threads", FLAG_INT, &threads, 0, 1024, "threads (0: OpenMP's default)"},
         {"quiet", FLAG_BOOL, &c.quiet, 0, 0, "no progress output"},
@@ -3393,10 +3812,13 @@ static int cmd_prune(int argc, char **argv) {
     add_prune_flags(flags, &n, &c, &paper_advantage, &paper_ratio);
     CommandHelp h = {"prune", "[--ref FILE] [--presampled FILE] [--out FILE]",
                      "Length-harmonizing fine-tuning (paper Eq. 10-11): reward m pre-sampled solutions per problem\n"
-                     "with L_ref/L - 1 + lambda(A - A_ref) and minimise the off-policy PPO-clip loss."};
+                     "with L_ref/L - 1 + lambda(A - A_ref) and minimise the off-policy PPO-clip loss. --method\n"
+                     "sft-shortest / dpo train the paper's baselines on the same set instead."};
     parse_flags(&h, flags, n, argc, argv);
     c.advantage = paper_advantage ? ADVANTAGE_PAPER : ADVANTAGE_OFFICIAL;
     c.ratio = paper_ratio ? RATIO_SUM : RATIO_MEAN;
+    if (parse_method(method, &c.method)) usage_error("prune", "--method '%s' is not o1-pruner, sft-shortest or dpo", method);
+    if (c.method == METHOD_DPO && c.batch % 2) usage_error("prune", "--batch %d: DPO needs an even batch (2 sequences a pair)", c.batch);
     set_threads(threads);
     char err[O1P_ERR_LEN];
     if (ensure_parent_dir(c.out, err)) return fail(err);
@@ -3426,15 +3848,56 @@ static int file_has_text(const char *path, const char *text) {
     return strcmp(buf, text) == 0;
 }
 
-static int cmd_run(int argc, char **argv) {
-    const char *out = "out", *data = "data";
+/* stage 3 of run and compare: train a model on the pre-sampled set unless `out` holds one made
+ * with the same settings (recorded beside it in OUT.settings) from the same set */
+static int train_stage(PruneConfig *pc, const char *out, int redo, int quiet, const char *what, char *err) {
+    char settings[512], settings_path[4300];
+    pc->out = out;
+    prune_settings(settings, sizeof(settings), pc);
+    snprintf(settings_path, sizeof(settings_path), "%s.settings", out);
+    if (!redo && access(out, F_OK) == 0 && file_has_text(settings_path, settings)) {
+        if (!quiet) fprintf(stderr, "reusing %s, trained with the same settings (--redo to train again)\n", out);
+        return 0;
+    }
+    if (!quiet) fprintf(stderr, "training %s: %s\n", out, what);
+    int rc = run_prune(pc, err);
+    if (rc == 0) rc = write_text_file(settings_path, settings, strlen(settings), err); /* after the model: a crash retrains */
+    return rc;
+}
+
+/* The paper's Table 3 in miniature: O1-Pruner with each lambda, against the reference */
+static const float ABLATION_LAMBDAS[] = {0.0f, 1.0f, 2.0f, 5.0f};
+#define NUM_ABLATION (int)(sizeof(ABLATION_LAMBDAS) / sizeof(ABLATION_LAMBDAS[0]))
+
+static void print_ablation(FILE *out, const EvalResult *reference, const EvalResult *const *pruned, const float *lambda, int count) {
+    fprintf(out, "O1-Pruner's lambda (paper Table 3): accuracy (%%), mean length (tokens), AES against the reference\n");
+    fprintf(out, "%-10s %23s", "", "greedy");
+    if (reference->samples > 0) fprintf(out, " %23s", "sampled");
+    fprintf(out, "\n");
+    for (int i = 0; i < count; i++) {
+        fprintf(out, "lambda %-3g", lambda[i]);
+        for (int mode = 0; mode < (reference->samples > 0 ? 2 : 1); mode++) {
+            const Tally *b = mode == 0 ? &reference->greedy.all : &reference->sampled.all;
+            const Tally *t = mode == 0 ? &pruned[i]->greedy.all : &pruned[i]->sampled.all;
+            fprintf(out, "  %6.1f %6.1f %+8.2f", 100 * accuracy(t), mean_length(t),
+                    accuracy_efficiency_score(mean_length(b), mean_length(t), accuracy(b), accuracy(t)));
+        }
+        fprintf(out, "\n");
+    }
+}
+
+/* run: presample, prune, evaluate both models, report. compare: the same stages, then the paper's
+ * baselines (SFT-shortest, DPO) and the lambda ablation from the same pre-sampled set. */
+static int run_pipeline(int argc, char **argv, int compare) {
+    const char *out = "out", *data = "data", *svg = NULL;
     int threads = 0, redo = 0, samples = 4, quiet = 0, paper_advantage = 0, paper_ratio = 0, n = 0;
     PresampleConfig pre;
     PruneConfig pc;
     presample_defaults(&pre);
     prune_defaults(&pc);
     uint64_t seed = 1;
-    Flag flags[40];
+    float sft_lr = BASELINE_SFT_LR, dpo_lr = BASELINE_DPO_LR, dpo_beta = pc.beta;
+    Flag flags[48];
     Flag own[] = {
         {"out", FLAG_STR, &out, 0, 0, "directory for everything the run writes"},
         {"ref", FLAG_STR, &pre.ref, 0, 0, "the reference model (make reference retrains it)"},
@@ -3443,6 +3906,7 @@ static int cmd_run(int argc, char **argv) {
         {"problems", FLAG_INT, &pre.limit, 0, 1e8, "use only the first N problems of prune.txt (0: all)"},
         {"samples", FLAG_INT, &samples, 0, 1000, "sampled test responses per problem (0: greedy only)"},
         {"seed", FLAG_U64, &seed, 0, 0, "seed of sampling, selection and batch order"},
+        {"svg", FLAG_STR, &svg, 0, 0, "also draw the length distributions and training curves into this SVG file"},
         {"redo", FLAG_BOOL, &redo, 0, 0, "redo every stage instead of reusing what OUT holds"},
         {"threads", FLAG_INT, &threads, 0, 1024, "threads (0: OpenMP's default)"},
         {"quiet", FLAG_BOOL, &quiet, 0, 0, "no progress output"},
@@ -3450,20 +3914,34 @@ static int cmd_run(int argc, char **argv) {
     memcpy(flags, own, sizeof(own));
     n = NFLAGS(own);
     add_prune_flags(flags, &n, &pc, &paper_advantage, &paper_ratio);
-    CommandHelp h = {"run", "[--out DIR]",
-                     "The whole method: pre-sample the reference model, prune it, evaluate both on the test\n"
-                     "split, print the before/after table (the paper's Table 2 in miniature), write report.json.\n"
-                     "Stages whose output OUT already holds are reused; --redo recomputes them."};
-    parse_flags(&h, flags, n, argc, argv);
+    Flag baseline_flags[] = {
+        {"sft-lr", FLAG_FLOAT, &sft_lr, 0, 1, "peak learning rate of the SFT-shortest baseline"},
+        {"dpo-lr", FLAG_FLOAT, &dpo_lr, 0, 1, "peak learning rate of the DPO baseline"},
+        {"beta", FLAG_FLOAT, &dpo_beta, 1e-6, 1000, "DPO's beta"},
+    };
+    if (compare) { memcpy(flags + n, baseline_flags, sizeof(baseline_flags)); n += NFLAGS(baseline_flags); }
+    CommandHelp run_help = {"run", "[--out DIR]",
+                            "The whole method: pre-sample the reference model, prune it, evaluate both on the test\n"
+                            "split, print the before/after table (the paper's Table 2 in miniature), the length\n"
+                            "analysis and histograms, write report.json. Stages whose output OUT already holds are\n"
+                            "reused; --redo recomputes them."};
+    CommandHelp compare_help = {"compare", "[--out DIR] [--svg FILE]",
+                                "O1-Pruner against the paper's baselines, from the same reference model and pre-sampled\n"
+                                "set: SFT on the two shortest correct samples per problem, and DPO (chosen: those two,\n"
+                                "rejected: the longest sample); then O1-Pruner with lambda 0, 1, 2, 5. Prints the paper's\n"
+                                "Tables 2, 3 and 1 in miniature and writes them to report.json. Reuses what OUT holds\n"
+                                "(what 'run' left there too); --redo recomputes."};
+    parse_flags(compare ? &compare_help : &run_help, flags, n, argc, argv);
+    const char *cmd = compare ? "compare" : "run";
     pc.advantage = paper_advantage ? ADVANTAGE_PAPER : ADVANTAGE_OFFICIAL;
     pc.ratio = paper_ratio ? RATIO_SUM : RATIO_MEAN;
+    if (compare && pc.batch % 2) usage_error(cmd, "--batch %d: DPO needs an even batch (2 sequences a pair)", pc.batch);
     set_threads(threads);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    char err[O1P_ERR_LEN], presampled[4200], pruned[4200], report[4200];
-    if (ensure_dir(out, err)) return fail(err);
+    char err[O1P_ERR_LEN], presampled[4200], report[4200];
+    if (ensure_dir(out, err) || (svg && ensure_parent_dir(svg, err))) return fail(err);
     snprintf(presampled, sizeof(presampled), "%s/presampled.txt", out);
-    snprintf(pruned, sizeof(pruned), "%s/pruned.bin", out);
     snprintf(report, sizeof(report), "%s/report.json", out);
     double t0 = now_seconds();
     GPT ref;
@@ -3485,45 +3963,92 @@ static int cmd_run(int argc, char **argv) {
     int fresh = 0, rc;
     /* stage 2: pre-sampling */
     if (!redo && presampled_matches(presampled, &pre, ref_crc, problems)) {
-        if (!quiet) fprintf(stderr, "run: reusing %s (--redo to sample again)\n", presampled);
+        if (!quiet) fprintf(stderr, "%s: reusing %s (--redo to sample again)\n", cmd, presampled);
     } else {
-        if (!quiet) fprintf(stderr, "run: stage 1/3: pre-sampling %d solutions per problem from %s\n", pre.k, pre.ref);
+        if (!quiet) fprintf(stderr, "%s: pre-sampling %d solutions per problem from %s\n", cmd, pre.k, pre.ref);
         if ((rc = run_presample(&pre, err)) != 0) return stage_status(rc, err);
         fresh = 1;
     }
-    /* stage 3: pruning */
+    /* stage 3: training, every model from the reference and the pre-sampled set */
     pc.ref = pre.ref;
     pc.presampled = presampled;
-    pc.out = pruned;
+    pc.data_dir = data;
     pc.seed = seed;
     pc.quiet = quiet;
     pc.discard_stale = 1;
-    char settings[512], settings_path[4300];
-    prune_settings(settings, sizeof(settings), &pc);
-    snprintf(settings_path, sizeof(settings_path), "%s.settings", pruned);
-    if (!redo && !fresh && access(pruned, F_OK) == 0 && file_has_text(settings_path, settings)) {
-        if (!quiet) fprintf(stderr, "run: reusing %s, pruned with the same settings (--redo to prune again)\n", pruned);
-    } else {
-        if (!quiet) fprintf(stderr, "run: stage 2/3: O1-Pruner fine-tuning, m=%d, lambda=%g\n", pc.m, pc.lambda);
-        if ((rc = run_prune(&pc, err)) != 0) return stage_status(rc, err);
-        if (write_text_file(settings_path, settings, strlen(settings), err)) return fail(err);
+    enum { MAX_MODELS = 4 + NUM_ABLATION };
+    char path[MAX_MODELS][4300], label[MAX_MODELS][64], key[MAX_MODELS][32];
+    const char *paths[MAX_MODELS], *names[MAX_MODELS];
+    int count = 0, main_model = 1, ablation_model[NUM_ABLATION];
+    paths[count] = pre.ref; names[count++] = "reference";
+    if (compare) {
+        PruneConfig b = pc;
+        b.method = METHOD_SFT_SHORTEST;
+        b.lr = sft_lr;
+        snprintf(path[count], sizeof(path[count]), "%s/sft-shortest.bin", out);
+        if ((rc = train_stage(&b, path[count], redo || fresh, quiet, "the SFT-shortest baseline", err)) != 0) return stage_status(rc, err);
+        paths[count] = path[count]; names[count++] = "SFT-shortest";
+        b.method = METHOD_DPO;
+        b.lr = dpo_lr;
+        b.beta = dpo_beta;
+        snprintf(path[count], sizeof(path[count]), "%s/dpo.bin", out);
+        if ((rc = train_stage(&b, path[count], redo || fresh, quiet, "the DPO baseline", err)) != 0) return stage_status(rc, err);
+        paths[count] = path[count]; names[count++] = "DPO";
+    }
+    main_model = count;
+    snprintf(path[count], sizeof(path[count]), "%s/pruned.bin", out);
+    snprintf(label[count], sizeof(label[count]), "O1-Pruner, m=%d, lambda=%g", pc.m, pc.lambda);
+    if ((rc = train_stage(&pc, path[count], redo || fresh, quiet, label[count], err)) != 0) return stage_status(rc, err);
+    paths[count] = path[count]; names[count++] = "O1-Pruner";
+    for (int i = 0; compare && i < NUM_ABLATION; i++) {
+        if (ABLATION_LAMBDAS[i] == pc.lambda) { ablation_model[i] = main_model; continue; }
+        PruneConfig a = pc;
+        a.lambda = ABLATION_LAMBDAS[i];
+        snprintf(path[count], sizeof(path[count]), "%s/pruned-lambda%g.bin", out, a.lambda);
+        snprintf(label[count], sizeof(label[count]), "O1-Pruner, lambda=%g", a.lambda);
+        if ((rc = train_stage(&a, path[count], redo || fresh, quiet, label[count], err)) != 0) return stage_status(rc, err);
+        ablation_model[i] = count;
+        paths[count] = path[count];
+        names[count] = label[count] + strlen("O1-Pruner, ");
+        snprintf(key[count], sizeof(key[count]), "pruned_lambda_%g", a.lambda);
+        count++;
     }
     /* stage 4: evaluation: nothing to resume, its one output is written at the end */
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
-    if (!quiet) fprintf(stderr, "run: stage 3/3: evaluating both models on the test split\n");
-    EvalResult r[2];
-    const char *paths[2] = {pre.ref, pruned}, *names[2] = {"reference", "O1-Pruner"};
+    if (!quiet) fprintf(stderr, "%s: evaluating %d models on the test split\n", cmd, count);
+    EvalResult r[MAX_MODELS];
     Dataset test;
-    if (evaluate_models(paths, names, 2, data, samples, 1.0f, 1.0f, pre.max_new, seed, quiet, r, &test, err)) return fail(err);
-    printf("\nO1-Pruner on the toy task: %d test problems, accuracy (%%) and mean response length (tokens)\n\n", test.count);
-    print_comparison(stdout, r, 2);
-    double dl = mean_length(&r[1].greedy.all) / mean_length(&r[0].greedy.all) - 1;
-    printf("\ngreedy: length %+.1f%%, accuracy %+.1f points; report: %s (%.0f s)\n", 100 * dl,
-           100 * (accuracy(&r[1].greedy.all) - accuracy(&r[0].greedy.all)), report, now_seconds() - t0);
+    if (evaluate_models(paths, names, count, data, samples, 1.0f, 1.0f, pre.max_new, seed, quiet, r, &test, err)) return fail(err);
+    int shown = main_model + 1; /* reference, the baselines, O1-Pruner */
+    printf("\n%s on the toy task: %d test problems, accuracy (%%) and mean response length (tokens)%s\n\n",
+           compare ? "O1-Pruner and the paper's baselines (Table 2)" : "O1-Pruner", test.count, compare ? "" : "");
+    print_comparison(stdout, r, shown);
+    if (compare) {
+        const EvalResult *pruned[NUM_ABLATION];
+        for (int i = 0; i < NUM_ABLATION; i++) pruned[i] = &r[ablation_model[i]];
+        printf("\n");
+        print_ablation(stdout, &r[0], pruned, ABLATION_LAMBDAS, NUM_ABLATION);
+    }
+    printf("\n");
+    print_disharmony(stdout, r, shown);
+    printf("\n");
+    print_histograms(stdout, r, shown);
+    const EvalResult *a = &r[0], *b = &r[main_model];
+    double dl = mean_length(&b->greedy.all) / mean_length(&a->greedy.all) - 1;
+    printf("\ngreedy: O1-Pruner's length %+.1f%%, accuracy %+.1f points; report: %s (%.0f s)\n", 100 * dl,
+           100 * (accuracy(&b->greedy.all) - accuracy(&a->greedy.all)), report, now_seconds() - t0);
     dataset_free(&test);
-    return write_report(report, r, 2, err) ? fail(err) : 0;
+    const char *keys[MAX_MODELS];
+    for (int m = 0; m < count; m++) keys[m] = m == 0 ? "reference" : m == main_model ? "pruned" : m == 1 ? "sft_shortest" : m == 2 ? "dpo" : key[m];
+    rc = write_report(report, r, count, keys, ABLATION_LAMBDAS, ablation_model, compare ? NUM_ABLATION : 0, err);
+    if (rc == 0 && svg) rc = write_svg(svg, r, shown, paths, err);
+    if (rc == 0 && svg && !quiet) fprintf(stderr, "%s: wrote %s\n", cmd, svg);
+    return rc ? fail(err) : 0;
 }
+
+static int cmd_run(int argc, char **argv) { return run_pipeline(argc, argv, 0); }
+static int cmd_compare(int argc, char **argv) { return run_pipeline(argc, argv, 1); }
 
 static int cmd_vectors(int argc, char **argv) {
     const char *out = "data/vectors", *check = NULL, *reference = "data/vectors/model.txt";
@@ -3577,6 +4102,7 @@ static void usage(FILE *out) {
             "\n"
             "commands:\n"
             "  run        the whole method end to end (what 'make run' calls)\n"
+            "  compare    O1-Pruner against the paper's baselines and its lambda ablation ('make compare')\n"
             "  sft        train the long-thought reference model on the verbose teacher's traces\n"
             "  presample  K solutions per training problem from the reference model\n"
             "  prune      O1-Pruner fine-tuning on the pre-sampled solutions\n"
@@ -3603,6 +4129,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "presample")) return cmd_presample(argc, argv);
     if (!strcmp(cmd, "prune")) return cmd_prune(argc, argv);
     if (!strcmp(cmd, "run")) return cmd_run(argc, argv);
+    if (!strcmp(cmd, "compare")) return cmd_compare(argc, argv);
     if (!strcmp(cmd, "vectors")) return cmd_vectors(argc, argv);
     if (!strcmp(cmd, "export")) return cmd_export(argc, argv);
     fprintf(stderr, "%s: unknown command '%s'; run 'o1pruner --help' for the list\n", program_name, cmd);

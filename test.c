@@ -1050,6 +1050,105 @@ static void test_ppo_clip(void) {
     free(z); free(probs); free(dz);
 }
 
+/* DPO (the paper's baseline): the loss on hand-computed pairs, its gradient by finite differences
+ * with respect to the token log-probs and through the log-softmax to the logits, and which
+ * sequences the baselines select from a pre-sampled set */
+static double dpo_loss_only(const float *lp, const float *mask, const double *ref, int P, int T, float beta) {
+    float d[64];
+    return dpo_loss(lp, mask, ref, P, T, beta, d).loss;
+}
+
+static void test_dpo(void) {
+    printf("DPO loss and the baselines' training sets\n");
+    int T = 4;
+    float lp[8] = {-0.5f, -1.0f, -0.25f, 0.0f, -2.0f, -0.5f, -1.5f, -0.75f}, mask[8] = {1, 1, 1, 0, 1, 1, 1, 1};
+    double chosen = -1.75, rejected = -4.75; /* the masked sums */
+    double margins[] = {0.0, 1.0, -3.0, 500.0, -500.0};
+    for (size_t c = 0; c < sizeof(margins) / sizeof(margins[0]); c++) {
+        /* reference sums that put (log-ratio chosen - log-ratio rejected) at margins[c] */
+        double ref[2] = {chosen - 0.3, rejected - 0.3 + margins[c]};
+        float d[8];
+        DpoStats st = dpo_loss(lp, mask, ref, 1, T, 0.1f, d);
+        double z = 0.1 * margins[c], expect = log(1.0 + exp(-z));
+        if (z < -30) expect = -z; /* log(1 + e^-z) = -z + log(1 + e^z) */
+        double g = 0.1 / (1.0 + exp(z));
+        int grad_ok = 1;
+        for (int t = 0; t < T; t++) grad_ok &= fabs(d[t] + g * mask[t]) < 1e-7 && fabs(d[T + t] - g * mask[T + t]) < 1e-7;
+        CHECK(fabs(st.loss - expect) <= 1e-6 * fmax(1, expect) && isfinite(st.loss) && fabs(st.margin - margins[c]) < 1e-6 &&
+                  st.accuracy == (z > 0) && grad_ok,
+              "DPO, margin %g: loss %.9g expected %.9g, margin %g, gradient %s", margins[c], st.loss, expect, st.margin, grad_ok ? "ok" : "wrong");
+    }
+    /* two pairs, finite differences with respect to every token log-prob, then through the logits */
+    int P = 2, B = 2 * P, V = 5, N = B * T;
+    int targets[16] = {1, 4, 0, -1, 2, 2, 3, 1, 0, 0, 4, 4, 3, -1, -1, -1};
+    float m4[16] = {0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0};
+    float *z = malloc(sizeof(float) * N * V), *probs = malloc(sizeof(float) * N * V), *dz = malloc(sizeof(float) * N * V);
+    float logp[16], dlp[16];
+    double ref4[4] = {-2.1, -4.4, -5.0, -0.9};
+    Rng rng;
+    rng_seed(&rng, 13, 0, 0);
+    fill_uniform(z, (size_t)N * V, &rng, -2, 2);
+    logprob_forward(logp, probs, z, targets, N, V);
+    dpo_loss(logp, m4, ref4, P, T, 0.5f, dlp);
+    double worst = 0, largest = 1e-6;
+    for (int i = 0; i < N; i++) {
+        float save = logp[i], h = 1e-3f;
+        logp[i] = save + h; double fp = dpo_loss_only(logp, m4, ref4, P, T, 0.5f);
+        logp[i] = save - h; double fm = dpo_loss_only(logp, m4, ref4, P, T, 0.5f);
+        double num = (fp - fm) / ((double)(save + h) - (double)(save - h)); /* the step float rounding really took */
+        logp[i] = save;
+        worst = fmax(worst, fabs(num - dlp[i]));
+        largest = fmax(largest, fabs(num));
+    }
+    CHECK(worst / largest < 1e-4, "DPO d loss / d logprob off by %.3g (relative)", worst / largest);
+    memset(dz, 0, sizeof(float) * N * V);
+    logprob_backward(dz, dlp, probs, targets, N, V);
+    double worst_z = 0, scale = 1e-6;
+    for (int i = 0; i < N * V; i++) {
+        float save = z[i], h = 1e-3f;
+        z[i] = save + h; logprob_forward(logp, probs, z, targets, N, V); double fp = dpo_loss_only(logp, m4, ref4, P, T, 0.5f);
+        z[i] = save - h; logprob_forward(logp, probs, z, targets, N, V); double fm = dpo_loss_only(logp, m4, ref4, P, T, 0.5f);
+        z[i] = save;
+        double num = (fp - fm) / (2.0 * h);
+        worst_z = fmax(worst_z, fabs(num - dz[i]));
+        scale = fmax(scale, fabs(num));
+    }
+    printf("  DPO: d loss / d logprob max rel error %.2e, d loss / d logits max rel error %.2e (finite differences)\n", worst / largest,
+           worst_z / scale);
+    CHECK(worst_z / scale < 1e-3, "DPO gradient w.r.t. logits: error %.3g", worst_z / scale);
+    free(z); free(probs); free(dz);
+
+    /* selection: problem 0 has samples of lengths 9 (wrong), 5, 7, 5 (correct) and 9: the two
+     * shortest correct are samples 1 and 3 (tie: lower index first), the longest is sample 0 (tie:
+     * lower index); problem 1 has one correct sample, as long as the longest: SFT keeps it, DPO
+     * has no pair for it */
+    static char text[2][5][40];
+    PresampledSet ps = {.problems = 2, .k = 5};
+    Example ex[10];
+    int correct[10] = {0, 1, 1, 1, 1, 1, 0, 0, 0, 0}, length[10] = {9, 5, 7, 5, 9, 6, 6, 4, 3, 6};
+    for (int i = 0; i < 10; i++) {
+        snprintf(text[i / 5][i % 5], 40, "1+2=%.*s", length[i], "xxxxxxxxxxxxxxxxxxxx");
+        ex[i].text = text[i / 5][i % 5];
+        ex[i].prompt_len = 4;
+        ex[i].length = 4 + length[i];
+    }
+    ps.sample = ex;
+    ps.correct = correct;
+    PruneConfig pc;
+    prune_defaults(&pc);
+    Example out[20];
+    float w[20];
+    double mean_reward;
+    pc.method = METHOD_SFT_SHORTEST;
+    int n = select_training_set(&pc, &ps, out, w, &mean_reward);
+    CHECK(n == 3 && out[0].text == ex[1].text && out[1].text == ex[3].text && out[2].text == ex[5].text,
+          "SFT-shortest picked %d sequences", n);
+    pc.method = METHOD_DPO;
+    n = select_training_set(&pc, &ps, out, w, &mean_reward);
+    CHECK(n == 4 && out[0].text == ex[1].text && out[1].text == ex[0].text && out[2].text == ex[3].text && out[3].text == ex[0].text,
+          "DPO picked %d sequences, not the pairs (1, 0) and (3, 0)", n);
+}
+
 /* at step 0 pi_theta = pi_ref: the ratio is exactly 1 and the loss exactly -mean(w) */
 static void test_ppo_step_zero(void) {
     printf("PPO-clip at step 0\n");
@@ -1783,59 +1882,78 @@ static void test_small_run(void) {
     pc.batch = 16;
     pc.epochs = 3;
     pc.lr = 1e-4f;
+    pc.curve_problems = 4;
     if (rc == 0) rc = run_prune(&pc, err);
-    /* both stages again, stopped part-way and resumed: the same bits */
-    char presampled2[400], pruned2[400], partial[420], resume[420];
-    snprintf(presampled2, sizeof(presampled2), "%s/presampled2.txt", dir);
-    snprintf(pruned2, sizeof(pruned2), "%s/pruned2.bin", dir);
-    snprintf(partial, sizeof(partial), "%s.partial", presampled2);
-    snprintf(resume, sizeof(resume), "%s.resume", pruned2);
-    pre.out = presampled2;
-    pre.save_every = 16;
-    pre.stop_after = 16;
-    int rc2 = run_presample(&pre, err), had_partial = access(partial, F_OK) == 0 && access(presampled2, F_OK) != 0;
-    pre.stop_after = 0;
-    if (rc2 == 0) rc2 = run_presample(&pre, err);
-    pc.out = pruned2;
-    pc.stop_after = 25; /* mid-way through the second epoch */
-    if (rc2 == 0) rc2 = run_prune(&pc, err);
-    int had_resume = access(resume, F_OK) == 0 && access(pruned2, F_OK) != 0;
-    pc.stop_after = 0;
-    if (rc2 == 0) rc2 = run_prune(&pc, err);
     fflush(stdout);
     dup2(saved, 1);
     close(devnull); close(saved);
-    CHECK(rc == 0 && rc2 == 0, "small run: %s", err);
-    if (rc != 0 || rc2 != 0) return;
-    CHECK(had_partial && files_equal(presampled, presampled2) && access(partial, F_OK) != 0,
-          "presample stopped after 16 of 40 problems and resumed: not the uninterrupted run's bits");
-    CHECK(had_resume && files_equal(pruned, pruned2) && access(resume, F_OK) != 0,
-          "prune stopped at step 25 of 60 and resumed: not the uninterrupted run's bits");
+    CHECK(rc == 0, "small run: %s", err);
+    if (rc != 0) return;
+    /* the paper's baselines on the same set: they train (their quality is make compare's business) */
+    char sft_path[400], dpo_path[400];
+    snprintf(sft_path, sizeof(sft_path), "%s/sft-shortest.bin", dir);
+    snprintf(dpo_path, sizeof(dpo_path), "%s/dpo.bin", dir);
+    PruneConfig bc = pc;
+    bc.method = METHOD_SFT_SHORTEST;
+    bc.out = sft_path;
+    fflush(stdout);
+    saved = dup(1); devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    rc = run_prune(&bc, err);
+    bc.method = METHOD_DPO;
+    bc.out = dpo_path;
+    bc.lr = 3e-6f;
+    if (rc == 0) rc = run_prune(&bc, err);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(devnull); close(saved);
+    CHECK(rc == 0, "baselines: %s", err);
+    if (rc != 0) return;
     Dataset test;
-    EvalResult r[2];
-    const char *paths[2] = {"data/reference.bin", pruned}, *names[2] = {"reference", "O1-Pruner"};
-    rc = evaluate_models(paths, names, 2, dir, 0, 1.0f, 1.0f, 160, 1, 1, r, &test, err);
+    EvalResult r[4];
+    const char *paths[4] = {"data/reference.bin", sft_path, dpo_path, pruned}, *names[4] = {"reference", "SFT-shortest", "DPO", "O1-Pruner"};
+    rc = evaluate_models(paths, names, 4, dir, 4, 1.0f, 1.0f, 160, 1, 1, r, &test, err);
     CHECK(rc == 0, "evaluation: %s", err);
     if (rc != 0) return;
-    double L0 = mean_length(&r[0].greedy.all), L1 = mean_length(&r[1].greedy.all);
-    double A0 = accuracy(&r[0].greedy.all), A1 = accuracy(&r[1].greedy.all);
+    double L0 = mean_length(&r[0].greedy.all), L1 = mean_length(&r[3].greedy.all);
+    double A0 = accuracy(&r[0].greedy.all), A1 = accuracy(&r[3].greedy.all);
     printf("  %d test problems, greedy: reference %.1f%% / %.1f tokens -> pruned %.1f%% / %.1f tokens\n", test.count,
            100 * A0, L0, 100 * A1, L1);
     CHECK(L1 < 0.9 * L0, "the mean length did not go down: %.1f -> %.1f", L0, L1);
     CHECK(A1 >= A0 - 0.05, "accuracy collapsed: %.3f -> %.3f", A0, A1);
     /* the report: the table, and report.json with the fields DESIGN.md §6 names */
-    print_comparison(stdout, r, 2);
+    print_comparison(stdout, r, 4);
     char json[400];
     snprintf(json, sizeof(json), "%s/report.json", dir);
-    CHECK(write_report(json, r, 2, err) == 0, "%s", err);
+    print_disharmony(stdout, r, 4);
+    print_histograms(stdout, r, 4);
+    const char *json_keys[4] = {"reference", "sft_shortest", "dpo", "pruned"};
+    float lambda[1] = {2.0f};
+    int ablation[1] = {3};
+    CHECK(write_report(json, r, 4, json_keys, lambda, ablation, 1, err) == 0, "%s", err);
     size_t n;
     char *text = (char *)read_bytes(json, &n);
     const char *keys[] = {"\"reference\": {", "\"pruned\": {", "\"accuracy\": ", "\"mean_length\": ", "\"aes\": ",
-                          "\"by_difficulty\": [", "\"greedy\": ", "\"minimal_length\": 44"};
+                          "\"by_difficulty\": [", "\"greedy\": ", "\"minimal_length\": 44", "\"sft_shortest\": {", "\"dpo\": {",
+                          "\"length_quartiles\": [", "\"length_histogram\": {", "\"lambda_ablation\": [{\"lambda\": 2, \"model\": \"pruned\"}]"};
     for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) CHECK(n && strstr(text, keys[k]), "report.json lacks %s", keys[k]);
     int depth = 0, balanced = 1;
     for (size_t i = 0; i < n; i++) { depth += (text[i] == '{' || text[i] == '[') - (text[i] == '}' || text[i] == ']'); balanced &= depth >= 0; }
     CHECK(balanced && depth == 0, "report.json brackets do not balance");
+    free(text);
+    /* the SVG: well formed, a histogram line per model and difficulty, the training curves drawn */
+    char svg[400];
+    snprintf(svg, sizeof(svg), "%s/report.svg", dir);
+    CHECK(write_svg(svg, r, 4, paths, err) == 0, "%s", err);
+    text = (char *)read_bytes(svg, &n);
+    text = realloc(text, n + 1);
+    text[n] = 0;
+    int polylines = 0, opened = 0, closed = 0;
+    for (const char *q = text; (q = strstr(q, "<polyline")); q++) polylines++;
+    for (size_t i = 0; i < n; i++) { opened += text[i] == '<'; closed += text[i] == '>'; }
+    CHECK(!strncmp(text, "<?xml", 5) && strstr(text, "</svg>\n") && opened == closed && polylines == 4 * 5 + 1 + 1 + 3 &&
+              !strstr(text, "no curve") && !strstr(text, "nan") && !strstr(text, "inf"),
+          "report.svg: %d polylines (expected 4 models x 5 difficulties + loss + ratio + 3 valid lengths), tags %d/%d", polylines, opened, closed);
     free(text);
     dataset_free(&test);
     test_stage_errors(presampled);
@@ -1934,6 +2052,7 @@ static int file_is_valid(const char *path, FileKind kind) {
     return 1;
 }
 
+#define KILLS 6
 static void test_interruptions(void) {
     printf("interruptions: kill -9 at random points of sft, presample and prune, then resume\n");
     if (access("./o1pruner", X_OK) != 0) { CHECK(0, "./o1pruner not built (make test builds it)"); return; }
@@ -1944,10 +2063,10 @@ static void test_interruptions(void) {
         const char *name, *args, *resume_suffix; /* args: OUT is replaced by the output path */
         FileKind kind, resume_kind;
     } stages[] = {
-        {"sft.bin", "sft --out OUT --layers 1 --heads 1 --embd 16 --steps 40 --batch 8 --warmup 2 --save-every 1 --eval-every 0 --quiet",
+        {"sft.bin", "sft --out OUT --layers 1 --heads 1 --embd 16 --steps 40 --batch 8 --warmup 2 --save-every 1 --eval-every 0 --threads 1 --quiet",
          ".resume", KIND_CHECKPOINT, KIND_CHECKPOINT},
-        {"presampled.txt", "presample --out OUT --problems 96 --k 2 --save-every 8 --quiet", ".partial", KIND_PRESAMPLED, KIND_PRESAMPLED},
-        {"pruned.bin", "prune --presampled DIR/presampled.txt --out OUT --m 2 --batch 8 --save-every 4 --quiet", ".resume",
+        {"presampled.txt", "presample --out OUT --problems 96 --k 2 --save-every 8 --threads 1 --quiet", ".partial", KIND_PRESAMPLED, KIND_PRESAMPLED},
+        {"pruned.bin", "prune --presampled DIR/presampled.txt --out OUT --m 2 --batch 8 --save-every 4 --curve-problems 2 --threads 1 --quiet", ".resume",
          KIND_CHECKPOINT, KIND_CHECKPOINT},
     };
     Rng rng;
@@ -1983,7 +2102,7 @@ static void test_interruptions(void) {
         free(bytes);
         snprintf(with_out, sizeof(with_out), args, out);
         int kills = 0, torn = 0, bad_resume = 0;
-        for (int i = 0; i < 8; i++) {
+        for (int i = 0; i < KILLS; i++) {
             long delay = (long)(rng_uniform(&rng) * seconds * 1.1e6);
             kills += run_and_kill(with_out, delay, &status);
             if (!files_equal(out, old) && !files_equal(out, expected)) torn++;
@@ -1994,8 +2113,8 @@ static void test_interruptions(void) {
               torn, bad_resume, kills);
         CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0 && files_equal(out, expected) && access(resume, F_OK) != 0,
               "%s: the run after %d kills did not finish with the uninterrupted run's bits", stages[s].name, kills);
-        printf("  %-14s %d of 8 runs killed at random in [0, %.2f s]; %d torn outputs, %d invalid states; resumed to the %s bits\n",
-               stages[s].name, kills, 1.1 * seconds, torn, bad_resume, files_equal(out, expected) ? "uninterrupted run's" : "WRONG");
+        printf("  %-14s %d of %d runs killed at random in [0, %.2f s]; %d torn outputs, %d invalid states; resumed to the %s bits\n",
+               stages[s].name, kills, KILLS, 1.1 * seconds, torn, bad_resume, files_equal(out, expected) ? "uninterrupted run's" : "WRONG");
     }
 }
 
@@ -2041,7 +2160,7 @@ int main(void) {
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
     void (*tests[])(void) = {test_layer_gradients, test_model_gradient, test_init_loss_and_overfit, test_adamw_clip_schedule,
                              test_checkpoints, test_thread_determinism, test_kv_cache, test_task, test_dataset_errors,
-                             test_sampling, test_reward_advantage_aes, test_ppo_clip, test_ppo_step_zero,
+                             test_sampling, test_reward_advantage_aes, test_ppo_clip, test_ppo_step_zero, test_dpo,
                              test_sft_fingerprint, test_vectors_shipped, test_vectors_independent, test_vectors_reader, test_safetensors,
                              test_small_run, test_cli, test_bad_files, test_interruptions};
     for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
