@@ -2269,8 +2269,8 @@ static int select_training_set(const PruneConfig *c, const PresampledSet *ps, Ex
         return S;
     }
     int n = ps->problems * c->m;
-    double *reward = xmalloc(sizeof(double) * (size_t)n, "rewards");
-    int *correct = xmalloc(sizeof(int) * (size_t)n, "rewards");
+    double *reward = xcalloc((size_t)n, sizeof(double), "rewards");
+    int *correct = xcalloc((size_t)n, sizeof(int), "rewards");
     for (int p = 0; p < ps->problems; p++) {
         double L_ref = 0, A_ref = 0;
         for (int j = 0; j < ps->k; j++) {
@@ -3850,10 +3850,11 @@ static int file_has_text(const char *path, const char *text) {
 
 /* stage 3 of run and compare: train a model on the pre-sampled set unless `out` holds one made
  * with the same settings (recorded beside it in OUT.settings) from the same set */
-static int train_stage(PruneConfig *pc, const char *out, int redo, int quiet, const char *what, char *err) {
-    char settings[512], settings_path[4300];
+static int train_stage(PruneConfig *pc, const char *out, uint32_t presampled_crc, int redo, int quiet, const char *what, char *err) {
+    char settings[600], settings_path[4300];
     pc->out = out;
     prune_settings(settings, sizeof(settings), pc);
+    snprintf(settings + strlen(settings), sizeof(settings) - strlen(settings), "presampled %08x\n", presampled_crc);
     snprintf(settings_path, sizeof(settings_path), "%s.settings", out);
     if (!redo && access(out, F_OK) == 0 && file_has_text(settings_path, settings)) {
         if (!quiet) fprintf(stderr, "reusing %s, trained with the same settings (--redo to train again)\n", out);
@@ -3960,16 +3961,21 @@ static int run_pipeline(int argc, char **argv, int compare) {
     pre.seed = seed;
     pre.quiet = quiet;
     pre.discard_stale = 1;
-    int fresh = 0, rc;
+    int rc;
     /* stage 2: pre-sampling */
     if (!redo && presampled_matches(presampled, &pre, ref_crc, problems)) {
         if (!quiet) fprintf(stderr, "%s: reusing %s (--redo to sample again)\n", cmd, presampled);
     } else {
         if (!quiet) fprintf(stderr, "%s: pre-sampling %d solutions per problem from %s\n", cmd, pre.k, pre.ref);
         if ((rc = run_presample(&pre, err)) != 0) return stage_status(rc, err);
-        fresh = 1;
     }
-    /* stage 3: training, every model from the reference and the pre-sampled set */
+    /* stage 3: training, every model from the reference and the pre-sampled set (its CRC-32 in
+     * OUT.settings: a model is reused only if trained on this very set) */
+    char *bytes;
+    size_t size;
+    if (read_text_file(presampled, "run 'o1pruner presample' first", &bytes, &size, err)) return fail(err);
+    uint32_t presampled_crc = crc32_update(0, bytes, size);
+    free(bytes);
     pc.ref = pre.ref;
     pc.presampled = presampled;
     pc.data_dir = data;
@@ -3986,19 +3992,19 @@ static int run_pipeline(int argc, char **argv, int compare) {
         b.method = METHOD_SFT_SHORTEST;
         b.lr = sft_lr;
         snprintf(path[count], sizeof(path[count]), "%s/sft-shortest.bin", out);
-        if ((rc = train_stage(&b, path[count], redo || fresh, quiet, "the SFT-shortest baseline", err)) != 0) return stage_status(rc, err);
+        if ((rc = train_stage(&b, path[count], presampled_crc, redo, quiet, "the SFT-shortest baseline", err)) != 0) return stage_status(rc, err);
         paths[count] = path[count]; names[count++] = "SFT-shortest";
         b.method = METHOD_DPO;
         b.lr = dpo_lr;
         b.beta = dpo_beta;
         snprintf(path[count], sizeof(path[count]), "%s/dpo.bin", out);
-        if ((rc = train_stage(&b, path[count], redo || fresh, quiet, "the DPO baseline", err)) != 0) return stage_status(rc, err);
+        if ((rc = train_stage(&b, path[count], presampled_crc, redo, quiet, "the DPO baseline", err)) != 0) return stage_status(rc, err);
         paths[count] = path[count]; names[count++] = "DPO";
     }
     main_model = count;
     snprintf(path[count], sizeof(path[count]), "%s/pruned.bin", out);
     snprintf(label[count], sizeof(label[count]), "O1-Pruner, m=%d, lambda=%g", pc.m, pc.lambda);
-    if ((rc = train_stage(&pc, path[count], redo || fresh, quiet, label[count], err)) != 0) return stage_status(rc, err);
+    if ((rc = train_stage(&pc, path[count], presampled_crc, redo, quiet, label[count], err)) != 0) return stage_status(rc, err);
     paths[count] = path[count]; names[count++] = "O1-Pruner";
     for (int i = 0; compare && i < NUM_ABLATION; i++) {
         if (ABLATION_LAMBDAS[i] == pc.lambda) { ablation_model[i] = main_model; continue; }
@@ -4006,7 +4012,7 @@ static int run_pipeline(int argc, char **argv, int compare) {
         a.lambda = ABLATION_LAMBDAS[i];
         snprintf(path[count], sizeof(path[count]), "%s/pruned-lambda%g.bin", out, a.lambda);
         snprintf(label[count], sizeof(label[count]), "O1-Pruner, lambda=%g", a.lambda);
-        if ((rc = train_stage(&a, path[count], redo || fresh, quiet, label[count], err)) != 0) return stage_status(rc, err);
+        if ((rc = train_stage(&a, path[count], presampled_crc, redo, quiet, label[count], err)) != 0) return stage_status(rc, err);
         ablation_model[i] = count;
         paths[count] = path[count];
         names[count] = label[count] + strlen("O1-Pruner, ");

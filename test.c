@@ -1309,6 +1309,13 @@ static void test_cli(void) {
         {"run --help", 0, "usage: o1pruner run"},
         {"bench --help", 0, "usage: o1pruner bench"},
         {"export --help", 0, "usage: o1pruner export"},
+        {"compare --help", 0, "usage: o1pruner compare"},
+        {"compare --batch 31", 2, "--batch 31: DPO needs an even batch"},
+        {"compare --dpo-lr 2", 2, "--dpo-lr 2 is outside [0, 1]"},
+        {"run --dpo-lr 1e-5", 2, "unknown flag '--dpo-lr'"},
+        {"prune --method ppo", 2, "--method 'ppo' is not o1-pruner, sft-shortest or dpo"},
+        {"prune --method dpo --batch 7", 2, "--batch 7: DPO needs an even batch"},
+        {"prune --curve-problems -1", 2, "--curve-problems -1 is outside"},
     };
     char cmd[1200], out[400];
     snprintf(out, sizeof(out), "%s/cli.txt", tmpdir);
