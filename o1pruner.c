@@ -2719,8 +2719,8 @@ static void svg_axes(FILE *f, const SvgPanel *p, const char *title, const char *
     fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='middle'>%s</text>\n", p->left + p->width / 2, p->top + p->height + 30, xlabel);
     for (int i = 0; i <= 4; i++) { /* 5 ticks on each axis */
         double x = p->xmin + i * (p->xmax - p->xmin) / 4, y = p->ymin + i * (p->ymax - p->ymin) / 4;
-        fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='middle' font-size='10'>%.3g</text>\n", svg_x(p, x), p->top + p->height + 14, x);
-        fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='end' font-size='10'>%.3g</text>\n", p->left - 4, svg_y(p, y) + 3, y);
+        fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='middle' font-size='10'>%.4g</text>\n", svg_x(p, x), p->top + p->height + 14, x);
+        fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='end' font-size='10'>%.4g</text>\n", p->left - 4, svg_y(p, y) + 3, y);
         fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#ddd'/>\n", p->left, svg_y(p, y), p->left + p->width, svg_y(p, y));
     }
 }
@@ -2758,8 +2758,8 @@ static int write_svg(const char *path, const EvalResult *r, int count, const cha
     fprintf(f, "<text x='%d' y='24' text-anchor='middle' font-size='16' font-weight='bold'>O1-Pruner on the toy task: "
                "response lengths on the test split (%s), and training</text>\n", W / 2, r[0].samples > 0 ? "sampled" : "greedy");
     for (int m = 0; m < count; m++) /* legend */
-        fprintf(f, "<rect x='%d' y='38' width='14' height='4' fill='%s'/><text x='%d' y='44'>%s</text>\n", 60 + 170 * m,
-                SVG_COLORS[m % 7], 80 + 170 * m, r[m].name);
+        fprintf(f, "<rect x='%d' y='%d' width='14' height='%d' fill='%s'/><text x='%d' y='44'>%s</text>\n", 60 + 170 * m,
+                m == 0 ? 34 : 38, m == 0 ? 12 : 4, m == 0 ? "#d8d8d8" : SVG_COLORS[m % 7], 80 + 170 * m, r[m].name);
     /* top row: per difficulty, the fraction of responses in each length bin, one line per model */
     for (int n = MIN_TERMS; n <= MAX_TERMS; n++) {
         double y[LENGTH_BINS + 2], x[LENGTH_BINS + 2], ymax = 0;
@@ -2782,7 +2782,10 @@ static int write_svg(const char *path, const EvalResult *r, int count, const cha
                 x[k] = (b + 0.5) * LENGTH_BIN;
                 y[k++] = es->level[n].count ? (double)es->histogram[n][b] / es->level[n].count : 0;
             }
-            svg_polyline(f, &p, x, y, k, SVG_COLORS[m % 7], m == 0 ? "stroke-dasharray='6,3'" : "");
+            if (m > 0) { svg_polyline(f, &p, x, y, k, SVG_COLORS[m % 7], ""); continue; }
+            fprintf(f, "<polygon fill='#d8d8d8' stroke='none' points='%.1f,%.1f ", svg_x(&p, 0), svg_y(&p, 0)); /* before: an area */
+            for (int i = 0; i < k; i++) fprintf(f, "%.1f,%.1f ", svg_x(&p, x[i]), svg_y(&p, y[i]));
+            fprintf(f, "%.1f,%.1f'/>\n", svg_x(&p, p.xmax), svg_y(&p, 0));
         }
     }
     fprintf(f, "<text x='20' y='180' transform='rotate(-90 20 180)' text-anchor='middle'>fraction of responses</text>\n");

@@ -1955,12 +1955,14 @@ static void test_small_run(void) {
     text = (char *)read_bytes(svg, &n);
     text = realloc(text, n + 1);
     text[n] = 0;
-    int polylines = 0, opened = 0, closed = 0;
+    int polylines = 0, polygons = 0, opened = 0, closed = 0;
     for (const char *q = text; (q = strstr(q, "<polyline")); q++) polylines++;
+    for (const char *q = text; (q = strstr(q, "<polygon")); q++) polygons++;
     for (size_t i = 0; i < n; i++) { opened += text[i] == '<'; closed += text[i] == '>'; }
-    CHECK(!strncmp(text, "<?xml", 5) && strstr(text, "</svg>\n") && opened == closed && polylines == 4 * 5 + 1 + 1 + 3 &&
+    CHECK(!strncmp(text, "<?xml", 5) && strstr(text, "</svg>\n") && opened == closed && polygons == 5 && polylines == 3 * 5 + 1 + 1 + 3 &&
               !strstr(text, "no curve") && !strstr(text, "nan") && !strstr(text, "inf"),
-          "report.svg: %d polylines (expected 4 models x 5 difficulties + loss + ratio + 3 valid lengths), tags %d/%d", polylines, opened, closed);
+          "report.svg: %d areas, %d lines (expected the reference's 5 areas, 3 models x 5 difficulties + loss + ratio + 3 valid "
+          "lengths), tags %d/%d", polygons, polylines, opened, closed);
     free(text);
     dataset_free(&test);
     test_stage_errors(presampled);
