@@ -2734,7 +2734,7 @@ static void svg_polyline(FILE *f, const SvgPanel *p, const double *x, const doub
 
 static const char *const SVG_COLORS[] = {"#888888", "#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"};
 
-static int write_svg(const char *path, const EvalResult *r, int count, const char *const *model_paths, char *err) {
+static int write_svg(const char *path, const EvalResult *r, int count, const char *const *model_paths, int o1, char *err) {
     CurvePoint curve[8][CURVE_POINTS + 2];
     int points[8] = {0};
     double length_max = 0, loss_min = 0, loss_max = 0, stat_min = 1, stat_max = 1;
@@ -2744,7 +2744,7 @@ static int write_svg(const char *path, const EvalResult *r, int count, const cha
         points[m] = curve_read(curve_path, curve[m], CURVE_POINTS + 2, LONG_MAX);
         for (int i = 0; i < points[m]; i++) {
             length_max = fmax(length_max, curve[m][i].valid_length);
-            if (m != count - 1) continue; /* loss and ratio: O1-Pruner's, the last model shown */
+            if (m != o1) continue; /* loss and ratio: O1-Pruner's */
             if (isfinite(curve[m][i].loss)) { loss_min = fmin(loss_min, curve[m][i].loss); loss_max = fmax(loss_max, curve[m][i].loss); }
             if (isfinite(curve[m][i].stat)) { stat_min = fmin(stat_min, curve[m][i].stat); stat_max = fmax(stat_max, curve[m][i].stat); }
         }
@@ -2792,14 +2792,13 @@ static int write_svg(const char *path, const EvalResult *r, int count, const cha
     /* bottom row: O1-Pruner's loss and mean ratio, and every trained model's greedy length on valid */
     long last_step = 1;
     for (int m = 1; m < count && m < 8; m++) if (points[m]) last_step = curve[m][points[m] - 1].step > last_step ? curve[m][points[m] - 1].step : last_step;
-    int o1 = count - 1;
     const char *title[3] = {"O1-Pruner: PPO-clip loss", "O1-Pruner: mean ratio pi_theta / pi_ref", "greedy mean length on valid problems"};
     double ylo[3] = {loss_min, stat_min, 0}, yhi[3] = {loss_max, stat_max, length_max * 1.05};
     for (int j = 0; j < 3; j++) {
         if (yhi[j] <= ylo[j]) yhi[j] = ylo[j] + 1;
         SvgPanel p = {60 + j * 320, 380, 260, 200, 0, (double)last_step, ylo[j], yhi[j]};
         svg_axes(f, &p, title[j], "training step");
-        for (int m = j < 2 ? o1 : 1; m <= o1 && m < 8; m++) {
+        for (int m = j < 2 ? o1 : 1; m < (j < 2 ? o1 + 1 : count) && m < 8; m++) {
             double x[CURVE_POINTS + 2], y[CURVE_POINTS + 2];
             for (int i = 0; i < points[m]; i++) {
                 x[i] = (double)curve[m][i].step;
@@ -4051,7 +4050,7 @@ static int run_pipeline(int argc, char **argv, int compare) {
     const char *keys[MAX_MODELS];
     for (int m = 0; m < count; m++) keys[m] = m == 0 ? "reference" : m == main_model ? "pruned" : m == 1 ? "sft_shortest" : m == 2 ? "dpo" : key[m];
     rc = write_report(report, r, count, keys, ABLATION_LAMBDAS, ablation_model, compare ? NUM_ABLATION : 0, err);
-    if (rc == 0 && svg) rc = write_svg(svg, r, shown, paths, err);
+    if (rc == 0 && svg) rc = write_svg(svg, r, shown, paths, main_model, err);
     if (rc == 0 && svg && !quiet) fprintf(stderr, "%s: wrote %s\n", cmd, svg);
     return rc ? fail(err) : 0;
 }

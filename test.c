@@ -1866,7 +1866,7 @@ static int files_equal(const char *a, const char *b) {
 static void test_small_run(void) {
     printf("small end-to-end run: presample, prune, evaluate\n");
     if (access("data/reference.bin", F_OK) != 0) { CHECK(0, "data/reference.bin missing (make reference)"); return; }
-    char dir[300], path[400], presampled[400], pruned[400], err[O1P_ERR_LEN];
+    char dir[280], path[400], presampled[400], pruned[400], err[O1P_ERR_LEN];
     snprintf(dir, sizeof(dir), "%s/small", tmpdir);
     mkdir(dir, 0777);
     snprintf(path, sizeof(path), "%s/prune.txt", dir);
@@ -1918,25 +1918,36 @@ static void test_small_run(void) {
     if (rc != 0) return;
     Dataset test;
     EvalResult r[4];
-    const char *paths[4] = {"data/reference.bin", sft_path, dpo_path, pruned}, *names[4] = {"reference", "SFT-shortest", "DPO", "O1-Pruner"};
-    rc = evaluate_models(paths, names, 4, dir, 4, 1.0f, 1.0f, 160, 1, 1, r, &test, err);
+    const char *paths[4] = {"data/reference.bin", pruned, sft_path, dpo_path}, *names[4] = {"reference", "O1-Pruner", "SFT-shortest", "DPO"};
+    rc = evaluate_models(paths, names, 2, dir, 0, 1.0f, 1.0f, 160, 1, 1, r, &test, err);
     CHECK(rc == 0, "evaluation: %s", err);
     if (rc != 0) return;
-    double L0 = mean_length(&r[0].greedy.all), L1 = mean_length(&r[3].greedy.all);
-    double A0 = accuracy(&r[0].greedy.all), A1 = accuracy(&r[3].greedy.all);
+    double L0 = mean_length(&r[0].greedy.all), L1 = mean_length(&r[1].greedy.all);
+    double A0 = accuracy(&r[0].greedy.all), A1 = accuracy(&r[1].greedy.all);
     printf("  %d test problems, greedy: reference %.1f%% / %.1f tokens -> pruned %.1f%% / %.1f tokens\n", test.count,
            100 * A0, L0, 100 * A1, L1);
     CHECK(L1 < 0.9 * L0, "the mean length did not go down: %.1f -> %.1f", L0, L1);
     CHECK(A1 >= A0 - 0.05, "accuracy collapsed: %.3f -> %.3f", A0, A1);
     /* the report: the table, and report.json with the fields DESIGN.md §6 names */
+    print_comparison(stdout, r, 2);
+    dataset_free(&test);
+    /* the report of compare: all four models, 4 sampled responses per problem, on 11 problems */
+    char mini[320];
+    snprintf(mini, sizeof(mini), "%s/mini", dir);
+    mkdir(mini, 0777);
+    snprintf(path, sizeof(path), "%s/test.txt", mini);
+    write_every_nth_line("data/test.txt", path, 80);
+    rc = evaluate_models(paths, names, 4, mini, 4, 1.0f, 1.0f, 160, 1, 1, r, &test, err);
+    CHECK(rc == 0, "evaluation: %s", err);
+    if (rc != 0) return;
     print_comparison(stdout, r, 4);
     char json[400];
     snprintf(json, sizeof(json), "%s/report.json", dir);
     print_disharmony(stdout, r, 4);
     print_histograms(stdout, r, 4);
-    const char *json_keys[4] = {"reference", "sft_shortest", "dpo", "pruned"};
+    const char *json_keys[4] = {"reference", "pruned", "sft_shortest", "dpo"};
     float lambda[1] = {2.0f};
-    int ablation[1] = {3};
+    int ablation[1] = {1};
     CHECK(write_report(json, r, 4, json_keys, lambda, ablation, 1, err) == 0, "%s", err);
     size_t n;
     char *text = (char *)read_bytes(json, &n);
@@ -1951,7 +1962,7 @@ static void test_small_run(void) {
     /* the SVG: well formed, a histogram line per model and difficulty, the training curves drawn */
     char svg[400];
     snprintf(svg, sizeof(svg), "%s/report.svg", dir);
-    CHECK(write_svg(svg, r, 4, paths, err) == 0, "%s", err);
+    CHECK(write_svg(svg, r, 4, paths, 1, err) == 0, "%s", err);
     text = (char *)read_bytes(svg, &n);
     text = realloc(text, n + 1);
     text[n] = 0;
