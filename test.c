@@ -2183,6 +2183,7 @@ int main(void) {
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
     /* O1P_TESTS=name,name runs only those (e.g. under valgrind, to split the suite) */
     const char *only = getenv("O1P_TESTS");
+    if (only && !*only) only = NULL; /* set but empty (make memcheck without it): all */
     const char *test_names[] = {"layer_gradients", "model_gradient", "init_loss_and_overfit", "adamw_clip_schedule", "checkpoints",
                                 "thread_determinism", "kv_cache", "task", "dataset_errors", "sampling", "reward_advantage_aes",
                                 "ppo_clip", "ppo_step_zero", "dpo", "sft_fingerprint", "vectors_shipped", "vectors_independent",
