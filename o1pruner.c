@@ -2806,7 +2806,7 @@ static int write_svg(const char *path, const EvalResult *r, int count, const cha
             }
             svg_polyline(f, &p, x, y, points[m], SVG_COLORS[m % 7], "");
         }
-        if (j == 2 && points[o1] > 0) {
+        if (j == 2 && points[o1] > 0 && isfinite(curve[o1][0].valid_length)) {
             double ref_length = curve[o1][0].valid_length;
             fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='%s' stroke-dasharray='6,3'/>\n", p.left, svg_y(&p, ref_length),
                     p.left + p.width, svg_y(&p, ref_length), SVG_COLORS[0]);

@@ -1889,7 +1889,7 @@ static void test_small_run(void) {
     pc.batch = 16;
     pc.epochs = 3;
     pc.lr = 1e-4f;
-    pc.curve_problems = 4;
+    pc.curve_problems = 0; /* the curve's loss and ratio only: decoding is slow under the sanitizers */
     if (rc == 0) rc = run_prune(&pc, err);
     fflush(stdout);
     dup2(saved, 1);
@@ -1931,12 +1931,12 @@ static void test_small_run(void) {
     /* the report: the table, and report.json with the fields DESIGN.md §6 names */
     print_comparison(stdout, r, 2);
     dataset_free(&test);
-    /* the report of compare: all four models, 4 sampled responses per problem, on 11 problems */
+    /* the report of compare: all four models, 4 sampled responses per problem, on 6 problems */
     char mini[320];
     snprintf(mini, sizeof(mini), "%s/mini", dir);
     mkdir(mini, 0777);
     snprintf(path, sizeof(path), "%s/test.txt", mini);
-    write_every_nth_line("data/test.txt", path, 80);
+    write_every_nth_line("data/test.txt", path, 150);
     rc = evaluate_models(paths, names, 4, mini, 4, 1.0f, 1.0f, 160, 1, 1, r, &test, err);
     CHECK(rc == 0, "evaluation: %s", err);
     if (rc != 0) return;
