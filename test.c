@@ -2181,9 +2181,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 int main(void) {
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/o1pruner_test_XXXXXX");
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
-    /* O1P_TESTS=name,name runs only those (e.g. under valgrind, to split the suite) */
+    /* O1P_TESTS=name,name runs only those (e.g. under valgrind, to split the suite); -name,name all but those */
     const char *only = getenv("O1P_TESTS");
     if (only && !*only) only = NULL; /* set but empty (make memcheck without it): all */
+    int exclude = only && only[0] == '-';
+    if (exclude) only++;
     const char *test_names[] = {"layer_gradients", "model_gradient", "init_loss_and_overfit", "adamw_clip_schedule", "checkpoints",
                                 "thread_determinism", "kv_cache", "task", "dataset_errors", "sampling", "reward_advantage_aes",
                                 "ppo_clip", "ppo_step_zero", "dpo", "sft_fingerprint", "vectors_shipped", "vectors_independent",
@@ -2199,7 +2201,7 @@ int main(void) {
         snprintf(wanted, sizeof(wanted), ",%s,", test_names[i]);
         char list[1024];
         snprintf(list, sizeof(list), ",%s,", only ? only : "");
-        if (only && !strstr(list, wanted)) continue;
+        if (only && (strstr(list, wanted) != NULL) == exclude) continue;
         double t0 = now_seconds();
         tests[i]();
         printf("  (%.1f s)\n", now_seconds() - t0);
