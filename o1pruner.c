@@ -1880,19 +1880,27 @@ static int presampled_write(const char *path, const PresampledSet *ps, const Pro
     return atomic_commit(&af, err);
 }
 
+/* Eq. 8-9: L_ref(x) and A_ref(x), the mean response length and accuracy of problem p's K samples */
+static void problem_reference(const PresampledSet *ps, int p, double *L_ref, double *A_ref) {
+    double L = 0, A = 0;
+    for (int j = 0; j < ps->k; j++) {
+        const Example *e = &ps->sample[p * ps->k + j];
+        L += e->length - e->prompt_len;
+        A += ps->correct[p * ps->k + j];
+    }
+    *L_ref = L / ps->k;
+    *A_ref = A / ps->k;
+}
+
 /* per-problem L_ref, A_ref, for people (prune recomputes them from the samples) */
 static int presampled_write_stats(const char *path, const PresampledSet *ps, char *err) {
     AtomicFile af;
     if (atomic_open(&af, path, err)) return -1;
     fprintf(af.f, "# problem n L_ref A_ref (means over the K = %d samples)\n", ps->k);
     for (int p = 0; p < ps->problems; p++) {
-        double L = 0, A = 0;
-        for (int j = 0; j < ps->k; j++) {
-            const Example *e = &ps->sample[p * ps->k + j];
-            L += e->length - e->prompt_len;
-            A += ps->correct[p * ps->k + j];
-        }
-        fprintf(af.f, "%d %d %.9g %.9g\n", p, ps->sample[p * ps->k].problem.n, L / ps->k, A / ps->k);
+        double L_ref, A_ref;
+        problem_reference(ps, p, &L_ref, &A_ref);
+        fprintf(af.f, "%d %d %.9g %.9g\n", p, ps->sample[p * ps->k].problem.n, L_ref, A_ref);
     }
     return atomic_commit(&af, err);
 }
@@ -2272,14 +2280,8 @@ static int select_training_set(const PruneConfig *c, const PresampledSet *ps, Ex
     double *reward = xcalloc((size_t)n, sizeof(double), "rewards");
     int *correct = xcalloc((size_t)n, sizeof(int), "rewards");
     for (int p = 0; p < ps->problems; p++) {
-        double L_ref = 0, A_ref = 0;
-        for (int j = 0; j < ps->k; j++) {
-            const Example *e = &ps->sample[p * ps->k + j];
-            L_ref += e->length - e->prompt_len;
-            A_ref += ps->correct[p * ps->k + j];
-        }
-        L_ref /= ps->k; /* Eq. 8 */
-        A_ref /= ps->k; /* Eq. 9 */
+        double L_ref, A_ref;
+        problem_reference(ps, p, &L_ref, &A_ref); /* Eq. 8-9 */
         int order[1024];
         Rng rng;
         rng_seed(&rng, c->seed, stream(STREAM_SELECT, (uint64_t)p), 0);
