@@ -356,60 +356,110 @@ static void matmul_backward(float *dinp, float *dweight, float *dbias, const flo
             for (int o = 0; o < OC; o++) dbias[o] += dout[(size_t)n * OC + o];
 }
 
-/* a.b summed in 8 interleaved partial sums, combined in a fixed order: the compiler vectorises
- * it without reassociating anything, so the result is the same on every machine */
-static float dot_product(const float *a, const float *b, int n) {
-    float part[8] = {0};
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) part[j] += a[i + j] * b[i + j];
-    float s = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
+/* Attention's dot products, ATT_LANES at a time: s[t2] = x . y_t2 for t2 < n, vectors of length hs.
+ * The y_t2 are stored as columns, in tiles of ATT_LANES positions: tile b = t2 / ATT_LANES is
+ * (hs, ATT_LANES) row-major at yt + b*hs*ATT_LANES (keys_index). A tile is read whole, its unused
+ * columns included (their results are dropped), so it must be allocated whole.
+ * Each s[t2] is summed like a plain dot product, in 8 interleaved partial sums combined in a fixed
+ * order, so its value does not depend on the machine; the columns run side by side, which is what
+ * the compiler vectorises, and a tile is one contiguous stream from memory. */
+#define ATT_LANES 32
+static int att_tiles(int T) { return (T + ATT_LANES - 1) / ATT_LANES; }
+static size_t keys_index(int t2, int i, int hs) {
+    return ((size_t)(t2 / ATT_LANES) * hs + i) * ATT_LANES + t2 % ATT_LANES;
+}
+static void dot_columns(float *restrict s, const float *restrict x, const float *restrict yt, int n, int hs) {
+    int hs8 = hs / 8 * 8;
+    for (int t0 = 0; t0 < n; t0 += ATT_LANES) {
+        const float *restrict tile = yt + (size_t)t0 * hs;
+        float part[8][ATT_LANES], sum[ATT_LANES];
+        for (int j = 0; j < 8; j++) {
+            float p[ATT_LANES] = {0};
+            for (int i = j; i < hs8; i += 8)
+                for (int u = 0; u < ATT_LANES; u++) p[u] += x[i] * tile[i * ATT_LANES + u];
+            for (int u = 0; u < ATT_LANES; u++) part[j][u] = p[u];
+        }
+        for (int u = 0; u < ATT_LANES; u++)
+            sum[u] = ((part[0][u] + part[1][u]) + (part[2][u] + part[3][u])) +
+                     ((part[4][u] + part[5][u]) + (part[6][u] + part[7][u]));
+        for (int i = hs8; i < hs; i++)
+            for (int u = 0; u < ATT_LANES; u++) sum[u] += x[i] * tile[i * ATT_LANES + u];
+        if (n - t0 >= ATT_LANES)
+            for (int u = 0; u < ATT_LANES; u++) s[t0 + u] = sum[u];
+        else
+            for (int u = 0; u < n - t0; u++) s[t0 + u] = sum[u];
+    }
 }
 
-/* One query row of causal attention: query q (hs) against keys and values at positions 0..t,
- * stored every `stride` floats. Writes the softmax weights to att_row (t+1) and the output (hs).
- * The training forward pass and the KV-cache decoder both call this, so they agree bit for bit. */
-static void attention_row(float *out, float *att_row, const float *q, const float *keys,
+/* dst = the n hs-vectors at src, src + stride, ... as the columns of dot_columns' tiles */
+static void transpose_columns(float *restrict dst, const float *restrict src, size_t stride, int n, int hs) {
+    for (int t = 0; t < n; t++)
+        for (int i = 0; i < hs; i++) dst[keys_index(t, i, hs)] = src[(size_t)t * stride + i];
+}
+
+/* out (hs) = sum over t2 <= t of w[t2] * v_t2, v_t2 at values + t2*stride; t2 in increasing order.
+ * ATT_LANES channels at a time, their sums held in registers; the rest one by one. */
+static void weighted_sum(float *restrict out, const float *restrict w, const float *restrict values,
+                         size_t stride, int t, int hs) {
+    int i0 = 0;
+    for (; i0 + ATT_LANES <= hs; i0 += ATT_LANES) {
+        float acc[ATT_LANES] = {0};
+        for (int t2 = 0; t2 <= t; t2++) {
+            const float *restrict v = values + (size_t)t2 * stride + i0;
+            for (int u = 0; u < ATT_LANES; u++) acc[u] += w[t2] * v[u];
+        }
+        for (int u = 0; u < ATT_LANES; u++) out[i0 + u] = acc[u];
+    }
+    for (int i = i0; i < hs; i++) {
+        float acc = 0.0f;
+        for (int t2 = 0; t2 <= t; t2++) acc += w[t2] * values[(size_t)t2 * stride + i];
+        out[i] = acc;
+    }
+}
+
+/* One query row of causal attention: query q (hs) against the keys at positions 0..t, stored as the
+ * columns of keys_t (tiles, see dot_columns), and the values at values + t2*stride. Writes the softmax
+ * weights to att_row (t+1) and the output (hs). The training forward pass and the KV-cache decoder
+ * both call this, so they agree bit for bit. expf stops vectorisation, so it has a loop of its own. */
+static void attention_row(float *out, float *att_row, const float *q, const float *keys_t,
                           const float *values, size_t stride, int t, int hs, float scale) {
+    dot_columns(att_row, q, keys_t, t + 1, hs);
     float maxv = -INFINITY;
     for (int t2 = 0; t2 <= t; t2++) {
-        float s = dot_product(q, keys + (size_t)t2 * stride, hs) * scale;
-        att_row[t2] = s;
-        if (s > maxv) maxv = s;
+        att_row[t2] *= scale;
+        if (att_row[t2] > maxv) maxv = att_row[t2];
     }
+    for (int t2 = 0; t2 <= t; t2++) att_row[t2] = expf(att_row[t2] - maxv);
     double sum = 0.0;
-    for (int t2 = 0; t2 <= t; t2++) {
-        float e = expf(att_row[t2] - maxv);
-        att_row[t2] = e;
-        sum += e;
-    }
+    for (int t2 = 0; t2 <= t; t2++) sum += att_row[t2];
     float inv = (float)(1.0 / sum);
     for (int t2 = 0; t2 <= t; t2++) att_row[t2] *= inv;
-    for (int i = 0; i < hs; i++) out[i] = 0.0f;
-    for (int t2 = 0; t2 <= t; t2++) {
-        const float *v = values + (size_t)t2 * stride;
-        float a = att_row[t2];
-        for (int i = 0; i < hs; i++) out[i] += a * v[i];
-    }
+    weighted_sum(out, att_row, values, stride, t, hs);
 }
 
 /* causal self-attention: qkv (B,T,3C) -> out (B,T,C), keeping att (B,H,T,T).
- * Head h uses channels h*hs..(h+1)*hs-1 of q, k and v; scores scaled by 1/sqrt(hs). */
+ * Head h uses channels h*hs..(h+1)*hs-1 of q, k and v; scores scaled by 1/sqrt(hs).
+ * Each thread transposes the keys of its (b,h) pair into keys_t, for dot_columns. */
 static void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int H) {
     int hs = C / H;
     float scale = 1.0f / sqrtf((float)hs);
-#pragma omp parallel for collapse(2)
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++)
-            for (int t = 0; t < T; t++) {
+#pragma omp parallel
+    {
+        float *keys_t = xcalloc((size_t)att_tiles(T) * ATT_LANES * hs, sizeof(float), "attention scratch");
+#pragma omp for collapse(2)
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < H; h++) {
                 const float *seq = qkv + (size_t)b * T * 3 * C + h * hs;
-                float *row = att + (((size_t)b * H + h) * T + t) * T;
-                attention_row(out + ((size_t)b * T + t) * C + h * hs, row, seq + (size_t)t * 3 * C,
-                              seq + C, seq + 2 * C, (size_t)3 * C, t, hs, scale);
-                for (int t2 = t + 1; t2 < T; t2++) row[t2] = 0.0f;
+                transpose_columns(keys_t, seq + C, (size_t)3 * C, T, hs);
+                for (int t = 0; t < T; t++) {
+                    float *row = att + (((size_t)b * H + h) * T + t) * T;
+                    attention_row(out + ((size_t)b * T + t) * C + h * hs, row, seq + (size_t)t * 3 * C,
+                                  keys_t, seq + 2 * C, (size_t)3 * C, t, hs, scale);
+                    for (int t2 = t + 1; t2 < T; t2++) row[t2] = 0.0f;
+                }
             }
+        free(keys_t);
+    }
 }
 
 /* dqkv (B,T,3C) += from dout (B,T,C). datt (B,H,T,T) is scratch. Each (b,h) pair owns its slice
@@ -418,55 +468,87 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
                                const float *att, int B, int T, int C, int H) {
     int hs = C / H;
     float scale = 1.0f / sqrtf((float)hs);
-#pragma omp parallel for collapse(2)
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++)
-            for (int t = 0; t < T; t++) {
-                const float *row = att + (((size_t)b * H + h) * T + t) * T;
-                float *drow = datt + (((size_t)b * H + h) * T + t) * T;
-                const float *d = dout + ((size_t)b * T + t) * C + h * hs;
-                const float *q = qkv + ((size_t)b * T + t) * 3 * C + h * hs;
-                float *dq = dqkv + ((size_t)b * T + t) * 3 * C + h * hs;
-                /* through out = att @ v */
-                double dot = 0.0;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *v = qkv + ((size_t)b * T + t2) * 3 * C + 2 * C + h * hs;
-                    float *dv = dqkv + ((size_t)b * T + t2) * 3 * C + 2 * C + h * hs;
-                    float s = dot_product(d, v, hs);
-                    for (int i = 0; i < hs; i++) dv[i] += row[t2] * d[i];
-                    drow[t2] = s;
-                    dot += row[t2] * s;
-                }
-                /* through the softmax, then the scaled scores q.k */
-                for (int t2 = 0; t2 <= t; t2++) {
-                    float dpre = row[t2] * (drow[t2] - (float)dot) * scale;
-                    const float *k = qkv + ((size_t)b * T + t2) * 3 * C + C + h * hs;
-                    float *dk = dqkv + ((size_t)b * T + t2) * 3 * C + C + h * hs;
-                    for (int i = 0; i < hs; i++) { dq[i] += dpre * k[i]; dk[i] += dpre * q[i]; }
+#pragma omp parallel
+    {
+        float *values_t = xcalloc((size_t)att_tiles(T) * ATT_LANES * hs, sizeof(float), "attention scratch");
+#pragma omp for collapse(2)
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < H; h++) {
+                const float *seq = qkv + (size_t)b * T * 3 * C + h * hs;
+                float *dseq = dqkv + (size_t)b * T * 3 * C + h * hs;
+                transpose_columns(values_t, seq + 2 * C, (size_t)3 * C, T, hs);
+                for (int t = 0; t < T; t++) {
+                    const float *row = att + (((size_t)b * H + h) * T + t) * T;
+                    float *drow = datt + (((size_t)b * H + h) * T + t) * T;
+                    const float *d = dout + ((size_t)b * T + t) * C + h * hs;
+                    const float *q = seq + (size_t)t * 3 * C;
+                    /* through out = att @ v: d att = d . v, d v += att d */
+                    dot_columns(drow, d, values_t, t + 1, hs);
+                    for (int t2 = 0; t2 <= t; t2++) {
+                        float *dv = dseq + (size_t)t2 * 3 * C + 2 * C;
+                        for (int i = 0; i < hs; i++) dv[i] += row[t2] * d[i];
+                    }
+                    /* through the softmax, then the scaled scores q.k */
+                    double dot = 0.0;
+                    for (int t2 = 0; t2 <= t; t2++) dot += row[t2] * drow[t2];
+                    for (int t2 = 0; t2 <= t; t2++) drow[t2] = row[t2] * (drow[t2] - (float)dot) * scale;
+                    float *dq = dseq + (size_t)t * 3 * C;
+                    for (int t2 = 0; t2 <= t; t2++) {
+                        const float *k = seq + (size_t)t2 * 3 * C + C;
+                        float *dk = dseq + (size_t)t2 * 3 * C + C;
+                        for (int i = 0; i < hs; i++) { dq[i] += drow[t2] * k[i]; dk[i] += drow[t2] * q[i]; }
+                    }
                 }
             }
+        free(values_t);
+    }
 }
 
-/* GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+/* GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+ * tanh(u) = 1 - 2/(exp(2u) + 1): one expf, several times cheaper than tanhf, and within 1e-7 of
+ * tanh in absolute terms, which is all GELU's 0.5x(1 + tanh) can see.
+ * expf is a library call, which stops the compiler vectorising any loop around it; so each block
+ * of GELU_BLOCK elements runs in three loops: the polynomial (vectorised), expf alone, the rest
+ * (vectorised). Every element sees the same operations as in one scalar loop, so the same bits. */
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
-/* tanh(u) = 1 - 2/(exp(2u) + 1): one expf, several times cheaper than tanhf, and within 1e-7 of
- * tanh in absolute terms, which is all GELU's 0.5x(1 + tanh) can see */
-static float tanh_via_exp(float u) { return 1.0f - 2.0f / (expf(2.0f * u) + 1.0f); }
-static void gelu_forward(float *out, const float *inp, size_t n) {
-#pragma omp parallel for
+#define GELU_BLOCK 512
+/* e[i] = exp(2u) for u = sqrt(2/pi) (x + 0.044715 x^3), x = inp[i], i < n */
+static void gelu_exp(float *restrict e, const float *restrict inp, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + tanh_via_exp(GELU_SCALE * (x + 0.044715f * x * x * x)));
+        e[i] = 2.0f * (GELU_SCALE * (x + 0.044715f * x * x * x));
+    }
+    for (size_t i = 0; i < n; i++) e[i] = expf(e[i]);
+}
+
+static void gelu_forward(float *out, const float *inp, size_t n) {
+#pragma omp parallel for
+    for (size_t b = 0; b < n; b += GELU_BLOCK) {
+        size_t m = n - b < GELU_BLOCK ? n - b : GELU_BLOCK;
+        float e[GELU_BLOCK];
+        const float *restrict x = inp + b;
+        float *restrict o = out + b;
+        gelu_exp(e, x, m);
+        for (size_t i = 0; i < m; i++) {
+            float th = 1.0f - 2.0f / (e[i] + 1.0f);
+            o[i] = 0.5f * x[i] * (1.0f + th);
+        }
     }
 }
 
 static void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
 #pragma omp parallel for
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
-        float th = tanh_via_exp(GELU_SCALE * (x + 0.044715f * x * x * x));
-        float dudx = GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
-        dinp[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * dudx);
+    for (size_t b = 0; b < n; b += GELU_BLOCK) {
+        size_t m = n - b < GELU_BLOCK ? n - b : GELU_BLOCK;
+        float e[GELU_BLOCK];
+        const float *restrict x = inp + b, *restrict d = dout + b;
+        float *restrict dx = dinp + b;
+        gelu_exp(e, x, m);
+        for (size_t i = 0; i < m; i++) {
+            float th = 1.0f - 2.0f / (e[i] + 1.0f);
+            float dudx = GELU_SCALE * (1.0f + 3.0f * 0.044715f * x[i] * x[i]);
+            dx[i] += d[i] * (0.5f * (1.0f + th) + 0.5f * x[i] * (1.0f - th * th) * dudx);
+        }
     }
 }
 
@@ -751,7 +833,7 @@ void decode_state_alloc(DecodeState *st, const GPTConfig *c, int max_samples) {
     size_t S = (size_t)max_samples, C = (size_t)c->n_embd;
     size_t cache = (size_t)c->n_layer * S * c->block_size * C;
     st->max_samples = max_samples;
-    st->key_cache = xcalloc(cache, sizeof(float), "key cache");
+    st->key_cache = xcalloc((size_t)c->n_layer * S * att_tiles(c->block_size) * ATT_LANES * C, sizeof(float), "key cache");
     st->value_cache = xcalloc(cache, sizeof(float), "value cache");
     st->x = xcalloc(S * C, sizeof(float), "decoder state");
     st->ln = xcalloc(S * C, sizeof(float), "decoder state");
@@ -793,30 +875,30 @@ void gpt_decode_step(GPT *model, DecodeState *st, const int *slot, const int *to
     const GPTConfig *cfg = &model->config;
     int L = cfg->n_layer, C = cfg->n_embd, H = cfg->n_head, V = cfg->vocab_size, T = cfg->block_size;
     int hs = C / H;
+    size_t keys_size = (size_t)att_tiles(T) * ATT_LANES * hs; /* of one (sample, head) */
     float scale = 1.0f / sqrtf((float)hs);
     ParameterTensors *p = &model->p;
     size_t CC = (size_t)C * C, NC = (size_t)n * C;
     for (int i = 0; i < n; i++) encoder_forward(st->x + (size_t)i * C, &token[i], p->wte, p->wpe + (size_t)pos[i] * C, 1, 1, C);
     for (int l = 0; l < L; l++) {
-        float *kc = st->key_cache + (size_t)l * st->max_samples * T * C;
+        float *kc = st->key_cache + (size_t)l * st->max_samples * H * keys_size;
         float *vc = st->value_cache + (size_t)l * st->max_samples * T * C;
         const float *w = st->weights_t + l * 12 * CC;
         layernorm_forward(st->ln, st->mean, st->rstd, st->x, p->ln1w + l * C, p->ln1b + l * C, n, C);
         matmul_kernel(st->qkv, st->ln, w, p->qkvb + l * 3 * C, 0, C, 1, n, C, 3 * C);
-        /* each (sample, head) owns a contiguous (T, hs) block of keys and one of values, so that
-         * attention streams through memory instead of striding over the other heads */
-        for (int i = 0; i < n; i++)
-            for (int h = 0; h < H; h++) {
-                size_t at = (((size_t)slot[i] * H + h) * T + pos[i]) * hs;
-                memcpy(kc + at, st->qkv + (size_t)i * 3 * C + C + h * hs, (size_t)hs * sizeof(float));
-                memcpy(vc + at, st->qkv + (size_t)i * 3 * C + 2 * C + h * hs, (size_t)hs * sizeof(float));
-            }
+        /* each (sample, head) owns a contiguous block of keys, in attention_row's tiles, and one of
+         * values, (T, hs), so that attention streams through memory instead of striding over the
+         * other heads; the new position's key and value go in first */
 #pragma omp parallel for collapse(2)
         for (int i = 0; i < n; i++)
             for (int h = 0; h < H; h++) {
-                size_t base = ((size_t)slot[i] * H + h) * T * hs;
-                attention_row(st->atty + (size_t)i * C + h * hs, st->att + ((size_t)i * H + h) * T,
-                              st->qkv + (size_t)i * 3 * C + h * hs, kc + base, vc + base, (size_t)hs, pos[i], hs, scale);
+                size_t sh = (size_t)slot[i] * H + h;
+                const float *q = st->qkv + (size_t)i * 3 * C + h * hs, *k = q + C, *v = q + 2 * C;
+                float *keys_t = kc + sh * keys_size, *values = vc + sh * T * hs;
+                for (int j = 0; j < hs; j++) keys_t[keys_index(pos[i], j, hs)] = k[j];
+                memcpy(values + (size_t)pos[i] * hs, v, (size_t)hs * sizeof(float));
+                attention_row(st->atty + (size_t)i * C + h * hs, st->att + ((size_t)i * H + h) * T, q,
+                              keys_t, values, (size_t)hs, pos[i], hs, scale);
             }
         matmul_kernel(st->proj, st->atty, w + 3 * CC, p->attprojb + l * C, 0, C, 1, n, C, C);
         residual_forward(st->x, st->x, st->proj, NC);

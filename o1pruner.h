@@ -135,7 +135,8 @@ double masked_mean_nll(const float *logprob, const float *mask, int n, float *dl
 
 typedef struct {
     int max_samples;                /* slots in the cache */
-    float *key_cache, *value_cache; /* (L, max_samples, H, block_size, C/H) */
+    float *key_cache;   /* (L, max_samples, H, block_size/32 rounded up, C/H, 32): keys as columns */
+    float *value_cache; /* (L, max_samples, H, block_size, C/H) */
     float *x, *ln, *qkv, *atty, *proj, *fch, *fch_gelu; /* (n, C|3C|4C) rows of the active samples */
     float *mean, *rstd, *att;       /* (n), (n), (n, H, block_size) */
     float *logits;                  /* (n, V) */
