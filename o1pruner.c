@@ -80,6 +80,13 @@ static int get_threads(void) {
 #endif
 }
 
+/* x[0..n) = 0, in blocks over the threads (the activation gradients are hundreds of MB) */
+static void zero_floats(float *x, size_t n) {
+    const size_t block = (size_t)1 << 16;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i += block) memset(x + i, 0, (n - i < block ? n - i : block) * sizeof(float));
+}
+
 /* Random numbers: xoshiro256** seeded through splitmix64, so that any seed (0 included) and any
  * (stream_a, stream_b) pair gives an independent, well-mixed stream. Every sample, problem and
  * parameter tensor draws from its own stream: results never depend on the order of work. */
@@ -212,6 +219,7 @@ static void encoder_backward(float *dwte, float *dwpe, const float *dout, const 
 /* layernorm: (N,C) -> (N,C), keeping mean and rstd (N) for the backward pass.
  * Mean and variance (population, eps 1e-5) are accumulated in double. */
 #define LN_EPS 1e-5
+#define LN_CHANNELS 32
 static void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                               const float *weight, const float *bias, int N, int C) {
 #pragma omp parallel for
@@ -247,17 +255,20 @@ static void layernorm_backward(float *dinp, float *dweight, float *dbias, const 
         float *dx = dinp + (size_t)n * C;
         for (int i = 0; i < C; i++) dx[i] += s * (d[i] * weight[i] - a - (x[i] - m) * s * c);
     }
-    /* gain and bias gradients sum over rows: one channel per iteration, rows in order */
+    /* gain and bias gradients sum over rows, in order: a block of LN_CHANNELS channels per iteration,
+     * their sums in registers while the rows stream by */
 #pragma omp parallel for
-    for (int i = 0; i < C; i++) {
-        float dw = 0.0f, db = 0.0f;
+    for (int i0 = 0; i0 < C; i0 += LN_CHANNELS) {
+        int m = C - i0 < LN_CHANNELS ? C - i0 : LN_CHANNELS;
+        float dw[LN_CHANNELS] = {0}, db[LN_CHANNELS] = {0};
         for (int n = 0; n < N; n++) {
-            float d = dout[(size_t)n * C + i];
-            dw += d * ((inp[(size_t)n * C + i] - mean[n]) * rstd[n]);
-            db += d;
+            const float *d = dout + (size_t)n * C + i0, *x = inp + (size_t)n * C + i0;
+            if (m == LN_CHANNELS)
+                for (int i = 0; i < LN_CHANNELS; i++) { dw[i] += d[i] * ((x[i] - mean[n]) * rstd[n]); db[i] += d[i]; }
+            else
+                for (int i = 0; i < m; i++) { dw[i] += d[i] * ((x[i] - mean[n]) * rstd[n]); db[i] += d[i]; }
         }
-        dweight[i] += dw;
-        dbias[i] += db;
+        for (int i = 0; i < m; i++) { dweight[i0 + i] += dw[i]; dbias[i0 + i] += db[i]; }
     }
 }
 
@@ -306,17 +317,19 @@ static void matmul_edge_tile(float *restrict out, const float *restrict a, const
 }
 
 /* k runs in blocks of K_BLOCK, all tiles of a block before the next, so the slice of Bm a tile
- * reads stays in cache; each output still sees k in increasing order. */
+ * reads stays in cache; each output still sees k in increasing order. A static schedule gives each
+ * thread the same tiles in every block, so threads go on to the next block without waiting. */
 #define K_BLOCK 256
 static void matmul_kernel(float *out, const float *a, const float *bm, const float *bias, int accumulate,
                           int a_row, int a_col, int N, int K, int M) {
     int row_tiles = (N + TILE_ROWS - 1) / TILE_ROWS, col_tiles = (M + TILE_COLS - 1) / TILE_COLS;
+#pragma omp parallel
     for (int k0 = 0; k0 < K; k0 += K_BLOCK) {
         int kn = K - k0 < K_BLOCK ? K - k0 : K_BLOCK;
         const float *init = k0 == 0 ? bias : NULL;
         int acc_init = k0 == 0 ? accumulate : 1;
         const float *ak = a + (size_t)k0 * a_col, *bk = bm + (size_t)k0 * M;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp for collapse(2) schedule(static) nowait
         for (int rt = 0; rt < row_tiles; rt++)
             for (int ct = 0; ct < col_tiles; ct++) {
                 int r0 = rt * TILE_ROWS, c0 = ct * TILE_COLS;
@@ -351,9 +364,13 @@ static void matmul_backward(float *dinp, float *dweight, float *dbias, const flo
                             const float *inp, const float *weight, int N, int C, int OC) {
     matmul_kernel(dinp, dout, weight, NULL, 1, OC, 1, N, OC, C);
     matmul_kernel(dweight, dout, inp, NULL, 1, 1, OC, OC, N, C); /* A = dout^T: A(o,n) = dout[n*OC+o] */
-    if (dbias)
-        for (int n = 0; n < N; n++)
-            for (int o = 0; o < OC; o++) dbias[o] += dout[(size_t)n * OC + o];
+    if (dbias) /* column sums, rows in order; a block of TILE_COLS columns per iteration */
+#pragma omp parallel for
+        for (int o0 = 0; o0 < OC; o0 += TILE_COLS) {
+            int m = OC - o0 < TILE_COLS ? OC - o0 : TILE_COLS;
+            for (int n = 0; n < N; n++)
+                for (int o = o0; o < o0 + m; o++) dbias[o] += dout[(size_t)n * OC + o];
+        }
 }
 
 /* Attention's dot products, ATT_LANES at a time: s[t2] = x . y_t2 for t2 < n, vectors of length hs.
@@ -397,22 +414,24 @@ static void transpose_columns(float *restrict dst, const float *restrict src, si
         for (int i = 0; i < hs; i++) dst[keys_index(t, i, hs)] = src[(size_t)t * stride + i];
 }
 
-/* out (hs) = sum over t2 <= t of w[t2] * v_t2, v_t2 at values + t2*stride; t2 in increasing order.
- * ATT_LANES channels at a time, their sums held in registers; the rest one by one. */
-static void weighted_sum(float *restrict out, const float *restrict w, const float *restrict values,
-                         size_t stride, int t, int hs) {
+/* out (hs) = init + sum over j = 0..n-1 of w[j*w_stride] * x_j, x_j at x + j*x_stride, in increasing j;
+ * init = out (accumulate) or 0. ATT_LANES channels at a time, their sums held in registers. */
+static void weighted_sum(float *restrict out, int accumulate, const float *restrict w, size_t w_stride,
+                         const float *restrict x, size_t x_stride, int n, int hs) {
     int i0 = 0;
     for (; i0 + ATT_LANES <= hs; i0 += ATT_LANES) {
-        float acc[ATT_LANES] = {0};
-        for (int t2 = 0; t2 <= t; t2++) {
-            const float *restrict v = values + (size_t)t2 * stride + i0;
-            for (int u = 0; u < ATT_LANES; u++) acc[u] += w[t2] * v[u];
+        float acc[ATT_LANES];
+        for (int u = 0; u < ATT_LANES; u++) acc[u] = accumulate ? out[i0 + u] : 0.0f;
+        for (int j = 0; j < n; j++) {
+            const float *restrict xj = x + (size_t)j * x_stride + i0;
+            float wj = w[(size_t)j * w_stride];
+            for (int u = 0; u < ATT_LANES; u++) acc[u] += wj * xj[u];
         }
         for (int u = 0; u < ATT_LANES; u++) out[i0 + u] = acc[u];
     }
     for (int i = i0; i < hs; i++) {
-        float acc = 0.0f;
-        for (int t2 = 0; t2 <= t; t2++) acc += w[t2] * values[(size_t)t2 * stride + i];
+        float acc = accumulate ? out[i] : 0.0f;
+        for (int j = 0; j < n; j++) acc += w[(size_t)j * w_stride] * x[(size_t)j * x_stride + i];
         out[i] = acc;
     }
 }
@@ -434,7 +453,7 @@ static void attention_row(float *out, float *att_row, const float *q, const floa
     for (int t2 = 0; t2 <= t; t2++) sum += att_row[t2];
     float inv = (float)(1.0 / sum);
     for (int t2 = 0; t2 <= t; t2++) att_row[t2] *= inv;
-    weighted_sum(out, att_row, values, stride, t, hs);
+    weighted_sum(out, 0, att_row, 1, values, stride, t + 1, hs);
 }
 
 /* causal self-attention: qkv (B,T,3C) -> out (B,T,C), keeping att (B,H,T,T).
@@ -463,10 +482,13 @@ static void attention_forward(float *out, float *att, const float *qkv, int B, i
 }
 
 /* dqkv (B,T,3C) += from dout (B,T,C). datt (B,H,T,T) is scratch. Each (b,h) pair owns its slice
- * of dqkv, so the pairs run in parallel and positions accumulate in a fixed order. */
+ * of dqkv, so the pairs run in parallel. Every gradient sums its terms in increasing position:
+ * first each row's d scores (datt), then dq row by row, then dk and dv position by position, each
+ * a weighted sum over the rows t >= t2 (a column of att and of datt). */
 static void attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
                                const float *att, int B, int T, int C, int H) {
     int hs = C / H;
+    size_t C3 = (size_t)3 * C;
     float scale = 1.0f / sqrtf((float)hs);
 #pragma omp parallel
     {
@@ -474,30 +496,29 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
 #pragma omp for collapse(2)
         for (int b = 0; b < B; b++)
             for (int h = 0; h < H; h++) {
-                const float *seq = qkv + (size_t)b * T * 3 * C + h * hs;
-                float *dseq = dqkv + (size_t)b * T * 3 * C + h * hs;
-                transpose_columns(values_t, seq + 2 * C, (size_t)3 * C, T, hs);
+                const float *seq = qkv + (size_t)b * T * C3 + h * hs, *dseq_out = dout + (size_t)b * T * C + h * hs;
+                const float *att_bh = att + ((size_t)b * H + h) * T * T;
+                float *dseq = dqkv + (size_t)b * T * C3 + h * hs, *datt_bh = datt + ((size_t)b * H + h) * T * T;
+                transpose_columns(values_t, seq + 2 * C, C3, T, hs);
                 for (int t = 0; t < T; t++) {
-                    const float *row = att + (((size_t)b * H + h) * T + t) * T;
-                    float *drow = datt + (((size_t)b * H + h) * T + t) * T;
-                    const float *d = dout + ((size_t)b * T + t) * C + h * hs;
-                    const float *q = seq + (size_t)t * 3 * C;
-                    /* through out = att @ v: d att = d . v, d v += att d */
-                    dot_columns(drow, d, values_t, t + 1, hs);
-                    for (int t2 = 0; t2 <= t; t2++) {
-                        float *dv = dseq + (size_t)t2 * 3 * C + 2 * C;
-                        for (int i = 0; i < hs; i++) dv[i] += row[t2] * d[i];
-                    }
-                    /* through the softmax, then the scaled scores q.k */
+                    const float *row = att_bh + (size_t)t * T;
+                    float *drow = datt_bh + (size_t)t * T;
+                    /* through out = att @ v: d att = d out . v; then through the softmax and the
+                     * scale to d of the scores q.k */
+                    dot_columns(drow, dseq_out + (size_t)t * C, values_t, t + 1, hs);
                     double dot = 0.0;
                     for (int t2 = 0; t2 <= t; t2++) dot += row[t2] * drow[t2];
                     for (int t2 = 0; t2 <= t; t2++) drow[t2] = row[t2] * (drow[t2] - (float)dot) * scale;
-                    float *dq = dseq + (size_t)t * 3 * C;
-                    for (int t2 = 0; t2 <= t; t2++) {
-                        const float *k = seq + (size_t)t2 * 3 * C + C;
-                        float *dk = dseq + (size_t)t2 * 3 * C + C;
-                        for (int i = 0; i < hs; i++) { dq[i] += drow[t2] * k[i]; dk[i] += drow[t2] * q[i]; }
-                    }
+                    /* dq_t += sum over t2 <= t of d score(t,t2) k_t2 */
+                    weighted_sum(dseq + (size_t)t * C3, 1, drow, 1, seq + C, C3, t + 1, hs);
+                }
+                for (int t2 = 0; t2 < T; t2++) {
+                    /* dk_t2 += sum over t >= t2 of d score(t,t2) q_t;  dv_t2 += sum of att(t,t2) d out_t */
+                    size_t first = (size_t)t2 * T + t2;
+                    weighted_sum(dseq + (size_t)t2 * C3 + C, 1, datt_bh + first, (size_t)T, seq + (size_t)t2 * C3,
+                                 C3, T - t2, hs);
+                    weighted_sum(dseq + (size_t)t2 * C3 + 2 * C, 1, att_bh + first, (size_t)T,
+                                 dseq_out + (size_t)t2 * C, (size_t)C, T - t2, hs);
                 }
             }
         free(values_t);
@@ -554,10 +575,12 @@ static void gelu_backward(float *dinp, const float *inp, const float *dout, size
 
 /* residual: out = a + b */
 static void residual_forward(float *out, const float *a, const float *b, size_t n) {
+#pragma omp parallel for
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
 static void residual_backward(float *da, float *db, const float *dout, size_t n) {
+#pragma omp parallel for
     for (size_t i = 0; i < n; i++) { da[i] += dout[i]; db[i] += dout[i]; }
 }
 
@@ -734,7 +757,7 @@ void gpt_free(GPT *model) {
     memset(model, 0, sizeof(*model));
 }
 
-void gpt_zero_grad(GPT *model) { memset(model->grads, 0, model->num_params * sizeof(float)); }
+void gpt_zero_grad(GPT *model) { zero_floats(model->grads, model->num_params); }
 
 /* x = x + attn(ln1(x)); x = x + mlp(ln2(x)) per block; logits = ln_f(x) @ wte^T */
 void gpt_forward(GPT *model, const int *inputs, const int *targets, int B, int T) {
@@ -783,7 +806,7 @@ void gpt_backward(GPT *model, const int *inputs, const int *targets, const float
     int B = model->B, T = model->T;
     int L = cfg->n_layer, C = cfg->n_embd, H = cfg->n_head, V = cfg->vocab_size, N = B * T;
     size_t used = point_activations(&model->ga, model->grad_acts, cfg, B, T);
-    memset(model->grad_acts, 0, used * sizeof(float)); /* every *_backward accumulates */
+    zero_floats(model->grad_acts, used); /* every *_backward accumulates */
     ActivationTensors *a = &model->a, *ga = &model->ga;
     ParameterTensors *p = &model->p, *g = &model->g;
     size_t NC = (size_t)N * C, CC = (size_t)C * C;
