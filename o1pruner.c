@@ -530,47 +530,33 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
  * tanh in absolute terms, which is all GELU's 0.5x(1 + tanh) can see.
  * expf is a library call, which stops the compiler vectorising any loop around it; so each block
  * of GELU_BLOCK elements runs in three loops: the polynomial (vectorised), expf alone, the rest
- * (vectorised). Every element sees the same operations as in one scalar loop, so the same bits. */
+ * (vectorised). Every element sees the same operations as in one scalar loop, so the same bits.
+ * The backward pass needs only GELU's slope at x, and the slope needs the same exp: so the forward
+ * pass writes it too (when slope != NULL; it may overwrite inp), and backward is one multiply. */
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
 #define GELU_BLOCK 512
-/* e[i] = exp(2u) for u = sqrt(2/pi) (x + 0.044715 x^3), x = inp[i], i < n */
-static void gelu_exp(float *restrict e, const float *restrict inp, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
-        e[i] = 2.0f * (GELU_SCALE * (x + 0.044715f * x * x * x));
-    }
-    for (size_t i = 0; i < n; i++) e[i] = expf(e[i]);
-}
-
-static void gelu_forward(float *out, const float *inp, size_t n) {
+static void gelu_forward(float *out, float *slope, const float *inp, size_t n) {
 #pragma omp parallel for
     for (size_t b = 0; b < n; b += GELU_BLOCK) {
         size_t m = n - b < GELU_BLOCK ? n - b : GELU_BLOCK;
-        float e[GELU_BLOCK];
-        const float *restrict x = inp + b;
-        float *restrict o = out + b;
-        gelu_exp(e, x, m);
+        float e[GELU_BLOCK]; /* exp(2u), u = sqrt(2/pi) (x + 0.044715 x^3) */
+        const float *x = inp + b;
+        for (size_t i = 0; i < m; i++) e[i] = 2.0f * (GELU_SCALE * (x[i] + 0.044715f * x[i] * x[i] * x[i]));
+        for (size_t i = 0; i < m; i++) e[i] = expf(e[i]);
         for (size_t i = 0; i < m; i++) {
-            float th = 1.0f - 2.0f / (e[i] + 1.0f);
-            o[i] = 0.5f * x[i] * (1.0f + th);
+            float th = 1.0f - 2.0f / (e[i] + 1.0f), xi = x[i];
+            out[b + i] = 0.5f * xi * (1.0f + th);
+            if (slope) {
+                float dudx = GELU_SCALE * (1.0f + 3.0f * 0.044715f * xi * xi);
+                slope[b + i] = 0.5f * (1.0f + th) + 0.5f * xi * (1.0f - th * th) * dudx;
+            }
         }
     }
 }
 
-static void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
+static void gelu_backward(float *dinp, const float *slope, const float *dout, size_t n) {
 #pragma omp parallel for
-    for (size_t b = 0; b < n; b += GELU_BLOCK) {
-        size_t m = n - b < GELU_BLOCK ? n - b : GELU_BLOCK;
-        float e[GELU_BLOCK];
-        const float *restrict x = inp + b, *restrict d = dout + b;
-        float *restrict dx = dinp + b;
-        gelu_exp(e, x, m);
-        for (size_t i = 0; i < m; i++) {
-            float th = 1.0f - 2.0f / (e[i] + 1.0f);
-            float dudx = GELU_SCALE * (1.0f + 3.0f * 0.044715f * x[i] * x[i]);
-            dx[i] += d[i] * (0.5f * (1.0f + th) + 0.5f * x[i] * (1.0f - th * th) * dudx);
-        }
-    }
+    for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * slope[i];
 }
 
 /* residual: out = a + b */
@@ -792,7 +778,7 @@ void gpt_forward(GPT *model, const int *inputs, const int *targets, int B, int T
         layernorm_forward(ln2, a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N, residual2,
                           p->ln2w + l * C, p->ln2b + l * C, N, C);
         matmul_forward(fch, ln2, p->fcw + l * 4 * CC, p->fcb + l * 4 * C, N, C, 4 * C, model->scratch);
-        gelu_forward(fch_gelu, fch, 4 * NC);
+        gelu_forward(fch_gelu, fch, fch, 4 * NC); /* fch: GELU's slope from here on */
         matmul_forward(fcproj, fch_gelu, p->fcprojw + l * 4 * CC, p->fcprojb + l * C, N, 4 * C, C, model->scratch);
         residual_forward(residual3, residual2, fcproj, NC);
     }
@@ -927,7 +913,7 @@ void gpt_decode_step(GPT *model, DecodeState *st, const int *slot, const int *to
         residual_forward(st->x, st->x, st->proj, NC);
         layernorm_forward(st->ln, st->mean, st->rstd, st->x, p->ln2w + l * C, p->ln2b + l * C, n, C);
         matmul_kernel(st->fch, st->ln, w + 4 * CC, p->fcb + l * 4 * C, 0, C, 1, n, C, 4 * C);
-        gelu_forward(st->fch_gelu, st->fch, 4 * NC);
+        gelu_forward(st->fch_gelu, NULL, st->fch, 4 * NC);
         matmul_kernel(st->proj, st->fch_gelu, w + 8 * CC, p->fcprojb + l * C, 0, 4 * C, 1, n, 4 * C, C);
         residual_forward(st->x, st->x, st->proj, NC);
     }

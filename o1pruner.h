@@ -78,7 +78,7 @@ typedef struct {
     float *ln2;       /* (L, B, T, C) */
     float *ln2_mean;  /* (L, B, T) */
     float *ln2_rstd;  /* (L, B, T) */
-    float *fch;       /* (L, B, T, 4C) MLP hidden before GELU */
+    float *fch;       /* (L, B, T, 4C) MLP hidden before GELU; after the forward pass, GELU's slope there */
     float *fch_gelu;  /* (L, B, T, 4C) */
     float *fcproj;    /* (L, B, T, C) */
     float *residual3; /* (L, B, T, C) residual stream after the block */

@@ -317,18 +317,23 @@ static void test_layer_gradients(void) {
     for (int shape = 0; shape < 2; shape++) { /* GELU */
         int N = shape ? GELU_BLOCK + 40 : 40;
         float *x = malloc(sizeof(float) * N), *g = calloc(N, sizeof(float)), *y = malloc(sizeof(float) * N);
-        float *G = malloc(sizeof(float) * N);
+        float *G = malloc(sizeof(float) * N), *slope = malloc(sizeof(float) * N), *y2 = malloc(sizeof(float) * N);
         fill_uniform(x, N, &rng, -4, 4);
         fill_uniform(G, N, &rng, -1, 1);
         double *Gd = to_double(G, N);
         LayerCtx ctx = {.N = N, .G = Gd};
-        gelu_forward(y, x, N);
+        gelu_forward(y, slope, x, N);
         double maxdiff = 0;
         for (int i = 0; i < N; i++) maxdiff = fmax(maxdiff, fabs(y[i] - ref_gelu1(x[i])));
         CHECK(maxdiff < 1e-6, "gelu forward off by %g", maxdiff);
-        gelu_backward(g, x, G, N);
+        gelu_backward(g, slope, G, N);
         check_layer_grad("gelu", obj_gelu, &ctx, x, g, N);
-        free(x); free(g); free(y); free(G); free(Gd);
+        /* without the slope (decoding), and with the slope written over the input (training) */
+        gelu_forward(y2, NULL, x, N);
+        CHECK(!memcmp(y, y2, sizeof(float) * N), "gelu forward without the slope differs");
+        gelu_forward(y2, x, x, N);
+        CHECK(!memcmp(y, y2, sizeof(float) * N) && !memcmp(x, slope, sizeof(float) * N), "gelu forward in place differs");
+        free(x); free(g); free(y); free(G); free(Gd); free(slope); free(y2);
     }
     { /* encoder: theta = [wte (V,C), wpe (T,C)] */
         int B = 2, T = 4, C = 6, V = 5;
