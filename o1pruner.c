@@ -358,11 +358,12 @@ static void matmul_forward(float *out, const float *inp, const float *weight, co
     matmul_kernel(out, inp, scratch, bias, 0, C, 1, N, C, OC);
 }
 
-/* dinp (N,C) += dout (N,OC) @ weight (OC,C);  dweight (OC,C) += dout^T @ inp (N,C);
- * dbias (OC) += column sums of dout */
+/* dinp (N,C) = dout (N,OC) @ weight (OC,C);  dweight (OC,C) += dout^T @ inp (N,C);
+ * dbias (OC) += column sums of dout. dinp is written, not accumulated: in this model a linear
+ * layer's input feeds nothing else, so this is its whole gradient (and it need not be zeroed). */
 static void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                             const float *inp, const float *weight, int N, int C, int OC) {
-    matmul_kernel(dinp, dout, weight, NULL, 1, OC, 1, N, OC, C);
+    matmul_kernel(dinp, dout, weight, NULL, 0, OC, 1, N, OC, C);
     matmul_kernel(dweight, dout, inp, NULL, 1, 1, OC, OC, N, C); /* A = dout^T: A(o,n) = dout[n*OC+o] */
     if (dbias) /* column sums, rows in order; a block of TILE_COLS columns per iteration */
 #pragma omp parallel for
@@ -791,11 +792,15 @@ void gpt_backward(GPT *model, const int *inputs, const int *targets, const float
     const GPTConfig *cfg = &model->config;
     int B = model->B, T = model->T;
     int L = cfg->n_layer, C = cfg->n_embd, H = cfg->n_head, V = cfg->vocab_size, N = B * T;
-    size_t used = point_activations(&model->ga, model->grad_acts, cfg, B, T);
-    zero_floats(model->grad_acts, used); /* every *_backward accumulates */
+    point_activations(&model->ga, model->grad_acts, cfg, B, T);
     ActivationTensors *a = &model->a, *ga = &model->ga;
     ParameterTensors *p = &model->p, *g = &model->g;
-    size_t NC = (size_t)N * C, CC = (size_t)C * C;
+    size_t NC = (size_t)N * C, CC = (size_t)C * C, LNC = (size_t)L * NC;
+    /* the other *_backward functions accumulate, so their gradients start at zero; matmul_backward
+     * writes its input's gradient (ln1, atty, ln2, fch_gelu, lnf) whole, and att's is scratch */
+    float *summed[] = {ga->encoded, ga->qkv, ga->attproj, ga->residual2, ga->fch, ga->fcproj, ga->residual3, ga->logits};
+    size_t summed_size[] = {NC, 3 * LNC, LNC, LNC, 4 * LNC, LNC, LNC, (size_t)N * V};
+    for (int i = 0; i < 8; i++) zero_floats(summed[i], summed_size[i]);
     logprob_backward(ga->logits, dlogprob, a->probs, targets, N, V);
     matmul_backward(ga->lnf, g->wte, NULL, ga->logits, a->lnf, p->wte, N, C, V);
     layernorm_backward(ga->residual3 + (L - 1) * NC, g->lnfw, g->lnfb, ga->lnf, a->residual3 + (L - 1) * NC,
