@@ -2185,8 +2185,10 @@ static int run_presample(const PresampleConfig *c, char *err) {
     char partial[4200];
     snprintf(partial, sizeof(partial), "%s.partial", c->out);
     int start = presample_recover(c, partial, &ps, problems, P, r, arena, err), rc = start < 0 ? -1 : 0;
-    double t0 = now_seconds(), tokens = 0;
-    int chunk = c->save_every > 0 && c->save_every < 64 ? c->save_every : 64, last_saved = start;
+    /* the ETA weighs each problem by its minimal length: the long (hard) problems come last */
+    double t0 = now_seconds(), tokens = 0, work_left = 0, work_done = 0;
+    for (int i = start; i < P; i++) work_left += minimal_length(problems[i].n);
+    int chunk = c->save_every > 0 && c->save_every < 128 ? c->save_every : 128, last_saved = start;
     if (!c->quiet && rc == 0)
         fprintf(stderr, "presample: %d problems x %d samples from %s, %d thread(s)\n", P, K, c->ref, get_threads());
     for (int p0 = start; rc == 0 && p0 < P; p0 += chunk) { /* in chunks, for progress; each problem has its own streams */
@@ -2194,11 +2196,12 @@ static int run_presample(const PresampleConfig *c, char *err) {
         /* generate() places text at offset j*(max_new+1) of the arena it is given: keep that */
         generate(&ref, problems + p0, ids + p0, n, K, &sc, r + (size_t)p0 * K, arena + (size_t)p0 * K * (c->max_new + 1));
         for (int i = 0; i < n * K; i++) tokens += r[(size_t)p0 * K + i].length;
+        for (int i = p0; i < p0 + n; i++) work_done += minimal_length(problems[i].n);
         int done = p0 + n;
         double el = now_seconds() - t0;
-        if (!c->quiet && (((p0 - start) / chunk) % 8 == 7 || done == P)) {
+        if (!c->quiet && (((p0 - start) / chunk) % 4 == 3 || done == P)) {
             char eta[32];
-            print_duration(eta, sizeof(eta), el / (done - start) * (P - done));
+            print_duration(eta, sizeof(eta), el / work_done * (work_left - work_done));
             fprintf(stderr, "presample: %5d/%d problems | %.0f samples/s | %.0f tok/s | ETA %s\n", done, P,
                     (done - start) * (double)K / el, tokens / el, eta);
         }
