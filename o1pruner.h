@@ -148,9 +148,9 @@ void decode_state_free(DecodeState *st);
 /* Transpose the model's weights into st once, instead of at every step: call it before decoding
  * and again whenever the weights change. */
 void decode_prepare(DecodeState *st, const GPT *model);
-/* Feed one token to each of n samples: sample i lives in cache slot slot[i], its token[i] sits at
- * position pos[i], and positions 0..pos[i]-1 of that slot are already cached. Writes st->logits
- * (n, V) for the next token. Each row's result does not depend on the other rows. */
+/* Feed one token to each of n samples: sample i lives in cache slot slot[i] (slots all distinct),
+ * its token[i] sits at position pos[i], and positions 0..pos[i]-1 of that slot are already cached.
+ * Writes st->logits (n, V) for the next token. Each row's result does not depend on the other rows. */
 void gpt_decode_step(GPT *model, DecodeState *st, const int *slot, const int *token, const int *pos, int n);
 
 /* ------------------------------------------------------------------------------------------ */
