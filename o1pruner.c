@@ -800,7 +800,7 @@ void gpt_backward(GPT *model, const int *inputs, const int *targets, const float
      * writes its input's gradient (ln1, atty, ln2, fch_gelu, lnf) whole, and att's is scratch */
     float *summed[] = {ga->encoded, ga->qkv, ga->attproj, ga->residual2, ga->fch, ga->fcproj, ga->residual3, ga->logits};
     size_t summed_size[] = {NC, 3 * LNC, LNC, LNC, 4 * LNC, LNC, LNC, (size_t)N * V};
-    for (int i = 0; i < 8; i++) zero_floats(summed[i], summed_size[i]);
+    for (size_t i = 0; i < sizeof(summed) / sizeof(summed[0]); i++) zero_floats(summed[i], summed_size[i]);
     logprob_backward(ga->logits, dlogprob, a->probs, targets, N, V);
     matmul_backward(ga->lnf, g->wte, NULL, ga->logits, a->lnf, p->wte, N, C, V);
     layernorm_backward(ga->residual3 + (L - 1) * NC, g->lnfw, g->lnfb, ga->lnf, a->residual3 + (L - 1) * NC,
