@@ -26,6 +26,9 @@
 #include <omp.h>
 #endif
 
+/* ########################################################################################## */
+/*  PART I - THE METHOD                                                                         */
+/* ########################################################################################## */
 /* ========================================================================================== */
 /* utilities */
 
@@ -125,69 +128,13 @@ double rng_normal(Rng *rng) {
     return sqrt(-2.0 * log(u1)) * cos(2.0 * PI * u2);
 }
 
-/* CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320) - the one in zlib, so that
- * Python's zlib.crc32 checks our files. */
-uint32_t crc32_update(uint32_t crc, const void *data, size_t n) {
-    static uint32_t table[256];
-    static int ready = 0;
-    if (!ready) { /* benign race: every thread writes the same values */
-        for (uint32_t i = 0; i < 256; i++) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            table[i] = c;
-        }
-        ready = 1;
-    }
-    const unsigned char *p = data;
-    crc = ~crc;
-    for (size_t i = 0; i < n; i++) crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-    return ~crc;
+static int cmp_long(const void *a, const void *b) {
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
 }
 
-/* Atomic output: everything is written to "<path>.tmp", flushed to disk, then renamed over
- * <path>. A crash at any point leaves either the old file or the complete new one. */
-typedef struct {
-    FILE *f;
-    char path[4096], tmp[4200];
-} AtomicFile;
-
-static int atomic_open(AtomicFile *af, const char *path, char *err) {
-    if (strlen(path) >= sizeof(af->path)) { seterr(err, "%s: path too long", path); return -1; }
-    strcpy(af->path, path);
-    snprintf(af->tmp, sizeof(af->tmp), "%s.tmp", path);
-    af->f = fopen(af->tmp, "wb");
-    if (!af->f) {
-        seterr(err, "%s: cannot write (%s); check that the directory exists and is writable",
-               af->tmp, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-static void atomic_abort(AtomicFile *af) {
-    if (af->f) fclose(af->f);
-    af->f = NULL;
-    remove(af->tmp);
-}
-
-static int atomic_commit(AtomicFile *af, char *err) {
-    int ok = !ferror(af->f) && fflush(af->f) == 0 && fsync(fileno(af->f)) == 0;
-    if (fclose(af->f) != 0) ok = 0;
-    af->f = NULL;
-    if (!ok || rename(af->tmp, af->path) != 0) {
-        seterr(err, "%s: write failed (%s); is the disk full?", af->path, strerror(errno));
-        remove(af->tmp);
-        return -1;
-    }
-    /* make the rename itself durable: fsync the directory that holds the file */
-    char dir[4096];
-    strcpy(dir, af->path);
-    char *slash = strrchr(dir, '/');
-    if (slash) { if (slash == dir) slash[1] = 0; else *slash = 0; } else strcpy(dir, ".");
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) { fsync(fd); close(fd); }
-    return 0;
-}
+static volatile sig_atomic_t stop_requested = 0;
+static void on_signal(int sig) { (void)sig; stop_requested = 1; }
 
 /* ========================================================================================== */
 /* the transformer, layer by layer. N = B*T rows of the residual stream.                      */
@@ -970,171 +917,6 @@ void adamw_step(GPT *model, const OptimConfig *oc, float lr) {
 }
 
 /* ========================================================================================== */
-/* checkpoints: little-endian; see README "Checkpoint format"                                  */
-/*   0  char[8]  "O1PRUNER"           32  u32 flags (bit 0: AdamW state follows the params)   */
-/*   8  u32      version (1)          36  u32 resume tag (0 unless bit 0 of flags is set)        */
-/*  12  u32[5]   vocab_size, block_size, n_layer, n_head, n_embd                               */
-/*  40  u64      step                 48  u64 num_params                                      */
-/*  56  f32[num_params] params  [f32[num_params] adam_m, f32[num_params] adam_v]  u32 crc32    */
-
-#define CKPT_MAGIC "O1PRUNER"
-#define CKPT_VERSION 1u
-#define CKPT_HEADER 56
-
-static void put_u32(unsigned char *b, uint32_t v) { for (int i = 0; i < 4; i++) b[i] = (unsigned char)(v >> (8 * i)); }
-static void put_u64(unsigned char *b, uint64_t v) { for (int i = 0; i < 8; i++) b[i] = (unsigned char)(v >> (8 * i)); }
-static uint32_t get_u32(const unsigned char *b) { uint32_t v = 0; for (int i = 0; i < 4; i++) v |= (uint32_t)b[i] << (8 * i); return v; }
-static uint64_t get_u64(const unsigned char *b) { uint64_t v = 0; for (int i = 0; i < 8; i++) v |= (uint64_t)b[i] << (8 * i); return v; }
-
-/* float arrays are written as their little-endian bytes; this program runs on little-endian hosts */
-static int host_is_little_endian(void) { uint32_t one = 1; unsigned char b; memcpy(&b, &one, 1); return b == 1; }
-
-static int write_crc(FILE *f, uint32_t *crc, const void *data, size_t n) {
-    *crc = crc32_update(*crc, data, n);
-    return fwrite(data, 1, n, f) == n ? 0 : -1;
-}
-
-int checkpoint_save(const GPT *model, const char *path, int with_optimizer, char *err) {
-    if (!host_is_little_endian()) { seterr(err, "%s: big-endian hosts are not supported", path); return -1; }
-    with_optimizer = with_optimizer && model->adam_m && model->adam_v;
-    unsigned char h[CKPT_HEADER] = {0};
-    const GPTConfig *c = &model->config;
-    memcpy(h, CKPT_MAGIC, 8);
-    put_u32(h + 8, CKPT_VERSION);
-    put_u32(h + 12, (uint32_t)c->vocab_size); put_u32(h + 16, (uint32_t)c->block_size);
-    put_u32(h + 20, (uint32_t)c->n_layer);    put_u32(h + 24, (uint32_t)c->n_head);
-    put_u32(h + 28, (uint32_t)c->n_embd);
-    put_u32(h + 32, with_optimizer ? 1u : 0u);
-    put_u32(h + 36, with_optimizer ? model->resume_tag : 0u); /* which settings the state belongs to */
-    put_u64(h + 40, (uint64_t)model->step);
-    put_u64(h + 48, (uint64_t)model->num_params);
-    AtomicFile af;
-    if (atomic_open(&af, path, err)) return -1;
-    uint32_t crc = 0;
-    size_t bytes = model->num_params * sizeof(float);
-    int bad = write_crc(af.f, &crc, h, sizeof(h)) || write_crc(af.f, &crc, model->params, bytes);
-    if (with_optimizer) bad = bad || write_crc(af.f, &crc, model->adam_m, bytes) || write_crc(af.f, &crc, model->adam_v, bytes);
-    unsigned char tail[4];
-    put_u32(tail, crc);
-    if (bad || fwrite(tail, 1, 4, af.f) != 4) {
-        seterr(err, "%s: write failed (%s); is the disk full?", path, strerror(errno));
-        atomic_abort(&af);
-        return -1;
-    }
-    return atomic_commit(&af, err);
-}
-
-int checkpoint_load(GPT *model, const char *path, int *has_optimizer, char *err) {
-    memset(model, 0, sizeof(*model));
-    FILE *f = fopen(path, "rb");
-    if (!f) { seterr(err, "%s: cannot open checkpoint (%s); check the path", path, strerror(errno)); return -1; }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        seterr(err, "%s: not a regular file; give the path of a checkpoint", path);
-        fclose(f);
-        return -1;
-    }
-    uint64_t file_size = (uint64_t)st.st_size;
-    unsigned char h[CKPT_HEADER];
-    const char *redo = "re-create it (o1pruner sft / prune) or restore a copy";
-    if (file_size < CKPT_HEADER + 4 || fread(h, 1, CKPT_HEADER, f) != CKPT_HEADER) {
-        seterr(err, "%s: truncated checkpoint (%llu bytes, the header alone is %d); %s", path,
-               (unsigned long long)file_size, CKPT_HEADER + 4, redo);
-        fclose(f);
-        return -1;
-    }
-    if (memcmp(h, CKPT_MAGIC, 8) != 0) {
-        seterr(err, "%s: not an o1pruner checkpoint (bad magic); give a file written by o1pruner", path);
-        fclose(f);
-        return -1;
-    }
-    uint32_t version = get_u32(h + 8);
-    if (version != CKPT_VERSION) {
-        seterr(err, "%s: checkpoint format version %u, this program reads version %u; use a matching o1pruner",
-               path, version, CKPT_VERSION);
-        fclose(f);
-        return -1;
-    }
-    uint32_t fields[5];
-    for (int i = 0; i < 5; i++) fields[i] = get_u32(h + 12 + 4 * i);
-    GPTConfig c;
-    int fields_ok = 1;
-    for (int i = 0; i < 5; i++) fields_ok = fields_ok && fields[i] <= 65536;
-    c.vocab_size = (int)(fields_ok ? fields[0] : 0); c.block_size = (int)(fields_ok ? fields[1] : 0);
-    c.n_layer = (int)(fields_ok ? fields[2] : 0);    c.n_head = (int)(fields_ok ? fields[3] : 0);
-    c.n_embd = (int)(fields_ok ? fields[4] : 0);
-    char why[O1P_ERR_LEN];
-    if (!fields_ok || gpt_config_check(&c, why) != 0) {
-        if (!fields_ok) snprintf(why, sizeof(why), "a config field is above 65536");
-        seterr(err, "%s: impossible model config in checkpoint (%s); the file is corrupt, %s", path, why, redo);
-        fclose(f);
-        return -1;
-    }
-    uint32_t flags = get_u32(h + 32);
-    if (get_u64(h + 40) > ((uint64_t)1 << 40)) {
-        seterr(err, "%s: impossible optimizer step count in checkpoint header; the file is corrupt, %s", path, redo);
-        fclose(f);
-        return -1;
-    }
-    if (flags > 1u || (flags == 0 && get_u32(h + 36) != 0)) {
-        seterr(err, "%s: unknown flags in checkpoint header; the file is corrupt, %s", path, redo);
-        fclose(f);
-        return -1;
-    }
-    TensorInfo info[NUM_PARAM_TENSORS];
-    size_t expected_params;
-    fill_param_info(info, &c, &expected_params);
-    uint64_t num_params = get_u64(h + 48);
-    if (num_params != expected_params) {
-        seterr(err, "%s: parameter count %llu does not match the config (expected %zu); the file is corrupt, %s",
-               path, (unsigned long long)num_params, expected_params, redo);
-        fclose(f);
-        return -1;
-    }
-    uint64_t arrays = flags & 1u ? 3 : 1;
-    uint64_t expected_size = CKPT_HEADER + arrays * num_params * sizeof(float) + 4;
-    if (file_size != expected_size) {
-        seterr(err, "%s: %s checkpoint: %llu bytes, the header implies %llu; %s", path,
-               file_size < expected_size ? "truncated" : "oversized", (unsigned long long)file_size,
-               (unsigned long long)expected_size, redo);
-        fclose(f);
-        return -1;
-    }
-    gpt_build(model, &c);
-    model->step = (long)get_u64(h + 40);
-    model->resume_tag = get_u32(h + 36);
-    size_t bytes = model->num_params * sizeof(float);
-    float *m = NULL, *v = NULL;
-    if (flags & 1u) {
-        m = xcalloc(model->num_params, sizeof(float), "AdamW first moments");
-        v = xcalloc(model->num_params, sizeof(float), "AdamW second moments");
-    }
-    unsigned char tail[4];
-    int ok = fread(model->params, 1, bytes, f) == bytes && (!m || (fread(m, 1, bytes, f) == bytes && fread(v, 1, bytes, f) == bytes)) &&
-             fread(tail, 1, 4, f) == 4;
-    fclose(f);
-    uint32_t crc = crc32_update(0, h, CKPT_HEADER);
-    crc = crc32_update(crc, model->params, bytes);
-    if (m) { crc = crc32_update(crc, m, bytes); crc = crc32_update(crc, v, bytes); }
-    if (!ok || crc != get_u32(tail)) {
-        seterr(err, "%s: %s; the file is corrupt, %s", path, ok ? "CRC-32 mismatch" : "read error", redo);
-        free(m); free(v);
-        gpt_free(model);
-        return -1;
-    }
-    if (has_optimizer) {
-        *has_optimizer = m != NULL;
-        model->adam_m = m; /* gpt_alloc_training keeps these if already there */
-        model->adam_v = v;
-    } else {
-        free(m); free(v);
-        model->step = 0;
-        model->resume_tag = 0;
-    }
-    return 0;
-}
-
-/* ========================================================================================== */
 /* the task: add n single digits. The reasoning is the chain of running sums, each step exactly 8
  * characters ("03+5=08,") so the tiny model sees a fixed rhythm; the answer closes with "A17$".
  * The verbose teacher re-verifies steps ("v03+5=08,") and re-derives the chain ("r...") at an
@@ -1219,130 +1001,7 @@ int parse_prompt(const char *text, int length, Problem *p, char *err) {
     return -1;
 }
 
-/* ------------------------------------------------------------------------------------------ */
-/* the data splits (README "Data"): test problems first, then every other split avoids them */
-
-#define TASK_SEED 2501
-#define N_TRAIN 96000
-#define N_VALID 1000
-#define N_PRUNE_PER_LEVEL 400
-static const int n_test_per_level[MAX_TERMS + 1] = {0, 0, 20, 200, 200, 200, 200}; /* only 81 sums of 2 */
-
-static long problem_key(const Problem *p) {
-    long key = p->n;
-    for (int i = 0; i < p->n; i++) key = key * 10 + p->digits[i];
-    return key;
-}
-
-static int cmp_long(const void *a, const void *b) {
-    long x = *(const long *)a, y = *(const long *)b;
-    return (x > y) - (x < y);
-}
-
-static void draw_digits(Problem *p, int n, Rng *rng) {
-    p->n = n;
-    for (int i = 0; i < n; i++) p->digits[i] = 1 + (int)(rng_u64(rng) % 9);
-}
-
-/* the sorted keys of the test problems, which no other split may contain */
-typedef struct { long keys[1024]; int count; Problem problems[1024]; } TestSet;
-
-static void make_test_set(TestSet *ts, uint64_t seed) {
-    ts->count = 0;
-    for (int n = MIN_TERMS; n <= MAX_TERMS; n++) {
-        Rng rng;
-        rng_seed(&rng, seed, stream(STREAM_TEST, (uint64_t)n), 0);
-        int have = 0;
-        while (have < n_test_per_level[n]) {
-            Problem p;
-            draw_digits(&p, n, &rng);
-            long key = problem_key(&p);
-            int dup = 0;
-            for (int i = 0; i < ts->count; i++) dup |= ts->keys[i] == key;
-            if (dup) continue;
-            ts->problems[ts->count] = p;
-            ts->keys[ts->count++] = key;
-            have++;
-        }
-    }
-}
-
-static int in_test_set(const long *sorted_keys, int count, const Problem *p) {
-    long key = problem_key(p);
-    return bsearch(&key, sorted_keys, (size_t)count, sizeof(long), cmp_long) != NULL;
-}
-
-/* the text of one split, one "prompt+trace" line per problem; *lines receives the count */
-static char *split_text(const char *split, uint64_t seed, int *lines) {
-    TestSet *ts = xmalloc(sizeof(TestSet), "test set");
-    make_test_set(ts, seed);
-    long sorted[1024];
-    memcpy(sorted, ts->keys, sizeof(long) * (size_t)ts->count);
-    qsort(sorted, (size_t)ts->count, sizeof(long), cmp_long);
-    int count = !strcmp(split, "test") ? ts->count : !strcmp(split, "train") ? N_TRAIN
-              : !strcmp(split, "valid") ? N_VALID : N_PRUNE_PER_LEVEL * (MAX_TERMS - MIN_TERMS + 1);
-    size_t cap = (size_t)count * 160;
-    char *text = xmalloc(cap, "split text");
-    size_t len = 0;
-    for (int i = 0; i < count; i++) {
-        Problem p;
-        char line[256];
-        int n;
-        if (!strcmp(split, "test")) {
-            p = ts->problems[i];
-            n = prompt_text(&p, line);
-            n += minimal_trace(&p, line + n);
-        } else {
-            int purpose = !strcmp(split, "train") ? STREAM_TRAIN : !strcmp(split, "valid") ? STREAM_VALID : STREAM_PRUNE;
-            Rng rng;
-            rng_seed(&rng, seed, stream(purpose, (uint64_t)i), 0);
-            int terms;
-            if (purpose == STREAM_PRUNE) terms = MIN_TERMS + i / N_PRUNE_PER_LEVEL;
-            else { /* P(n) proportional to n-1: harder problems need more data */
-                int u = (int)(rng_u64(&rng) % 15);
-                terms = u < 1 ? 2 : u < 3 ? 3 : u < 6 ? 4 : u < 10 ? 5 : 6;
-            }
-            do draw_digits(&p, terms, &rng); while (in_test_set(sorted, ts->count, &p));
-            n = prompt_text(&p, line);
-            if (purpose == STREAM_PRUNE) n += minimal_trace(&p, line + n);
-            else n += teacher_trace(&p, 0.2f + 0.8f * rng_uniform(&rng), &rng, line + n);
-        }
-        memcpy(text + len, line, (size_t)n);
-        len += (size_t)n;
-        text[len++] = '\n';
-    }
-    text[len] = 0;
-    free(ts);
-    *lines = count;
-    return text;
-}
-
-static const char *split_names[4] = {"train", "valid", "test", "prune"};
-
-/* A whole text file into a NUL-terminated buffer (a regular file under 2 GiB); `hint` tells the
- * user what to do when it is missing. */
-static int read_text_file(const char *path, const char *hint, char **buffer, size_t *size, char *err) {
-    *buffer = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) { seterr(err, "%s: cannot open (%s); %s", path, strerror(errno), hint); return -1; }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size >= (off_t)1 << 31) {
-        seterr(err, "%s: not a regular file under 2 GiB; %s", path, hint);
-        fclose(f);
-        return -1;
-    }
-    *size = (size_t)st.st_size;
-    *buffer = xmalloc(*size + 1, "file contents");
-    int ok = fread(*buffer, 1, *size, f) == *size;
-    fclose(f);
-    if (!ok) { seterr(err, "%s: read error; %s", path, hint); free(*buffer); *buffer = NULL; return -1; }
-    (*buffer)[*size] = 0;
-    return 0;
-}
-
-/* A dataset: problems with a trace, read from a split file. Every line is validated: characters
- * in the vocabulary, a well-formed prompt, a trace that ends in the right answer, a length the
- * model's context holds. */
+/* A training example: a problem with its prompt + trace (or prompt + response) as text */
 typedef struct {
     Problem problem;
     int prompt_len, length; /* tokens of the prompt, of prompt + trace */
@@ -1352,65 +1011,6 @@ typedef struct {
 typedef struct { Example *ex; int count; char *buffer; } Dataset;
 
 static void dataset_free(Dataset *ds) { free(ds->ex); free(ds->buffer); memset(ds, 0, sizeof(*ds)); }
-
-#define MAX_DATASET_LINES 10000000
-static int dataset_load(Dataset *ds, const char *path, int block_size, char *err) {
-    memset(ds, 0, sizeof(*ds));
-    size_t size;
-    if (read_text_file(path, "run 'o1pruner data' to write the splits", &ds->buffer, &size, err)) return -1;
-    int lines = 0;
-    for (size_t i = 0; i < size; i++) lines += ds->buffer[i] == '\n';
-    if (size && ds->buffer[size - 1] != '\n') lines++;
-    if (lines == 0 || lines > MAX_DATASET_LINES) {
-        seterr(err, "%s: %d lines, a split has 1 to %d; run 'o1pruner data' to write the splits", path, lines, MAX_DATASET_LINES);
-        dataset_free(ds);
-        return -1;
-    }
-    ds->ex = xcalloc((size_t)lines, sizeof(Example), "dataset");
-    char *line = ds->buffer, why[O1P_ERR_LEN];
-    for (int ln = 1; ln <= lines; ln++) {
-        char *end = strchr(line, '\n');
-        if (end) *end = 0;
-        int len = (int)strlen(line);
-        if (end == NULL && line + len != ds->buffer + size) { seterr(err, "%s:%d: NUL byte in line", path, ln); dataset_free(ds); return -1; }
-        Example *e = &ds->ex[ds->count];
-        const char *eq = strchr(line, '=');
-        const char *problem = NULL;
-        for (int i = 0; i < len && !problem; i++)
-            if (token_of(line[i]) < 0 || line[i] == '.') problem = "character outside the vocabulary";
-        if (problem) {
-        } else if (!eq) {
-            problem = "no '=' ending a prompt";
-        } else if (parse_prompt(line, (int)(eq - line) + 1, &e->problem, why) != 0) {
-            problem = why;
-        } else if (len > block_size) {
-            snprintf(why, sizeof(why), "%d characters, the model's context holds %d", len, block_size);
-            problem = why;
-        } else if (!grade_response(&e->problem, eq + 1, (int)(line + len - eq - 1))) {
-            problem = "the trace does not end in the right answer \"A<sum>$\"";
-        } else if (memchr(eq + 1, '$', (size_t)(line + len - eq - 2))) {
-            problem = "'$' before the end of the trace";
-        }
-        if (problem) {
-            seterr(err, "%s:%d: %s; expected a line like 3+5=03+5=08,A08$", path, ln, problem);
-            dataset_free(ds);
-            return -1;
-        }
-        e->prompt_len = (int)(eq - line) + 1;
-        e->length = len;
-        e->text = line;
-        ds->count++;
-        if (!end) break;
-        line = end + 1;
-    }
-    return 0;
-}
-
-static int dataset_load_split(Dataset *ds, const char *dir, const char *split, int block_size, char *err) {
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/%s.txt", dir, split);
-    return dataset_load(ds, path, block_size, err);
-}
 
 /* ========================================================================================== */
 /* sampling: the sampler is separate from the model; generation batches many samples through
@@ -1509,12 +1109,400 @@ void generate(GPT *model, const Problem *problems, const int *problem_ids, int n
 }
 
 /* ========================================================================================== */
+/* evaluation: accuracy and mean response length, per difficulty and overall */
+
+typedef struct { int count, correct; double length_sum; } Tally;
+#define LENGTH_BIN 8   /* histogram bins of response lengths: 1-8, 9-16, ... tokens */
+#define LENGTH_BINS 20 /* up to the context; longer ones land in the last bin */
+typedef struct {
+    Tally level[MAX_TERMS + 1], all;
+    /* the paper's length disharmony (Sec. 3, Table 1): each problem's k responses sorted by length
+     * and cut into 4 equal groups, shortest first; accuracy per group. Only for k >= 4. */
+    Tally quartile[4];
+    int histogram[MAX_TERMS + 1][LENGTH_BINS]; /* responses per difficulty and length bin */
+} EvalStats;
+
+static void tally(Tally *t, const Response *r) { t->count++; t->correct += r->correct; t->length_sum += r->length; }
+
+static void tally_responses(EvalStats *es, const Problem *problems, const Response *r, int n, int k) {
+    memset(es, 0, sizeof(*es));
+    for (int i = 0; i < n * k; i++) {
+        tally(&es->level[problems[i / k].n], &r[i]);
+        tally(&es->all, &r[i]);
+        int bin = (r[i].length - 1) / LENGTH_BIN;
+        es->histogram[problems[i / k].n][bin < LENGTH_BINS ? bin : LENGTH_BINS - 1]++;
+    }
+    if (k < 4) return;
+    long *key = xmalloc(sizeof(long) * (size_t)k, "quartiles");
+    for (int p = 0; p < n; p++) {
+        for (int j = 0; j < k; j++) key[j] = (long)r[p * k + j].length << 32 | j; /* by length, ties by index */
+        qsort(key, (size_t)k, sizeof(long), cmp_long);
+        for (int rank = 0; rank < k; rank++) tally(&es->quartile[rank * 4 / k], &r[p * k + (int)(key[rank] & 0xffffffff)]);
+    }
+    free(key);
+}
+
+static double accuracy(const Tally *t) { return t->count ? (double)t->correct / t->count : 0.0; }
+static double mean_length(const Tally *t) { return t->count ? t->length_sum / t->count : 0.0; }
+
+/* generate for a whole dataset and tally; responses/arena are the caller's (NULL: freed here) */
+static void evaluate(GPT *model, const Dataset *ds, int limit, int k, const SampleConfig *sc, EvalStats *es) {
+    int n = limit > 0 && limit < ds->count ? limit : ds->count;
+    Problem *problems = xmalloc(sizeof(Problem) * (size_t)n, "problems");
+    for (int i = 0; i < n; i++) problems[i] = ds->ex[i].problem;
+    Response *r = xcalloc((size_t)n * k, sizeof(Response), "responses");
+    char *arena = xmalloc((size_t)n * k * (size_t)(sc->max_new + 1), "responses");
+    generate(model, problems, NULL, n, k, sc, r, arena);
+    tally_responses(es, problems, r, n, k);
+    free(problems); free(r); free(arena);
+}
+
+/* ========================================================================================== */
+/* stage 1: the long-thought reference model, trained from scratch on the teacher's traces */
+
+typedef struct {
+    const char *data_dir, *out;
+    GPTConfig model;
+    int steps, batch, warmup, log_every, eval_every, save_every, quiet;
+    float lr, lr_min, weight_decay, grad_clip;
+    uint64_t seed;
+    long stop_after;     /* tests: stop (saving the resumable state) after this many steps; 0: never */
+} SftConfig;
+
+/* the reference model of README "Results": 4 layers, 4 heads, width 128, context 160 */
+static void sft_defaults(SftConfig *c) {
+    GPTConfig model = {.vocab_size = VOCAB_SIZE, .block_size = 160, .n_layer = 4, .n_head = 4, .n_embd = 128};
+    SftConfig d = {.data_dir = "data", .out = "out/reference.bin", .model = model, .steps = 1500, .batch = 64,
+                   .warmup = 100, .log_every = 50, .eval_every = 250, .save_every = 100, .lr = 2e-3f, .lr_min = 2e-5f,
+                   .weight_decay = 0.1f, .grad_clip = 1.0f, .seed = 1};
+    *c = d;
+}
+
+
+#define FINGERPRINT_STEPS 3
+
+/* The order of examples in an epoch: a shuffle, then within chunks of 16 batches a sort by length
+ * (so a batch pads little) and a shuffle of those batches. A function of (seed, epoch) only, so a
+ * resumed run sees exactly the batches the uninterrupted one would have. */
+#define BUCKET_BATCHES 16
+static void epoch_order(int *order, int n, const int *length, int batch, uint64_t seed, long epoch) {
+    Rng rng;
+    rng_seed(&rng, seed, stream(STREAM_BATCH, (uint64_t)epoch), 0);
+    for (int i = 0; i < n; i++) order[i] = i;
+    for (int i = n - 1; i > 0; i--) { int j = (int)(rng_u64(&rng) % (uint64_t)(i + 1)); int t = order[i]; order[i] = order[j]; order[j] = t; }
+    int chunk = batch * BUCKET_BATCHES;
+    long *keys = xmalloc(sizeof(long) * (size_t)chunk, "batch order");
+    int *copy = xmalloc(sizeof(int) * (size_t)chunk, "batch order");
+    for (int c0 = 0; c0 + chunk <= n; c0 += chunk) {
+        for (int i = 0; i < chunk; i++) keys[i] = (long)length[order[c0 + i]] << 32 | (long)order[c0 + i];
+        qsort(keys, (size_t)chunk, sizeof(long), cmp_long);
+        int perm[BUCKET_BATCHES];
+        for (int b = 0; b < BUCKET_BATCHES; b++) perm[b] = b;
+        for (int b = BUCKET_BATCHES - 1; b > 0; b--) { int j = (int)(rng_u64(&rng) % (uint64_t)(b + 1)); int t = perm[b]; perm[b] = perm[j]; perm[j] = t; }
+        for (int b = 0; b < BUCKET_BATCHES; b++)
+            for (int i = 0; i < batch; i++) copy[b * batch + i] = (int)(keys[perm[b] * batch + i] & 0xffffffff);
+        memcpy(order + c0, copy, sizeof(int) * (size_t)chunk);
+    }
+    free(keys); free(copy);
+}
+
+/* inputs/targets (B, T) for next-token prediction over prompt + trace; the loss mask keeps the
+ * positions whose target is a response token. Returns T, the longest sequence minus one. */
+static int make_sft_batch(const Dataset *ds, const int *idx, int B, int *inputs, int *targets, float *mask) {
+    int T = 1;
+    for (int b = 0; b < B; b++) if (ds->ex[idx[b]].length - 1 > T) T = ds->ex[idx[b]].length - 1;
+    for (int b = 0; b < B; b++) {
+        const Example *e = &ds->ex[idx[b]];
+        for (int t = 0; t < T; t++) {
+            int i = b * T + t, real = t + 1 < e->length;
+            inputs[i] = real ? token_of(e->text[t]) : 0;
+            targets[i] = real ? token_of(e->text[t + 1]) : -1;
+            mask[i] = real && t + 1 >= e->prompt_len ? 1.0f : 0.0f;
+        }
+    }
+    return T;
+}
+
+/* mean response-token loss over a whole dataset */
+static double dataset_loss(GPT *model, const Dataset *ds, int batch, int *inputs, int *targets, float *mask) {
+    double total = 0.0, weight = 0.0;
+    int *idx = xmalloc(sizeof(int) * (size_t)batch, "batch");
+    for (int b0 = 0; b0 < ds->count; b0 += batch) {
+        int B = ds->count - b0 < batch ? ds->count - b0 : batch;
+        for (int b = 0; b < B; b++) idx[b] = b0 + b;
+        int T = make_sft_batch(ds, idx, B, inputs, targets, mask);
+        gpt_forward(model, inputs, targets, B, T);
+        for (int i = 0; i < B * T; i++) { total -= (double)mask[i] * model->logprob[i]; weight += mask[i]; }
+    }
+    free(idx);
+    return weight > 0 ? total / weight : 0.0;
+}
+
+/* from Part II */
+static int dataset_load_split(Dataset *ds, const char *dir, const char *split, int block_size, char *err);
+static uint32_t sft_tag(const SftConfig *c, const Dataset *train);
+static int resume_load(GPT *model, const char *resume, const GPTConfig *config, uint32_t tag, int discard_stale,
+                       const char *stage, char *err);
+static void print_duration(char *buf, size_t n, double seconds);
+static int run_sft(const SftConfig *c, char *err) {
+    Dataset train, valid;
+    if (dataset_load_split(&train, c->data_dir, "train", c->model.block_size, err)) return -1;
+    if (dataset_load_split(&valid, c->data_dir, "valid", c->model.block_size, err)) { dataset_free(&train); return -1; }
+    if (train.count < c->batch * BUCKET_BATCHES) {
+        seterr(err, "%s/train.txt: %d examples, at least %d needed for --batch %d", c->data_dir, train.count,
+               c->batch * BUCKET_BATCHES, c->batch);
+        dataset_free(&train); dataset_free(&valid);
+        return -1;
+    }
+    char resume[4200];
+    snprintf(resume, sizeof(resume), "%s.resume", c->out);
+    GPT model;
+    uint32_t tag = sft_tag(c, &train);
+    int resumed = resume_load(&model, resume, &c->model, tag, 0, "sft", err);
+    if (resumed < 0) { dataset_free(&train); dataset_free(&valid); return -1; }
+    if (!resumed) {
+        gpt_build(&model, &c->model);
+        gpt_init_weights(&model, c->seed);
+        model.resume_tag = tag;
+    }
+    gpt_alloc_training(&model, c->batch, c->model.block_size);
+    OptimConfig oc = {.lr_max = c->lr, .lr_min = c->lr_min, .warmup_steps = c->warmup, .total_steps = c->steps,
+                      .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = c->weight_decay, .grad_clip = c->grad_clip};
+    size_t bt = (size_t)c->batch * c->model.block_size;
+    int *inputs = xmalloc(sizeof(int) * bt, "batch"), *targets = xmalloc(sizeof(int) * bt, "batch");
+    float *mask = xmalloc(sizeof(float) * bt, "batch");
+    int *order = xmalloc(sizeof(int) * (size_t)train.count, "batch order"), *length = xmalloc(sizeof(int) * (size_t)train.count, "batch order");
+    for (int i = 0; i < train.count; i++) length[i] = train.ex[i].length; /* batches group similar lengths */
+    long steps_per_epoch = train.count / c->batch, cached_epoch = -1;
+    SampleConfig greedy = {.temperature = 0.0f, .top_p = 1.0f, .max_new = c->model.block_size, .seed = c->seed};
+    if (!c->quiet)
+        fprintf(stderr, "sft: %zu parameters, %d train / %d valid traces, %d steps of %d, %d thread(s)\n",
+                model.num_params, train.count, valid.count, c->steps, c->batch, get_threads());
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    double t_start = now_seconds(), tokens = 0, loss_sum = 0;
+    int loss_count = 0, rc = 0;
+    long first_step = model.step;
+    for (long step = model.step; step < c->steps; step++) {
+        long epoch = step / steps_per_epoch;
+        if (epoch != cached_epoch) { epoch_order(order, train.count, length, c->batch, c->seed, epoch); cached_epoch = epoch; }
+        int T = make_sft_batch(&train, order + (step % steps_per_epoch) * c->batch, c->batch, inputs, targets, mask);
+        gpt_forward(&model, inputs, targets, c->batch, T);
+        double loss = masked_mean_nll(model.logprob, mask, c->batch * T, model.dlogprob);
+        gpt_zero_grad(&model);
+        gpt_backward(&model, inputs, targets, model.dlogprob);
+        double norm = clip_grad_norm(model.grads, model.num_params, oc.grad_clip);
+        if (!isfinite(loss) || !isfinite(norm)) {
+            seterr(err, "sft: step %ld: non-finite %s; stopped without saving (the last good state is %s); try a lower --lr",
+                   step, isfinite(loss) ? "gradient" : "loss", resume);
+            rc = -1;
+            break;
+        }
+        adamw_step(&model, &oc, lr_schedule(&oc, step));
+        tokens += (double)c->batch * T;
+        loss_sum += loss;
+        loss_count++;
+        long done = step + 1;
+        if (!c->quiet && (done % c->log_every == 0 || done == c->steps)) {
+            double el = now_seconds() - t_start;
+            char eta[32];
+            print_duration(eta, sizeof(eta), el / (double)(done - first_step) * (double)(c->steps - done));
+            fprintf(stderr, "step %5ld/%d | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | ETA %s\n", done, c->steps,
+                    loss_sum / loss_count, lr_schedule(&oc, step), norm, tokens / el, eta);
+            loss_sum = 0;
+            loss_count = 0;
+        }
+        if (!c->quiet && c->eval_every > 0 && (done % c->eval_every == 0 || done == c->steps)) {
+            double vloss = dataset_loss(&model, &valid, c->batch, inputs, targets, mask);
+            EvalStats es;
+            evaluate(&model, &valid, 200, 1, &greedy, &es);
+            fprintf(stderr, "step %5ld/%d | valid loss %.4f | greedy accuracy %.1f%% on %d valid problems | mean length %.1f\n",
+                    done, c->steps, vloss, 100 * accuracy(&es.all), es.all.count, mean_length(&es.all));
+        }
+        if (done == FINGERPRINT_STEPS) { /* README "Reproducing the reference model" */
+            uint32_t crc = crc32_update(0, model.params, model.num_params * sizeof(float));
+            printf("fingerprint: parameters after %d steps have CRC-32 %08x\n", FINGERPRINT_STEPS, crc);
+            fflush(stdout);
+        }
+        int stopping = stop_requested != 0 || (c->stop_after > 0 && done >= c->stop_after);
+        if ((c->save_every > 0 && done % c->save_every == 0 && done < c->steps) || stopping) {
+            if (checkpoint_save(&model, resume, 1, err)) { rc = -1; break; }
+            if (stopping) {
+                if (!stop_requested) break; /* stop_after: a clean, resumable stop */
+                seterr(err, "sft: interrupted at step %ld; state saved to %s, run the same command to resume", done, resume);
+                rc = -2;
+                break;
+            }
+        }
+    }
+    if (rc == 0 && model.step >= c->steps) { /* else stopped by stop_after: the .resume file holds the state */
+        if (checkpoint_save(&model, c->out, 0, err)) rc = -1;
+        else {
+            remove(resume);
+            printf("wrote %s after %d steps (%.0f s, %d thread(s))\n", c->out, c->steps, now_seconds() - t_start, get_threads());
+        }
+    }
+    free(inputs); free(targets); free(mask); free(order); free(length);
+    gpt_free(&model);
+    dataset_free(&train); dataset_free(&valid);
+    return rc;
+}
+
+/* ========================================================================================== */
+/* stage 2: pre-sampling (paper Alg. 1, Eq. 8-9). K samples per problem from the frozen reference
+ * model give its mean length L_ref(x) and accuracy A_ref(x) on each training problem. */
+
+typedef struct {
+    int problems, k, max_new;
+    float temperature, top_p;
+    uint64_t seed;
+    GPTConfig config;     /* of the reference model that sampled */
+    uint32_t params_crc;  /* CRC-32 of its parameters: prune checks it is given the same model */
+    Example *sample;      /* problems * k: prompt + response; response length L = length - prompt_len */
+    int *correct;         /* A(x, y) */
+    char *buffer;
+} PresampledSet;
+
+typedef struct {
+    const char *ref, *data_dir, *out;
+    int k, max_new, limit, quiet;
+    int save_every;      /* problems between resumable saves to OUT.partial (0: only on Ctrl-C) */
+    int discard_stale;   /* an OUT.partial of other settings: 1 start over (run), 0 refuse */
+    int stop_after;      /* tests: stop (saving OUT.partial) after this many problems; 0: never */
+    float temperature, top_p;
+    uint64_t seed;
+} PresampleConfig;
+
+/* from Part II */
+static int load_task_model(GPT *model, const char *path, char *err);
+static uint32_t params_crc(const GPT *model);
+static void presampled_free(PresampledSet *ps);
+static int presampled_read(PresampledSet *ps, const char *path, char *err);
+static int presampled_write(const char *path, const PresampledSet *ps, const Problem *problems, const Response *r,
+                            const char *ref_path, char *err);
+static int presampled_write_stats(const char *path, const PresampledSet *ps, char *err);
+static int presample_recover(const PresampleConfig *c, const char *partial, const PresampledSet *want,
+                             const Problem *problems, int P, Response *r, char *arena, char *err);
+static int run_presample(const PresampleConfig *c, char *err) {
+    GPT ref;
+    if (load_task_model(&ref, c->ref, err)) return -1;
+    if (c->max_new > ref.config.block_size) { /* responses stop at the context's end anyway */
+        seterr(err, "--max-new %d does not fit the context of %s (%d tokens); use at most %d", c->max_new, c->ref,
+               ref.config.block_size, ref.config.block_size);
+        gpt_free(&ref);
+        return -1;
+    }
+    Dataset prune;
+    if (dataset_load_split(&prune, c->data_dir, "prune", ref.config.block_size, err)) { gpt_free(&ref); return -1; }
+    int P = c->limit > 0 && c->limit < prune.count ? c->limit : prune.count, K = c->k;
+    Problem *problems = xmalloc(sizeof(Problem) * (size_t)P, "problems");
+    int *ids = xmalloc(sizeof(int) * (size_t)P, "problems");
+    for (int i = 0; i < P; i++) { problems[i] = prune.ex[i].problem; ids[i] = i; }
+    dataset_free(&prune);
+    Response *r = xcalloc((size_t)P * K, sizeof(Response), "samples");
+    char *arena = xmalloc((size_t)P * K * (size_t)(c->max_new + 1), "samples");
+    SampleConfig sc = {.temperature = c->temperature, .top_p = c->top_p, .max_new = c->max_new, .seed = c->seed};
+    PresampledSet ps = {.problems = P, .k = K, .max_new = c->max_new, .temperature = c->temperature, .top_p = c->top_p,
+                        .seed = c->seed, .config = ref.config, .params_crc = params_crc(&ref)};
+    char partial[4200];
+    snprintf(partial, sizeof(partial), "%s.partial", c->out);
+    int start = presample_recover(c, partial, &ps, problems, P, r, arena, err), rc = start < 0 ? -1 : 0;
+    /* the ETA weighs each problem by its minimal length: the long (hard) problems come last */
+    double t0 = now_seconds(), tokens = 0, work_left = 0, work_done = 0;
+    for (int i = start; i < P; i++) work_left += minimal_length(problems[i].n);
+    int chunk = c->save_every > 0 && c->save_every < 128 ? c->save_every : 128, last_saved = start;
+    if (!c->quiet && rc == 0)
+        fprintf(stderr, "presample: %d problems x %d samples from %s, %d thread(s)\n", P, K, c->ref, get_threads());
+    for (int p0 = start; rc == 0 && p0 < P; p0 += chunk) { /* in chunks, for progress; each problem has its own streams */
+        int n = P - p0 < chunk ? P - p0 : chunk;
+        /* generate() places text at offset j*(max_new+1) of the arena it is given: keep that */
+        generate(&ref, problems + p0, ids + p0, n, K, &sc, r + (size_t)p0 * K, arena + (size_t)p0 * K * (c->max_new + 1));
+        for (int i = 0; i < n * K; i++) tokens += r[(size_t)p0 * K + i].length;
+        for (int i = p0; i < p0 + n; i++) work_done += minimal_length(problems[i].n);
+        int done = p0 + n;
+        double el = now_seconds() - t0;
+        if (!c->quiet && (((p0 - start) / chunk) % 4 == 3 || done == P)) {
+            char eta[32];
+            print_duration(eta, sizeof(eta), el / work_done * (work_left - work_done));
+            fprintf(stderr, "presample: %5d/%d problems | %.0f samples/s | %.0f tok/s | ETA %s\n", done, P,
+                    (done - start) * (double)K / el, tokens / el, eta);
+        }
+        int stopping = stop_requested != 0 || (c->stop_after > 0 && done >= c->stop_after);
+        if (done < P && ((c->save_every > 0 && done - last_saved >= c->save_every) || stopping)) {
+            ps.problems = done;
+            if (presampled_write(partial, &ps, problems, r, c->ref, err)) { rc = -1; break; }
+            ps.problems = P;
+            last_saved = done;
+        }
+        if (stopping && done < P) {
+            if (stop_requested) {
+                seterr(err, "presample: interrupted after %d of %d problems; samples saved to %s, run the same command to resume",
+                       done, P, partial);
+                rc = -2;
+            } else {
+                rc = 1; /* stop_after: a clean, resumable stop */
+            }
+            break;
+        }
+    }
+    if (rc == 0) {
+        rc = presampled_write(c->out, &ps, problems, r, c->ref, err);
+        if (rc == 0) {
+            remove(partial);
+            /* re-read what was written: validates it and gives the stats */
+            PresampledSet back;
+            rc = presampled_read(&back, c->out, err);
+            if (rc == 0) {
+                char stats[4200];
+                snprintf(stats, sizeof(stats), "%s.stats", c->out);
+                rc = presampled_write_stats(stats, &back, err);
+                double L = 0, A = 0;
+                for (int i = 0; i < P * K; i++) { L += back.sample[i].length - back.sample[i].prompt_len; A += back.correct[i]; }
+                if (!c->quiet) fprintf(stderr, "presample: wrote %s and %s (%.0f s)\n", c->out, stats, now_seconds() - t0);
+                printf("pre-sampled %d x %d: accuracy %.1f%%, mean length %.1f\n", P, K, 100 * A / (P * K), L / (P * K));
+                presampled_free(&back);
+            }
+        }
+    }
+    if (rc == 1) rc = 0;
+    free(problems); free(ids); free(r); free(arena);
+    gpt_free(&ref);
+    return rc;
+}
+
+/* ========================================================================================== */
 /* the method: O1-Pruner's reward, advantage and loss (paper Sec. 3, Eq. 8-11). Where the
  * official code (StarDewXXX/O1-Pruner) and the paper differ, both are here: the official variant
  * is the default, because it produced the published numbers (README "Paper vs official code"). */
 
 typedef enum { ADVANTAGE_OFFICIAL, ADVANTAGE_PAPER } AdvantageMode;
 typedef enum { RATIO_MEAN, RATIO_SUM } RatioMode;
+
+enum { STREAM_SELECT = 16, STREAM_PRUNE_BATCH };
+typedef enum { METHOD_O1_PRUNER, METHOD_SFT_SHORTEST, METHOD_DPO } Method;
+static const char *const METHOD_NAMES[] = {"o1-pruner", "sft-shortest", "dpo"};
+
+typedef struct {
+    const char *ref, *presampled, *out, *data_dir; /* data_dir: valid.txt, for the training curve */
+    int m, batch, epochs, log_every, save_every, quiet, correct_only;
+    int curve_problems;  /* valid problems the training curve decodes at each point */
+    int discard_stale;   /* a resumable state of other settings: 1 start over (run), 0 refuse */
+    long stop_after;     /* tests: stop (saving the resumable state) after this many steps; 0: never */
+    float lambda, clip_eps, lr, lr_min, warmup_frac, weight_decay, grad_clip;
+    AdvantageMode advantage;
+    RatioMode ratio;
+    Method method;       /* O1-Pruner, or one of the paper's baselines */
+    float beta;          /* DPO */
+    uint64_t seed;
+} PruneConfig;
+
+static void prune_defaults(PruneConfig *c) {
+    PruneConfig d = {.ref = "data/reference.bin", .presampled = "out/presampled.txt", .out = "out/pruned.bin", .data_dir = "data",
+                     .m = 8, .batch = 32, .epochs = 1, .log_every = 25, .save_every = 50, .curve_problems = 32, .lambda = 2.0f, .clip_eps = 0.2f, .lr = 1e-4f,
+                     .lr_min = 0.0f, .warmup_frac = 0.1f, .weight_decay = 0.0f, .grad_clip = 10.0f,
+                     .advantage = ADVANTAGE_OFFICIAL, .ratio = RATIO_MEAN, .method = METHOD_O1_PRUNER, .beta = 0.1f, .seed = 1};
+    *c = d;
+}
 
 /* Eq. 10, the length-harmonizing reward: shorter than the reference's mean length is good, and
  * so is being more accurate than the reference on this problem */
@@ -1635,347 +1623,6 @@ double accuracy_efficiency_score(double L_base, double L, double acc_base, doubl
     return dA >= 0 ? dL + 3.0 * dA : dL - 5.0 * fabs(dA);
 }
 
-/* ========================================================================================== */
-/* evaluation: accuracy and mean response length, per difficulty and overall */
-
-/* a model checkpoint for the task: the vocabulary must be the task's */
-static int load_task_model(GPT *model, const char *path, char *err) {
-    if (checkpoint_load(model, path, NULL, err)) return -1;
-    if (model->config.vocab_size != VOCAB_SIZE || model->config.block_size < MAX_PROMPT + minimal_length(MAX_TERMS)) {
-        seterr(err, "%s: a model with vocab_size %d and context %d cannot do this task (needs %d and >= %d)", path,
-               model->config.vocab_size, model->config.block_size, VOCAB_SIZE, MAX_PROMPT + minimal_length(MAX_TERMS));
-        gpt_free(model);
-        return -1;
-    }
-    return 0;
-}
-
-
-typedef struct { int count, correct; double length_sum; } Tally;
-#define LENGTH_BIN 8   /* histogram bins of response lengths: 1-8, 9-16, ... tokens */
-#define LENGTH_BINS 20 /* up to the context; longer ones land in the last bin */
-typedef struct {
-    Tally level[MAX_TERMS + 1], all;
-    /* the paper's length disharmony (Sec. 3, Table 1): each problem's k responses sorted by length
-     * and cut into 4 equal groups, shortest first; accuracy per group. Only for k >= 4. */
-    Tally quartile[4];
-    int histogram[MAX_TERMS + 1][LENGTH_BINS]; /* responses per difficulty and length bin */
-} EvalStats;
-
-static void tally(Tally *t, const Response *r) { t->count++; t->correct += r->correct; t->length_sum += r->length; }
-
-static void tally_responses(EvalStats *es, const Problem *problems, const Response *r, int n, int k) {
-    memset(es, 0, sizeof(*es));
-    for (int i = 0; i < n * k; i++) {
-        tally(&es->level[problems[i / k].n], &r[i]);
-        tally(&es->all, &r[i]);
-        int bin = (r[i].length - 1) / LENGTH_BIN;
-        es->histogram[problems[i / k].n][bin < LENGTH_BINS ? bin : LENGTH_BINS - 1]++;
-    }
-    if (k < 4) return;
-    long *key = xmalloc(sizeof(long) * (size_t)k, "quartiles");
-    for (int p = 0; p < n; p++) {
-        for (int j = 0; j < k; j++) key[j] = (long)r[p * k + j].length << 32 | j; /* by length, ties by index */
-        qsort(key, (size_t)k, sizeof(long), cmp_long);
-        for (int rank = 0; rank < k; rank++) tally(&es->quartile[rank * 4 / k], &r[p * k + (int)(key[rank] & 0xffffffff)]);
-    }
-    free(key);
-}
-
-static double accuracy(const Tally *t) { return t->count ? (double)t->correct / t->count : 0.0; }
-static double mean_length(const Tally *t) { return t->count ? t->length_sum / t->count : 0.0; }
-
-/* generate for a whole dataset and tally; responses/arena are the caller's (NULL: freed here) */
-static void evaluate(GPT *model, const Dataset *ds, int limit, int k, const SampleConfig *sc, EvalStats *es) {
-    int n = limit > 0 && limit < ds->count ? limit : ds->count;
-    Problem *problems = xmalloc(sizeof(Problem) * (size_t)n, "problems");
-    for (int i = 0; i < n; i++) problems[i] = ds->ex[i].problem;
-    Response *r = xcalloc((size_t)n * k, sizeof(Response), "responses");
-    char *arena = xmalloc((size_t)n * k * (size_t)(sc->max_new + 1), "responses");
-    generate(model, problems, NULL, n, k, sc, r, arena);
-    tally_responses(es, problems, r, n, k);
-    free(problems); free(r); free(arena);
-}
-
-/* ========================================================================================== */
-/* stage 1: the long-thought reference model, trained from scratch on the teacher's traces */
-
-static volatile sig_atomic_t stop_requested = 0;
-static void on_signal(int sig) { (void)sig; stop_requested = 1; }
-
-typedef struct {
-    const char *data_dir, *out;
-    GPTConfig model;
-    int steps, batch, warmup, log_every, eval_every, save_every, quiet;
-    float lr, lr_min, weight_decay, grad_clip;
-    uint64_t seed;
-    long stop_after;     /* tests: stop (saving the resumable state) after this many steps; 0: never */
-} SftConfig;
-
-/* the reference model of README "Results": 4 layers, 4 heads, width 128, context 160 */
-static void sft_defaults(SftConfig *c) {
-    GPTConfig model = {.vocab_size = VOCAB_SIZE, .block_size = 160, .n_layer = 4, .n_head = 4, .n_embd = 128};
-    SftConfig d = {.data_dir = "data", .out = "out/reference.bin", .model = model, .steps = 1500, .batch = 64,
-                   .warmup = 100, .log_every = 50, .eval_every = 250, .save_every = 100, .lr = 2e-3f, .lr_min = 2e-5f,
-                   .weight_decay = 0.1f, .grad_clip = 1.0f, .seed = 1};
-    *c = d;
-}
-
-
-#define FINGERPRINT_STEPS 3
-
-static void print_duration(char *buf, size_t n, double seconds) {
-    int s = (int)(seconds + 0.5);
-    if (s >= 3600) snprintf(buf, n, "%dh%02dm", s / 3600, s / 60 % 60);
-    else if (s >= 60) snprintf(buf, n, "%dm%02ds", s / 60, s % 60);
-    else snprintf(buf, n, "%ds", s);
-}
-
-/* The order of examples in an epoch: a shuffle, then within chunks of 16 batches a sort by length
- * (so a batch pads little) and a shuffle of those batches. A function of (seed, epoch) only, so a
- * resumed run sees exactly the batches the uninterrupted one would have. */
-#define BUCKET_BATCHES 16
-static void epoch_order(int *order, int n, const int *length, int batch, uint64_t seed, long epoch) {
-    Rng rng;
-    rng_seed(&rng, seed, stream(STREAM_BATCH, (uint64_t)epoch), 0);
-    for (int i = 0; i < n; i++) order[i] = i;
-    for (int i = n - 1; i > 0; i--) { int j = (int)(rng_u64(&rng) % (uint64_t)(i + 1)); int t = order[i]; order[i] = order[j]; order[j] = t; }
-    int chunk = batch * BUCKET_BATCHES;
-    long *keys = xmalloc(sizeof(long) * (size_t)chunk, "batch order");
-    int *copy = xmalloc(sizeof(int) * (size_t)chunk, "batch order");
-    for (int c0 = 0; c0 + chunk <= n; c0 += chunk) {
-        for (int i = 0; i < chunk; i++) keys[i] = (long)length[order[c0 + i]] << 32 | (long)order[c0 + i];
-        qsort(keys, (size_t)chunk, sizeof(long), cmp_long);
-        int perm[BUCKET_BATCHES];
-        for (int b = 0; b < BUCKET_BATCHES; b++) perm[b] = b;
-        for (int b = BUCKET_BATCHES - 1; b > 0; b--) { int j = (int)(rng_u64(&rng) % (uint64_t)(b + 1)); int t = perm[b]; perm[b] = perm[j]; perm[j] = t; }
-        for (int b = 0; b < BUCKET_BATCHES; b++)
-            for (int i = 0; i < batch; i++) copy[b * batch + i] = (int)(keys[perm[b] * batch + i] & 0xffffffff);
-        memcpy(order + c0, copy, sizeof(int) * (size_t)chunk);
-    }
-    free(keys); free(copy);
-}
-
-/* inputs/targets (B, T) for next-token prediction over prompt + trace; the loss mask keeps the
- * positions whose target is a response token. Returns T, the longest sequence minus one. */
-static int make_sft_batch(const Dataset *ds, const int *idx, int B, int *inputs, int *targets, float *mask) {
-    int T = 1;
-    for (int b = 0; b < B; b++) if (ds->ex[idx[b]].length - 1 > T) T = ds->ex[idx[b]].length - 1;
-    for (int b = 0; b < B; b++) {
-        const Example *e = &ds->ex[idx[b]];
-        for (int t = 0; t < T; t++) {
-            int i = b * T + t, real = t + 1 < e->length;
-            inputs[i] = real ? token_of(e->text[t]) : 0;
-            targets[i] = real ? token_of(e->text[t + 1]) : -1;
-            mask[i] = real && t + 1 >= e->prompt_len ? 1.0f : 0.0f;
-        }
-    }
-    return T;
-}
-
-/* mean response-token loss over a whole dataset */
-static double dataset_loss(GPT *model, const Dataset *ds, int batch, int *inputs, int *targets, float *mask) {
-    double total = 0.0, weight = 0.0;
-    int *idx = xmalloc(sizeof(int) * (size_t)batch, "batch");
-    for (int b0 = 0; b0 < ds->count; b0 += batch) {
-        int B = ds->count - b0 < batch ? ds->count - b0 : batch;
-        for (int b = 0; b < B; b++) idx[b] = b0 + b;
-        int T = make_sft_batch(ds, idx, B, inputs, targets, mask);
-        gpt_forward(model, inputs, targets, B, T);
-        for (int i = 0; i < B * T; i++) { total -= (double)mask[i] * model->logprob[i]; weight += mask[i]; }
-    }
-    free(idx);
-    return weight > 0 ? total / weight : 0.0;
-}
-
-static int configs_equal(const GPTConfig *a, const GPTConfig *b) {
-    return a->vocab_size == b->vocab_size && a->block_size == b->block_size && a->n_layer == b->n_layer &&
-           a->n_head == b->n_head && a->n_embd == b->n_embd;
-}
-
-/* A stage interrupted (Ctrl-C, a crash, a kill) leaves OUT.resume: the model with its AdamW state
- * and step, tagged with a CRC-32 of the settings and data that decide the run's trajectory.
- * Rerunning the same command continues from it with the same bits as an uninterrupted run; a
- * state from other settings is refused (or, for `run`, discarded) instead of mixing two runs. */
-static uint32_t examples_crc(uint32_t crc, const Example *ex, int n) {
-    for (int i = 0; i < n; i++) crc = crc32_update(crc, ex[i].text, (size_t)ex[i].length);
-    return crc;
-}
-
-/* 1: *model holds the state from `resume`; 0: there is none (or a stale one was discarded); -1: error */
-static int resume_load(GPT *model, const char *resume, const GPTConfig *config, uint32_t tag, int discard_stale,
-                       const char *stage, char *err) {
-    if (access(resume, F_OK) != 0) return 0;
-    int has_opt = 0;
-    if (checkpoint_load(model, resume, &has_opt, err)) return -1;
-    if (configs_equal(&model->config, config) && has_opt && model->resume_tag == tag) {
-        fprintf(stderr, "%s: resuming from %s at step %ld\n", stage, resume, model->step);
-        return 1;
-    }
-    uint32_t found = model->resume_tag;
-    gpt_free(model);
-    if (discard_stale) {
-        fprintf(stderr, "%s: %s holds the state of a run with other settings; starting over\n", stage, resume);
-        remove(resume);
-        return 0;
-    }
-    seterr(err, "%s: the interrupted state of a %s run with other settings or data (tag %08x, this run %08x); "
-           "rerun with the settings it was started with, or delete it to start over", resume, stage, found, tag);
-    return -1;
-}
-
-static uint32_t sft_tag(const SftConfig *c, const Dataset *train) {
-    char s[512];
-    const GPTConfig *m = &c->model;
-    snprintf(s, sizeof(s), "sft config %d %d %d %d %d steps %d batch %d warmup %d lr %.9g lr_min %.9g weight_decay %.9g "
-             "grad_clip %.9g seed %llu", m->vocab_size, m->block_size, m->n_layer, m->n_head, m->n_embd, c->steps, c->batch,
-             c->warmup, c->lr, c->lr_min, c->weight_decay, c->grad_clip, (unsigned long long)c->seed);
-    return examples_crc(crc32_update(0, s, strlen(s)), train->ex, train->count);
-}
-
-static int run_sft(const SftConfig *c, char *err) {
-    Dataset train, valid;
-    if (dataset_load_split(&train, c->data_dir, "train", c->model.block_size, err)) return -1;
-    if (dataset_load_split(&valid, c->data_dir, "valid", c->model.block_size, err)) { dataset_free(&train); return -1; }
-    if (train.count < c->batch * BUCKET_BATCHES) {
-        seterr(err, "%s/train.txt: %d examples, at least %d needed for --batch %d", c->data_dir, train.count,
-               c->batch * BUCKET_BATCHES, c->batch);
-        dataset_free(&train); dataset_free(&valid);
-        return -1;
-    }
-    char resume[4200];
-    snprintf(resume, sizeof(resume), "%s.resume", c->out);
-    GPT model;
-    uint32_t tag = sft_tag(c, &train);
-    int resumed = resume_load(&model, resume, &c->model, tag, 0, "sft", err);
-    if (resumed < 0) { dataset_free(&train); dataset_free(&valid); return -1; }
-    if (!resumed) {
-        gpt_build(&model, &c->model);
-        gpt_init_weights(&model, c->seed);
-        model.resume_tag = tag;
-    }
-    gpt_alloc_training(&model, c->batch, c->model.block_size);
-    OptimConfig oc = {.lr_max = c->lr, .lr_min = c->lr_min, .warmup_steps = c->warmup, .total_steps = c->steps,
-                      .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = c->weight_decay, .grad_clip = c->grad_clip};
-    size_t bt = (size_t)c->batch * c->model.block_size;
-    int *inputs = xmalloc(sizeof(int) * bt, "batch"), *targets = xmalloc(sizeof(int) * bt, "batch");
-    float *mask = xmalloc(sizeof(float) * bt, "batch");
-    int *order = xmalloc(sizeof(int) * (size_t)train.count, "batch order"), *length = xmalloc(sizeof(int) * (size_t)train.count, "batch order");
-    for (int i = 0; i < train.count; i++) length[i] = train.ex[i].length; /* batches group similar lengths */
-    long steps_per_epoch = train.count / c->batch, cached_epoch = -1;
-    SampleConfig greedy = {.temperature = 0.0f, .top_p = 1.0f, .max_new = c->model.block_size, .seed = c->seed};
-    if (!c->quiet)
-        fprintf(stderr, "sft: %zu parameters, %d train / %d valid traces, %d steps of %d, %d thread(s)\n",
-                model.num_params, train.count, valid.count, c->steps, c->batch, get_threads());
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    double t_start = now_seconds(), tokens = 0, loss_sum = 0;
-    int loss_count = 0, rc = 0;
-    long first_step = model.step;
-    for (long step = model.step; step < c->steps; step++) {
-        long epoch = step / steps_per_epoch;
-        if (epoch != cached_epoch) { epoch_order(order, train.count, length, c->batch, c->seed, epoch); cached_epoch = epoch; }
-        int T = make_sft_batch(&train, order + (step % steps_per_epoch) * c->batch, c->batch, inputs, targets, mask);
-        gpt_forward(&model, inputs, targets, c->batch, T);
-        double loss = masked_mean_nll(model.logprob, mask, c->batch * T, model.dlogprob);
-        gpt_zero_grad(&model);
-        gpt_backward(&model, inputs, targets, model.dlogprob);
-        double norm = clip_grad_norm(model.grads, model.num_params, oc.grad_clip);
-        if (!isfinite(loss) || !isfinite(norm)) {
-            seterr(err, "sft: step %ld: non-finite %s; stopped without saving (the last good state is %s); try a lower --lr",
-                   step, isfinite(loss) ? "gradient" : "loss", resume);
-            rc = -1;
-            break;
-        }
-        adamw_step(&model, &oc, lr_schedule(&oc, step));
-        tokens += (double)c->batch * T;
-        loss_sum += loss;
-        loss_count++;
-        long done = step + 1;
-        if (!c->quiet && (done % c->log_every == 0 || done == c->steps)) {
-            double el = now_seconds() - t_start;
-            char eta[32];
-            print_duration(eta, sizeof(eta), el / (double)(done - first_step) * (double)(c->steps - done));
-            fprintf(stderr, "step %5ld/%d | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | ETA %s\n", done, c->steps,
-                    loss_sum / loss_count, lr_schedule(&oc, step), norm, tokens / el, eta);
-            loss_sum = 0;
-            loss_count = 0;
-        }
-        if (!c->quiet && c->eval_every > 0 && (done % c->eval_every == 0 || done == c->steps)) {
-            double vloss = dataset_loss(&model, &valid, c->batch, inputs, targets, mask);
-            EvalStats es;
-            evaluate(&model, &valid, 200, 1, &greedy, &es);
-            fprintf(stderr, "step %5ld/%d | valid loss %.4f | greedy accuracy %.1f%% on %d valid problems | mean length %.1f\n",
-                    done, c->steps, vloss, 100 * accuracy(&es.all), es.all.count, mean_length(&es.all));
-        }
-        if (done == FINGERPRINT_STEPS) { /* README "Reproducing the reference model" */
-            uint32_t crc = crc32_update(0, model.params, model.num_params * sizeof(float));
-            printf("fingerprint: parameters after %d steps have CRC-32 %08x\n", FINGERPRINT_STEPS, crc);
-            fflush(stdout);
-        }
-        int stopping = stop_requested != 0 || (c->stop_after > 0 && done >= c->stop_after);
-        if ((c->save_every > 0 && done % c->save_every == 0 && done < c->steps) || stopping) {
-            if (checkpoint_save(&model, resume, 1, err)) { rc = -1; break; }
-            if (stopping) {
-                if (!stop_requested) break; /* stop_after: a clean, resumable stop */
-                seterr(err, "sft: interrupted at step %ld; state saved to %s, run the same command to resume", done, resume);
-                rc = -2;
-                break;
-            }
-        }
-    }
-    if (rc == 0 && model.step >= c->steps) { /* else stopped by stop_after: the .resume file holds the state */
-        if (checkpoint_save(&model, c->out, 0, err)) rc = -1;
-        else {
-            remove(resume);
-            printf("wrote %s after %d steps (%.0f s, %d thread(s))\n", c->out, c->steps, now_seconds() - t_start, get_threads());
-        }
-    }
-    free(inputs); free(targets); free(mask); free(order); free(length);
-    gpt_free(&model);
-    dataset_free(&train); dataset_free(&valid);
-    return rc;
-}
-
-/* ========================================================================================== */
-/* stage 2: pre-sampling (paper Alg. 1, Eq. 8-9). K samples per problem from the frozen reference
- * model give its mean length L_ref(x) and accuracy A_ref(x) on each training problem. */
-
-typedef struct {
-    int problems, k, max_new;
-    float temperature, top_p;
-    uint64_t seed;
-    GPTConfig config;     /* of the reference model that sampled */
-    uint32_t params_crc;  /* CRC-32 of its parameters: prune checks it is given the same model */
-    Example *sample;      /* problems * k: prompt + response; response length L = length - prompt_len */
-    int *correct;         /* A(x, y) */
-    char *buffer;
-} PresampledSet;
-
-static void presampled_free(PresampledSet *ps) { free(ps->sample); free(ps->correct); free(ps->buffer); memset(ps, 0, sizeof(*ps)); }
-
-static uint32_t params_crc(const GPT *model) { return crc32_update(0, model->params, model->num_params * sizeof(float)); }
-
-#define PRESAMPLED_FORMAT 1
-static int presampled_write(const char *path, const PresampledSet *ps, const Problem *problems, const Response *r,
-                            const char *ref_path, char *err) {
-    AtomicFile af;
-    if (atomic_open(&af, path, err)) return -1;
-    const GPTConfig *c = &ps->config;
-    fprintf(af.f, "# o1pruner presampled set, format %d\n", PRESAMPLED_FORMAT);
-    fprintf(af.f, "# reference %08x config %d %d %d %d %d (%s)\n", ps->params_crc, c->vocab_size, c->block_size,
-            c->n_layer, c->n_head, c->n_embd, ref_path);
-    fprintf(af.f, "# problems %d k %d temperature %.9g top_p %.9g max_new %d seed %llu\n", ps->problems, ps->k,
-            ps->temperature, ps->top_p, ps->max_new, (unsigned long long)ps->seed);
-    fprintf(af.f, "# columns: problem sample correct length prompt+response\n");
-    for (int i = 0; i < ps->problems * ps->k; i++) {
-        char prompt[MAX_PROMPT + 1];
-        prompt_text(&problems[i / ps->k], prompt);
-        fprintf(af.f, "%d %d %d %d %s%s\n", i / ps->k, i % ps->k, r[i].correct, r[i].length, prompt, r[i].text);
-    }
-    return atomic_commit(&af, err);
-}
-
 /* Eq. 8-9: L_ref(x) and A_ref(x), the mean response length and accuracy of problem p's K samples */
 static void problem_reference(const PresampledSet *ps, int p, double *L_ref, double *A_ref) {
     double L = 0, A = 0;
@@ -1986,358 +1633,6 @@ static void problem_reference(const PresampledSet *ps, int p, double *L_ref, dou
     }
     *L_ref = L / ps->k;
     *A_ref = A / ps->k;
-}
-
-/* per-problem L_ref, A_ref, for people (prune recomputes them from the samples) */
-static int presampled_write_stats(const char *path, const PresampledSet *ps, char *err) {
-    AtomicFile af;
-    if (atomic_open(&af, path, err)) return -1;
-    fprintf(af.f, "# problem n L_ref A_ref (means over the K = %d samples)\n", ps->k);
-    for (int p = 0; p < ps->problems; p++) {
-        double L_ref, A_ref;
-        problem_reference(ps, p, &L_ref, &A_ref);
-        fprintf(af.f, "%d %d %.9g %.9g\n", p, ps->sample[p * ps->k].problem.n, L_ref, A_ref);
-    }
-    return atomic_commit(&af, err);
-}
-
-/* Read and validate a pre-sampled set: the header, then exactly problems*k sample lines in
- * order, each consistent with itself (the flag "correct" is what grading says, the length is the
- * response's). Errors name the file and line. */
-static int presampled_read(PresampledSet *ps, const char *path, char *err) {
-    memset(ps, 0, sizeof(*ps));
-    size_t size;
-    if (read_text_file(path, "run 'o1pruner presample' first", &ps->buffer, &size, err)) return -1;
-    char *line = ps->buffer;
-    int ln = 0, format = 0, n = 0;
-    unsigned crc = 0;
-    unsigned long long seed = 0;
-    const char *redo = "re-create it with 'o1pruner presample'";
-#define NEXT_LINE()                                                   \
-    do {                                                              \
-        char *nl_ = strchr(line, '\n');                               \
-        if (!nl_) { seterr(err, "%s:%d: file ends early; %s", path, ln + 1, redo); presampled_free(ps); return -1; } \
-        *nl_ = 0;                                                     \
-        ln++;                                                         \
-    } while (0)
-    NEXT_LINE();
-    if (sscanf(line, "# o1pruner presampled set, format %d%n", &format, &n) != 1 || line[n] || format != PRESAMPLED_FORMAT) {
-        seterr(err, "%s:1: not an o1pruner pre-sampled set of format %d; %s", path, PRESAMPLED_FORMAT, redo);
-        presampled_free(ps);
-        return -1;
-    }
-    line += strlen(line) + 1;
-    NEXT_LINE();
-    GPTConfig *c = &ps->config;
-    if (sscanf(line, "# reference %8x config %d %d %d %d %d (%n", &crc, &c->vocab_size, &c->block_size, &c->n_layer,
-               &c->n_head, &c->n_embd, &n) != 6 || gpt_config_check(c, NULL) != 0) {
-        seterr(err, "%s:2: malformed reference line; %s", path, redo);
-        presampled_free(ps);
-        return -1;
-    }
-    ps->params_crc = crc;
-    line += strlen(line) + 1;
-    NEXT_LINE();
-    if (sscanf(line, "# problems %d k %d temperature %f top_p %f max_new %d seed %llu%n", &ps->problems, &ps->k,
-               &ps->temperature, &ps->top_p, &ps->max_new, &seed, &n) != 6 || line[n] || ps->problems < 1 ||
-        ps->problems > 1000000 || ps->k < 1 || ps->k > 1024 || ps->max_new < 1 || ps->max_new > c->block_size) {
-        seterr(err, "%s:3: malformed or out-of-range settings line; %s", path, redo);
-        presampled_free(ps);
-        return -1;
-    }
-    ps->seed = seed;
-    line += strlen(line) + 1;
-    NEXT_LINE();
-    line += strlen(line) + 1; /* the column names */
-    int total = ps->problems * ps->k;
-    /* a sample line is at least "0 0 0 1 1+1=A02$" long: a header promising more samples than the
-     * file can hold is refused before anything is allocated for them */
-    size_t remaining = size - (size_t)(line - ps->buffer);
-    if ((size_t)total > remaining / 14 + 1) {
-        seterr(err, "%s:3: the header promises %d x %d samples, the file is far too short for them; %s", path,
-               ps->problems, ps->k, redo);
-        presampled_free(ps);
-        return -1;
-    }
-    ps->sample = xcalloc((size_t)total, sizeof(Example), "pre-sampled set");
-    ps->correct = xcalloc((size_t)total, sizeof(int), "pre-sampled set");
-    for (int i = 0; i < total; i++) {
-        NEXT_LINE();
-        int problem, sample, correct, length, text_at = 0;
-        char why[O1P_ERR_LEN] = "";
-        Example *e = &ps->sample[i];
-        if (sscanf(line, "%d %d %d %d %n", &problem, &sample, &correct, &length, &text_at) != 4 || text_at == 0) {
-            snprintf(why, sizeof(why), "expected 'problem sample correct length text'");
-        } else if (problem != i / ps->k || sample != i % ps->k) {
-            snprintf(why, sizeof(why), "expected problem %d sample %d here, found %d %d", i / ps->k, i % ps->k, problem, sample);
-        } else {
-            char *text = line + text_at, *eq = strchr(text, '=');
-            int len = (int)strlen(text);
-            for (int j = 0; j < len && !why[0]; j++)
-                if (token_of(text[j]) < 0) snprintf(why, sizeof(why), "character '%c' outside the vocabulary", text[j]);
-            if (why[0]) {
-            } else if (!eq || parse_prompt(text, (int)(eq - text) + 1, &e->problem, why) != 0) {
-                if (!eq) snprintf(why, sizeof(why), "no prompt ending in '='");
-            } else if (length != len - (int)(eq - text) - 1 || length < 1 || length > ps->max_new) {
-                snprintf(why, sizeof(why), "length %d does not match the response (%d tokens, cap %d)", length,
-                         len - (int)(eq - text) - 1, ps->max_new);
-            } else if (len > c->block_size) {
-                snprintf(why, sizeof(why), "%d tokens, longer than the model's context %d", len, c->block_size);
-            } else if (correct != grade_response(&e->problem, eq + 1, length)) {
-                snprintf(why, sizeof(why), "'correct' is %d but grading says %d", correct, !correct);
-            } else if (sample > 0 && memcmp(e->problem.digits, ps->sample[i - 1].problem.digits, sizeof(e->problem.digits))) {
-                snprintf(why, sizeof(why), "a different problem than the line before, for the same problem id");
-            } else {
-                e->prompt_len = (int)(eq - text) + 1;
-                e->length = len;
-                e->text = text;
-                ps->correct[i] = correct;
-            }
-        }
-        if (why[0]) {
-            seterr(err, "%s:%d: %s; %s", path, ln, why, redo);
-            presampled_free(ps);
-            return -1;
-        }
-        line += strlen(line) + 1;
-    }
-#undef NEXT_LINE
-    if (line < ps->buffer + size) {
-        seterr(err, "%s:%d: more lines than the header's %d problems x %d samples; %s", path, ln + 1, ps->problems, ps->k, redo);
-        presampled_free(ps);
-        return -1;
-    }
-    return 0;
-}
-
-typedef struct {
-    const char *ref, *data_dir, *out;
-    int k, max_new, limit, quiet;
-    int save_every;      /* problems between resumable saves to OUT.partial (0: only on Ctrl-C) */
-    int discard_stale;   /* an OUT.partial of other settings: 1 start over (run), 0 refuse */
-    int stop_after;      /* tests: stop (saving OUT.partial) after this many problems; 0: never */
-    float temperature, top_p;
-    uint64_t seed;
-} PresampleConfig;
-
-/* OUT.partial: the samples of the first problems, in the pre-sampled format, written at intervals
- * and on Ctrl-C. Each problem samples from its own streams, so continuing after them gives the
- * same bits as an uninterrupted run. Returns the problems recovered into r/arena, or -1. */
-static int presample_recover(const PresampleConfig *c, const char *partial, const PresampledSet *want,
-                             const Problem *problems, int P, Response *r, char *arena, char *err) {
-    if (access(partial, F_OK) != 0) return 0;
-    PresampledSet ps;
-    if (presampled_read(&ps, partial, err)) return -1;
-    int same = configs_equal(&ps.config, &want->config) && ps.params_crc == want->params_crc && ps.k == want->k &&
-               ps.max_new == want->max_new && ps.temperature == want->temperature && ps.top_p == want->top_p &&
-               ps.seed == want->seed && ps.problems <= P;
-    for (int p = 0; same && p < ps.problems; p++)
-        same = memcmp(ps.sample[p * ps.k].problem.digits, problems[p].digits, sizeof(problems[p].digits)) == 0 &&
-               ps.sample[p * ps.k].problem.n == problems[p].n;
-    if (!same) {
-        presampled_free(&ps);
-        if (c->discard_stale) {
-            fprintf(stderr, "presample: %s holds samples of other settings or problems; starting over\n", partial);
-            remove(partial);
-            return 0;
-        }
-        seterr(err, "%s: the interrupted samples of a presample run with other settings or problems; rerun with the "
-               "settings it was started with, or delete it to start over", partial);
-        return -1;
-    }
-    for (int i = 0; i < ps.problems * ps.k; i++) {
-        const Example *e = &ps.sample[i];
-        Response *ri = &r[i];
-        ri->text = arena + (size_t)i * (size_t)(c->max_new + 1);
-        ri->length = e->length - e->prompt_len;
-        memcpy(ri->text, e->text + e->prompt_len, (size_t)ri->length);
-        ri->text[ri->length] = 0;
-        ri->finished = ri->text[ri->length - 1] == '$';
-        ri->correct = ps.correct[i];
-    }
-    int done = ps.problems;
-    presampled_free(&ps);
-    if (!c->quiet) fprintf(stderr, "presample: resuming from %s after %d of %d problems\n", partial, done, P);
-    return done;
-}
-
-static int run_presample(const PresampleConfig *c, char *err) {
-    GPT ref;
-    if (load_task_model(&ref, c->ref, err)) return -1;
-    if (c->max_new > ref.config.block_size) { /* responses stop at the context's end anyway */
-        seterr(err, "--max-new %d does not fit the context of %s (%d tokens); use at most %d", c->max_new, c->ref,
-               ref.config.block_size, ref.config.block_size);
-        gpt_free(&ref);
-        return -1;
-    }
-    Dataset prune;
-    if (dataset_load_split(&prune, c->data_dir, "prune", ref.config.block_size, err)) { gpt_free(&ref); return -1; }
-    int P = c->limit > 0 && c->limit < prune.count ? c->limit : prune.count, K = c->k;
-    Problem *problems = xmalloc(sizeof(Problem) * (size_t)P, "problems");
-    int *ids = xmalloc(sizeof(int) * (size_t)P, "problems");
-    for (int i = 0; i < P; i++) { problems[i] = prune.ex[i].problem; ids[i] = i; }
-    dataset_free(&prune);
-    Response *r = xcalloc((size_t)P * K, sizeof(Response), "samples");
-    char *arena = xmalloc((size_t)P * K * (size_t)(c->max_new + 1), "samples");
-    SampleConfig sc = {.temperature = c->temperature, .top_p = c->top_p, .max_new = c->max_new, .seed = c->seed};
-    PresampledSet ps = {.problems = P, .k = K, .max_new = c->max_new, .temperature = c->temperature, .top_p = c->top_p,
-                        .seed = c->seed, .config = ref.config, .params_crc = params_crc(&ref)};
-    char partial[4200];
-    snprintf(partial, sizeof(partial), "%s.partial", c->out);
-    int start = presample_recover(c, partial, &ps, problems, P, r, arena, err), rc = start < 0 ? -1 : 0;
-    /* the ETA weighs each problem by its minimal length: the long (hard) problems come last */
-    double t0 = now_seconds(), tokens = 0, work_left = 0, work_done = 0;
-    for (int i = start; i < P; i++) work_left += minimal_length(problems[i].n);
-    int chunk = c->save_every > 0 && c->save_every < 128 ? c->save_every : 128, last_saved = start;
-    if (!c->quiet && rc == 0)
-        fprintf(stderr, "presample: %d problems x %d samples from %s, %d thread(s)\n", P, K, c->ref, get_threads());
-    for (int p0 = start; rc == 0 && p0 < P; p0 += chunk) { /* in chunks, for progress; each problem has its own streams */
-        int n = P - p0 < chunk ? P - p0 : chunk;
-        /* generate() places text at offset j*(max_new+1) of the arena it is given: keep that */
-        generate(&ref, problems + p0, ids + p0, n, K, &sc, r + (size_t)p0 * K, arena + (size_t)p0 * K * (c->max_new + 1));
-        for (int i = 0; i < n * K; i++) tokens += r[(size_t)p0 * K + i].length;
-        for (int i = p0; i < p0 + n; i++) work_done += minimal_length(problems[i].n);
-        int done = p0 + n;
-        double el = now_seconds() - t0;
-        if (!c->quiet && (((p0 - start) / chunk) % 4 == 3 || done == P)) {
-            char eta[32];
-            print_duration(eta, sizeof(eta), el / work_done * (work_left - work_done));
-            fprintf(stderr, "presample: %5d/%d problems | %.0f samples/s | %.0f tok/s | ETA %s\n", done, P,
-                    (done - start) * (double)K / el, tokens / el, eta);
-        }
-        int stopping = stop_requested != 0 || (c->stop_after > 0 && done >= c->stop_after);
-        if (done < P && ((c->save_every > 0 && done - last_saved >= c->save_every) || stopping)) {
-            ps.problems = done;
-            if (presampled_write(partial, &ps, problems, r, c->ref, err)) { rc = -1; break; }
-            ps.problems = P;
-            last_saved = done;
-        }
-        if (stopping && done < P) {
-            if (stop_requested) {
-                seterr(err, "presample: interrupted after %d of %d problems; samples saved to %s, run the same command to resume",
-                       done, P, partial);
-                rc = -2;
-            } else {
-                rc = 1; /* stop_after: a clean, resumable stop */
-            }
-            break;
-        }
-    }
-    if (rc == 0) {
-        rc = presampled_write(c->out, &ps, problems, r, c->ref, err);
-        if (rc == 0) {
-            remove(partial);
-            /* re-read what was written: validates it and gives the stats */
-            PresampledSet back;
-            rc = presampled_read(&back, c->out, err);
-            if (rc == 0) {
-                char stats[4200];
-                snprintf(stats, sizeof(stats), "%s.stats", c->out);
-                rc = presampled_write_stats(stats, &back, err);
-                double L = 0, A = 0;
-                for (int i = 0; i < P * K; i++) { L += back.sample[i].length - back.sample[i].prompt_len; A += back.correct[i]; }
-                if (!c->quiet) fprintf(stderr, "presample: wrote %s and %s (%.0f s)\n", c->out, stats, now_seconds() - t0);
-                printf("pre-sampled %d x %d: accuracy %.1f%%, mean length %.1f\n", P, K, 100 * A / (P * K), L / (P * K));
-                presampled_free(&back);
-            }
-        }
-    }
-    if (rc == 1) rc = 0;
-    free(problems); free(ids); free(r); free(arena);
-    gpt_free(&ref);
-    return rc;
-}
-
-/* ========================================================================================== */
-/* stage 3: O1-Pruner fine-tuning (paper Eq. 10-11): reward the pre-sampled solutions, then
- * minimise the PPO-clip objective off-policy, pi_ref frozen as the initial model */
-
-enum { STREAM_SELECT = 16, STREAM_PRUNE_BATCH };
-typedef enum { METHOD_O1_PRUNER, METHOD_SFT_SHORTEST, METHOD_DPO } Method;
-static const char *const METHOD_NAMES[] = {"o1-pruner", "sft-shortest", "dpo"};
-
-typedef struct {
-    const char *ref, *presampled, *out, *data_dir; /* data_dir: valid.txt, for the training curve */
-    int m, batch, epochs, log_every, save_every, quiet, correct_only;
-    int curve_problems;  /* valid problems the training curve decodes at each point */
-    int discard_stale;   /* a resumable state of other settings: 1 start over (run), 0 refuse */
-    long stop_after;     /* tests: stop (saving the resumable state) after this many steps; 0: never */
-    float lambda, clip_eps, lr, lr_min, warmup_frac, weight_decay, grad_clip;
-    AdvantageMode advantage;
-    RatioMode ratio;
-    Method method;       /* O1-Pruner, or one of the paper's baselines */
-    float beta;          /* DPO */
-    uint64_t seed;
-} PruneConfig;
-
-static void prune_defaults(PruneConfig *c) {
-    PruneConfig d = {.ref = "data/reference.bin", .presampled = "out/presampled.txt", .out = "out/pruned.bin", .data_dir = "data",
-                     .m = 8, .batch = 32, .epochs = 1, .log_every = 25, .save_every = 50, .curve_problems = 32, .lambda = 2.0f, .clip_eps = 0.2f, .lr = 1e-4f,
-                     .lr_min = 0.0f, .warmup_frac = 0.1f, .weight_decay = 0.0f, .grad_clip = 10.0f,
-                     .advantage = ADVANTAGE_OFFICIAL, .ratio = RATIO_MEAN, .method = METHOD_O1_PRUNER, .beta = 0.1f, .seed = 1};
-    *c = d;
-}
-
-/* the settings a pruned model was made with, kept beside it so that run reuses it only for the same ones */
-static void prune_settings(char *out, size_t n, const PruneConfig *c) {
-    int k = c->method == METHOD_O1_PRUNER ? 0 : snprintf(out, n, "method %s beta %.9g ", METHOD_NAMES[c->method], c->beta);
-    out += k;
-    n -= (size_t)k;
-    snprintf(out, n, "m %d lambda %.9g epochs %d batch %d lr %.9g clip %.9g warmup %.9g weight_decay %.9g grad_clip %.9g "
-             "advantage %d ratio %d correct_only %d seed %llu\n", c->m, c->lambda, c->epochs, c->batch, c->lr, c->clip_eps,
-             c->warmup_frac, c->weight_decay, c->grad_clip, (int)c->advantage, (int)c->ratio, c->correct_only,
-             (unsigned long long)c->seed);
-}
-
-static uint32_t prune_tag(const PruneConfig *c, const PresampledSet *ps) {
-    char settings[512];
-    prune_settings(settings, sizeof(settings), c);
-    uint32_t crc = crc32_update(ps->params_crc, settings, strlen(settings));
-    crc = examples_crc(crc, ps->sample, ps->problems * ps->k);
-    return crc32_update(crc, ps->correct, sizeof(int) * (size_t)(ps->problems * ps->k));
-}
-
-/* The training curve, OUT.curve: about CURVE_POINTS points, each with the mean loss and ratio (DPO:
- * margin) since the last one, and the greedy mean length and accuracy on the first problems of
- * valid.txt. Written with every resumable save and at the end; a resumed run keeps the
- * points up to its step. */
-#define CURVE_POINTS 20
-typedef struct { long step; double loss, stat, valid_length, valid_accuracy; } CurvePoint;
-
-static int curve_write(const char *path, const CurvePoint *pt, int n, const PruneConfig *c, char *err) {
-    AtomicFile af;
-    if (atomic_open(&af, path, err)) return -1;
-    fprintf(af.f, "# o1pruner training curve (%s): step loss %s valid_length valid_accuracy; valid: greedy, first %d problems\n",
-            METHOD_NAMES[c->method], c->method == METHOD_DPO ? "margin" : c->method == METHOD_O1_PRUNER ? "ratio" : "-", c->curve_problems);
-    for (int i = 0; i < n; i++)
-        fprintf(af.f, "%ld %.9g %.9g %.9g %.9g\n", pt[i].step, pt[i].loss, pt[i].stat, pt[i].valid_length, pt[i].valid_accuracy);
-    return atomic_commit(&af, err);
-}
-
-/* the points of a curve file up to step `until` (a missing or unreadable file: none) */
-static int curve_read(const char *path, CurvePoint *pt, int max, long until) {
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    char line[512];
-    int n = 0;
-    while (n < max && fgets(line, sizeof(line), f)) {
-        CurvePoint p;
-        if (line[0] == '#') continue;
-        if (sscanf(line, "%ld %lf %lf %lf %lf", &p.step, &p.loss, &p.stat, &p.valid_length, &p.valid_accuracy) != 5) break;
-        if (p.step <= until) pt[n++] = p;
-    }
-    fclose(f);
-    return n;
-}
-
-static void curve_measure(GPT *model, const Dataset *valid, int problems, CurvePoint *pt) {
-    pt->valid_length = pt->valid_accuracy = NAN;
-    if (problems == 0) return;
-    SampleConfig greedy = {.temperature = 0.0f, .top_p = 1.0f, .max_new = model->config.block_size, .seed = 1};
-    EvalStats es;
-    evaluate(model, valid, problems, 1, &greedy, &es);
-    pt->valid_length = mean_length(&es.all);
-    pt->valid_accuracy = accuracy(&es.all);
 }
 
 /* The sequences each method trains on, from the pre-sampled set (into train->ex; ps keeps the text).
@@ -2407,6 +1702,14 @@ static int select_training_set(const PruneConfig *c, const PresampledSet *ps, Ex
     return S;
 }
 
+/* from Part II */
+static int configs_equal(const GPTConfig *a, const GPTConfig *b);
+static uint32_t prune_tag(const PruneConfig *c, const PresampledSet *ps);
+#define CURVE_POINTS 20
+typedef struct { long step; double loss, stat, valid_length, valid_accuracy; } CurvePoint;
+static int curve_write(const char *path, const CurvePoint *pt, int n, const PruneConfig *c, char *err);
+static int curve_read(const char *path, CurvePoint *pt, int max, long until);
+static void curve_measure(GPT *model, const Dataset *valid, int problems, CurvePoint *pt);
 static int run_prune(const PruneConfig *c, char *err) {
     PresampledSet ps;
     if (presampled_read(&ps, c->presampled, err)) return -1;
@@ -2588,6 +1891,728 @@ static int run_prune(const PruneConfig *c, char *err) {
     dataset_free(&valid);
     gpt_free(&ref); gpt_free(&policy); presampled_free(&ps);
     return rc;
+}
+
+/* ########################################################################################## */
+/*  PART II - THE MACHINERY                                                                     */
+/*  A learner can stop here: the method is all above.                                           */
+/* ########################################################################################## */
+/* CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320) - the one in zlib, so that
+ * Python's zlib.crc32 checks our files. */
+uint32_t crc32_update(uint32_t crc, const void *data, size_t n) {
+    static uint32_t table[256];
+    static int ready = 0;
+    if (!ready) { /* benign race: every thread writes the same values */
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            table[i] = c;
+        }
+        ready = 1;
+    }
+    const unsigned char *p = data;
+    crc = ~crc;
+    for (size_t i = 0; i < n; i++) crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+    return ~crc;
+}
+
+/* Atomic output: everything is written to "<path>.tmp", flushed to disk, then renamed over
+ * <path>. A crash at any point leaves either the old file or the complete new one. */
+typedef struct {
+    FILE *f;
+    char path[4096], tmp[4200];
+} AtomicFile;
+
+static int atomic_open(AtomicFile *af, const char *path, char *err) {
+    if (strlen(path) >= sizeof(af->path)) { seterr(err, "%s: path too long", path); return -1; }
+    strcpy(af->path, path);
+    snprintf(af->tmp, sizeof(af->tmp), "%s.tmp", path);
+    af->f = fopen(af->tmp, "wb");
+    if (!af->f) {
+        seterr(err, "%s: cannot write (%s); check that the directory exists and is writable",
+               af->tmp, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void atomic_abort(AtomicFile *af) {
+    if (af->f) fclose(af->f);
+    af->f = NULL;
+    remove(af->tmp);
+}
+
+static int atomic_commit(AtomicFile *af, char *err) {
+    int ok = !ferror(af->f) && fflush(af->f) == 0 && fsync(fileno(af->f)) == 0;
+    if (fclose(af->f) != 0) ok = 0;
+    af->f = NULL;
+    if (!ok || rename(af->tmp, af->path) != 0) {
+        seterr(err, "%s: write failed (%s); is the disk full?", af->path, strerror(errno));
+        remove(af->tmp);
+        return -1;
+    }
+    /* make the rename itself durable: fsync the directory that holds the file */
+    char dir[4096];
+    strcpy(dir, af->path);
+    char *slash = strrchr(dir, '/');
+    if (slash) { if (slash == dir) slash[1] = 0; else *slash = 0; } else strcpy(dir, ".");
+    int fd = open(dir, O_RDONLY);
+    if (fd >= 0) { fsync(fd); close(fd); }
+    return 0;
+}
+
+/* A whole text file into a NUL-terminated buffer (a regular file under 2 GiB); `hint` tells the
+ * user what to do when it is missing. */
+static int read_text_file(const char *path, const char *hint, char **buffer, size_t *size, char *err) {
+    *buffer = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) { seterr(err, "%s: cannot open (%s); %s", path, strerror(errno), hint); return -1; }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size >= (off_t)1 << 31) {
+        seterr(err, "%s: not a regular file under 2 GiB; %s", path, hint);
+        fclose(f);
+        return -1;
+    }
+    *size = (size_t)st.st_size;
+    *buffer = xmalloc(*size + 1, "file contents");
+    int ok = fread(*buffer, 1, *size, f) == *size;
+    fclose(f);
+    if (!ok) { seterr(err, "%s: read error; %s", path, hint); free(*buffer); *buffer = NULL; return -1; }
+    (*buffer)[*size] = 0;
+    return 0;
+}
+
+/* ========================================================================================== */
+/* checkpoints: little-endian; see README "Checkpoint format"                                  */
+/*   0  char[8]  "O1PRUNER"           32  u32 flags (bit 0: AdamW state follows the params)   */
+/*   8  u32      version (1)          36  u32 resume tag (0 unless bit 0 of flags is set)        */
+/*  12  u32[5]   vocab_size, block_size, n_layer, n_head, n_embd                               */
+/*  40  u64      step                 48  u64 num_params                                      */
+/*  56  f32[num_params] params  [f32[num_params] adam_m, f32[num_params] adam_v]  u32 crc32    */
+
+#define CKPT_MAGIC "O1PRUNER"
+#define CKPT_VERSION 1u
+#define CKPT_HEADER 56
+
+static void put_u32(unsigned char *b, uint32_t v) { for (int i = 0; i < 4; i++) b[i] = (unsigned char)(v >> (8 * i)); }
+static void put_u64(unsigned char *b, uint64_t v) { for (int i = 0; i < 8; i++) b[i] = (unsigned char)(v >> (8 * i)); }
+static uint32_t get_u32(const unsigned char *b) { uint32_t v = 0; for (int i = 0; i < 4; i++) v |= (uint32_t)b[i] << (8 * i); return v; }
+static uint64_t get_u64(const unsigned char *b) { uint64_t v = 0; for (int i = 0; i < 8; i++) v |= (uint64_t)b[i] << (8 * i); return v; }
+
+/* float arrays are written as their little-endian bytes; this program runs on little-endian hosts */
+static int host_is_little_endian(void) { uint32_t one = 1; unsigned char b; memcpy(&b, &one, 1); return b == 1; }
+
+static int write_crc(FILE *f, uint32_t *crc, const void *data, size_t n) {
+    *crc = crc32_update(*crc, data, n);
+    return fwrite(data, 1, n, f) == n ? 0 : -1;
+}
+
+int checkpoint_save(const GPT *model, const char *path, int with_optimizer, char *err) {
+    if (!host_is_little_endian()) { seterr(err, "%s: big-endian hosts are not supported", path); return -1; }
+    with_optimizer = with_optimizer && model->adam_m && model->adam_v;
+    unsigned char h[CKPT_HEADER] = {0};
+    const GPTConfig *c = &model->config;
+    memcpy(h, CKPT_MAGIC, 8);
+    put_u32(h + 8, CKPT_VERSION);
+    put_u32(h + 12, (uint32_t)c->vocab_size); put_u32(h + 16, (uint32_t)c->block_size);
+    put_u32(h + 20, (uint32_t)c->n_layer);    put_u32(h + 24, (uint32_t)c->n_head);
+    put_u32(h + 28, (uint32_t)c->n_embd);
+    put_u32(h + 32, with_optimizer ? 1u : 0u);
+    put_u32(h + 36, with_optimizer ? model->resume_tag : 0u); /* which settings the state belongs to */
+    put_u64(h + 40, (uint64_t)model->step);
+    put_u64(h + 48, (uint64_t)model->num_params);
+    AtomicFile af;
+    if (atomic_open(&af, path, err)) return -1;
+    uint32_t crc = 0;
+    size_t bytes = model->num_params * sizeof(float);
+    int bad = write_crc(af.f, &crc, h, sizeof(h)) || write_crc(af.f, &crc, model->params, bytes);
+    if (with_optimizer) bad = bad || write_crc(af.f, &crc, model->adam_m, bytes) || write_crc(af.f, &crc, model->adam_v, bytes);
+    unsigned char tail[4];
+    put_u32(tail, crc);
+    if (bad || fwrite(tail, 1, 4, af.f) != 4) {
+        seterr(err, "%s: write failed (%s); is the disk full?", path, strerror(errno));
+        atomic_abort(&af);
+        return -1;
+    }
+    return atomic_commit(&af, err);
+}
+
+int checkpoint_load(GPT *model, const char *path, int *has_optimizer, char *err) {
+    memset(model, 0, sizeof(*model));
+    FILE *f = fopen(path, "rb");
+    if (!f) { seterr(err, "%s: cannot open checkpoint (%s); check the path", path, strerror(errno)); return -1; }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        seterr(err, "%s: not a regular file; give the path of a checkpoint", path);
+        fclose(f);
+        return -1;
+    }
+    uint64_t file_size = (uint64_t)st.st_size;
+    unsigned char h[CKPT_HEADER];
+    const char *redo = "re-create it (o1pruner sft / prune) or restore a copy";
+    if (file_size < CKPT_HEADER + 4 || fread(h, 1, CKPT_HEADER, f) != CKPT_HEADER) {
+        seterr(err, "%s: truncated checkpoint (%llu bytes, the header alone is %d); %s", path,
+               (unsigned long long)file_size, CKPT_HEADER + 4, redo);
+        fclose(f);
+        return -1;
+    }
+    if (memcmp(h, CKPT_MAGIC, 8) != 0) {
+        seterr(err, "%s: not an o1pruner checkpoint (bad magic); give a file written by o1pruner", path);
+        fclose(f);
+        return -1;
+    }
+    uint32_t version = get_u32(h + 8);
+    if (version != CKPT_VERSION) {
+        seterr(err, "%s: checkpoint format version %u, this program reads version %u; use a matching o1pruner",
+               path, version, CKPT_VERSION);
+        fclose(f);
+        return -1;
+    }
+    uint32_t fields[5];
+    for (int i = 0; i < 5; i++) fields[i] = get_u32(h + 12 + 4 * i);
+    GPTConfig c;
+    int fields_ok = 1;
+    for (int i = 0; i < 5; i++) fields_ok = fields_ok && fields[i] <= 65536;
+    c.vocab_size = (int)(fields_ok ? fields[0] : 0); c.block_size = (int)(fields_ok ? fields[1] : 0);
+    c.n_layer = (int)(fields_ok ? fields[2] : 0);    c.n_head = (int)(fields_ok ? fields[3] : 0);
+    c.n_embd = (int)(fields_ok ? fields[4] : 0);
+    char why[O1P_ERR_LEN];
+    if (!fields_ok || gpt_config_check(&c, why) != 0) {
+        if (!fields_ok) snprintf(why, sizeof(why), "a config field is above 65536");
+        seterr(err, "%s: impossible model config in checkpoint (%s); the file is corrupt, %s", path, why, redo);
+        fclose(f);
+        return -1;
+    }
+    uint32_t flags = get_u32(h + 32);
+    if (get_u64(h + 40) > ((uint64_t)1 << 40)) {
+        seterr(err, "%s: impossible optimizer step count in checkpoint header; the file is corrupt, %s", path, redo);
+        fclose(f);
+        return -1;
+    }
+    if (flags > 1u || (flags == 0 && get_u32(h + 36) != 0)) {
+        seterr(err, "%s: unknown flags in checkpoint header; the file is corrupt, %s", path, redo);
+        fclose(f);
+        return -1;
+    }
+    TensorInfo info[NUM_PARAM_TENSORS];
+    size_t expected_params;
+    fill_param_info(info, &c, &expected_params);
+    uint64_t num_params = get_u64(h + 48);
+    if (num_params != expected_params) {
+        seterr(err, "%s: parameter count %llu does not match the config (expected %zu); the file is corrupt, %s",
+               path, (unsigned long long)num_params, expected_params, redo);
+        fclose(f);
+        return -1;
+    }
+    uint64_t arrays = flags & 1u ? 3 : 1;
+    uint64_t expected_size = CKPT_HEADER + arrays * num_params * sizeof(float) + 4;
+    if (file_size != expected_size) {
+        seterr(err, "%s: %s checkpoint: %llu bytes, the header implies %llu; %s", path,
+               file_size < expected_size ? "truncated" : "oversized", (unsigned long long)file_size,
+               (unsigned long long)expected_size, redo);
+        fclose(f);
+        return -1;
+    }
+    gpt_build(model, &c);
+    model->step = (long)get_u64(h + 40);
+    model->resume_tag = get_u32(h + 36);
+    size_t bytes = model->num_params * sizeof(float);
+    float *m = NULL, *v = NULL;
+    if (flags & 1u) {
+        m = xcalloc(model->num_params, sizeof(float), "AdamW first moments");
+        v = xcalloc(model->num_params, sizeof(float), "AdamW second moments");
+    }
+    unsigned char tail[4];
+    int ok = fread(model->params, 1, bytes, f) == bytes && (!m || (fread(m, 1, bytes, f) == bytes && fread(v, 1, bytes, f) == bytes)) &&
+             fread(tail, 1, 4, f) == 4;
+    fclose(f);
+    uint32_t crc = crc32_update(0, h, CKPT_HEADER);
+    crc = crc32_update(crc, model->params, bytes);
+    if (m) { crc = crc32_update(crc, m, bytes); crc = crc32_update(crc, v, bytes); }
+    if (!ok || crc != get_u32(tail)) {
+        seterr(err, "%s: %s; the file is corrupt, %s", path, ok ? "CRC-32 mismatch" : "read error", redo);
+        free(m); free(v);
+        gpt_free(model);
+        return -1;
+    }
+    if (has_optimizer) {
+        *has_optimizer = m != NULL;
+        model->adam_m = m; /* gpt_alloc_training keeps these if already there */
+        model->adam_v = v;
+    } else {
+        free(m); free(v);
+        model->step = 0;
+        model->resume_tag = 0;
+    }
+    return 0;
+}
+
+/* a model checkpoint for the task: the vocabulary must be the task's */
+static int load_task_model(GPT *model, const char *path, char *err) {
+    if (checkpoint_load(model, path, NULL, err)) return -1;
+    if (model->config.vocab_size != VOCAB_SIZE || model->config.block_size < MAX_PROMPT + minimal_length(MAX_TERMS)) {
+        seterr(err, "%s: a model with vocab_size %d and context %d cannot do this task (needs %d and >= %d)", path,
+               model->config.vocab_size, model->config.block_size, VOCAB_SIZE, MAX_PROMPT + minimal_length(MAX_TERMS));
+        gpt_free(model);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the data splits (README "Data"): test problems first, then every other split avoids them */
+
+#define TASK_SEED 2501
+#define N_TRAIN 96000
+#define N_VALID 1000
+#define N_PRUNE_PER_LEVEL 400
+static const int n_test_per_level[MAX_TERMS + 1] = {0, 0, 20, 200, 200, 200, 200}; /* only 81 sums of 2 */
+
+static long problem_key(const Problem *p) {
+    long key = p->n;
+    for (int i = 0; i < p->n; i++) key = key * 10 + p->digits[i];
+    return key;
+}
+
+static void draw_digits(Problem *p, int n, Rng *rng) {
+    p->n = n;
+    for (int i = 0; i < n; i++) p->digits[i] = 1 + (int)(rng_u64(rng) % 9);
+}
+
+/* the sorted keys of the test problems, which no other split may contain */
+typedef struct { long keys[1024]; int count; Problem problems[1024]; } TestSet;
+
+static void make_test_set(TestSet *ts, uint64_t seed) {
+    ts->count = 0;
+    for (int n = MIN_TERMS; n <= MAX_TERMS; n++) {
+        Rng rng;
+        rng_seed(&rng, seed, stream(STREAM_TEST, (uint64_t)n), 0);
+        int have = 0;
+        while (have < n_test_per_level[n]) {
+            Problem p;
+            draw_digits(&p, n, &rng);
+            long key = problem_key(&p);
+            int dup = 0;
+            for (int i = 0; i < ts->count; i++) dup |= ts->keys[i] == key;
+            if (dup) continue;
+            ts->problems[ts->count] = p;
+            ts->keys[ts->count++] = key;
+            have++;
+        }
+    }
+}
+
+static int in_test_set(const long *sorted_keys, int count, const Problem *p) {
+    long key = problem_key(p);
+    return bsearch(&key, sorted_keys, (size_t)count, sizeof(long), cmp_long) != NULL;
+}
+
+/* the text of one split, one "prompt+trace" line per problem; *lines receives the count */
+static char *split_text(const char *split, uint64_t seed, int *lines) {
+    TestSet *ts = xmalloc(sizeof(TestSet), "test set");
+    make_test_set(ts, seed);
+    long sorted[1024];
+    memcpy(sorted, ts->keys, sizeof(long) * (size_t)ts->count);
+    qsort(sorted, (size_t)ts->count, sizeof(long), cmp_long);
+    int count = !strcmp(split, "test") ? ts->count : !strcmp(split, "train") ? N_TRAIN
+              : !strcmp(split, "valid") ? N_VALID : N_PRUNE_PER_LEVEL * (MAX_TERMS - MIN_TERMS + 1);
+    size_t cap = (size_t)count * 160;
+    char *text = xmalloc(cap, "split text");
+    size_t len = 0;
+    for (int i = 0; i < count; i++) {
+        Problem p;
+        char line[256];
+        int n;
+        if (!strcmp(split, "test")) {
+            p = ts->problems[i];
+            n = prompt_text(&p, line);
+            n += minimal_trace(&p, line + n);
+        } else {
+            int purpose = !strcmp(split, "train") ? STREAM_TRAIN : !strcmp(split, "valid") ? STREAM_VALID : STREAM_PRUNE;
+            Rng rng;
+            rng_seed(&rng, seed, stream(purpose, (uint64_t)i), 0);
+            int terms;
+            if (purpose == STREAM_PRUNE) terms = MIN_TERMS + i / N_PRUNE_PER_LEVEL;
+            else { /* P(n) proportional to n-1: harder problems need more data */
+                int u = (int)(rng_u64(&rng) % 15);
+                terms = u < 1 ? 2 : u < 3 ? 3 : u < 6 ? 4 : u < 10 ? 5 : 6;
+            }
+            do draw_digits(&p, terms, &rng); while (in_test_set(sorted, ts->count, &p));
+            n = prompt_text(&p, line);
+            if (purpose == STREAM_PRUNE) n += minimal_trace(&p, line + n);
+            else n += teacher_trace(&p, 0.2f + 0.8f * rng_uniform(&rng), &rng, line + n);
+        }
+        memcpy(text + len, line, (size_t)n);
+        len += (size_t)n;
+        text[len++] = '\n';
+    }
+    text[len] = 0;
+    free(ts);
+    *lines = count;
+    return text;
+}
+
+static const char *split_names[4] = {"train", "valid", "test", "prune"};
+
+/* A dataset: problems with a trace, read from a split file. Every line is validated: characters
+ * in the vocabulary, a well-formed prompt, a trace that ends in the right answer, a length the
+ * model's context holds. */
+#define MAX_DATASET_LINES 10000000
+static int dataset_load(Dataset *ds, const char *path, int block_size, char *err) {
+    memset(ds, 0, sizeof(*ds));
+    size_t size;
+    if (read_text_file(path, "run 'o1pruner data' to write the splits", &ds->buffer, &size, err)) return -1;
+    int lines = 0;
+    for (size_t i = 0; i < size; i++) lines += ds->buffer[i] == '\n';
+    if (size && ds->buffer[size - 1] != '\n') lines++;
+    if (lines == 0 || lines > MAX_DATASET_LINES) {
+        seterr(err, "%s: %d lines, a split has 1 to %d; run 'o1pruner data' to write the splits", path, lines, MAX_DATASET_LINES);
+        dataset_free(ds);
+        return -1;
+    }
+    ds->ex = xcalloc((size_t)lines, sizeof(Example), "dataset");
+    char *line = ds->buffer, why[O1P_ERR_LEN];
+    for (int ln = 1; ln <= lines; ln++) {
+        char *end = strchr(line, '\n');
+        if (end) *end = 0;
+        int len = (int)strlen(line);
+        if (end == NULL && line + len != ds->buffer + size) { seterr(err, "%s:%d: NUL byte in line", path, ln); dataset_free(ds); return -1; }
+        Example *e = &ds->ex[ds->count];
+        const char *eq = strchr(line, '=');
+        const char *problem = NULL;
+        for (int i = 0; i < len && !problem; i++)
+            if (token_of(line[i]) < 0 || line[i] == '.') problem = "character outside the vocabulary";
+        if (problem) {
+        } else if (!eq) {
+            problem = "no '=' ending a prompt";
+        } else if (parse_prompt(line, (int)(eq - line) + 1, &e->problem, why) != 0) {
+            problem = why;
+        } else if (len > block_size) {
+            snprintf(why, sizeof(why), "%d characters, the model's context holds %d", len, block_size);
+            problem = why;
+        } else if (!grade_response(&e->problem, eq + 1, (int)(line + len - eq - 1))) {
+            problem = "the trace does not end in the right answer \"A<sum>$\"";
+        } else if (memchr(eq + 1, '$', (size_t)(line + len - eq - 2))) {
+            problem = "'$' before the end of the trace";
+        }
+        if (problem) {
+            seterr(err, "%s:%d: %s; expected a line like 3+5=03+5=08,A08$", path, ln, problem);
+            dataset_free(ds);
+            return -1;
+        }
+        e->prompt_len = (int)(eq - line) + 1;
+        e->length = len;
+        e->text = line;
+        ds->count++;
+        if (!end) break;
+        line = end + 1;
+    }
+    return 0;
+}
+
+static int dataset_load_split(Dataset *ds, const char *dir, const char *split, int block_size, char *err) {
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s.txt", dir, split);
+    return dataset_load(ds, path, block_size, err);
+}
+
+static void presampled_free(PresampledSet *ps) { free(ps->sample); free(ps->correct); free(ps->buffer); memset(ps, 0, sizeof(*ps)); }
+
+static uint32_t params_crc(const GPT *model) { return crc32_update(0, model->params, model->num_params * sizeof(float)); }
+
+#define PRESAMPLED_FORMAT 1
+static int presampled_write(const char *path, const PresampledSet *ps, const Problem *problems, const Response *r,
+                            const char *ref_path, char *err) {
+    AtomicFile af;
+    if (atomic_open(&af, path, err)) return -1;
+    const GPTConfig *c = &ps->config;
+    fprintf(af.f, "# o1pruner presampled set, format %d\n", PRESAMPLED_FORMAT);
+    fprintf(af.f, "# reference %08x config %d %d %d %d %d (%s)\n", ps->params_crc, c->vocab_size, c->block_size,
+            c->n_layer, c->n_head, c->n_embd, ref_path);
+    fprintf(af.f, "# problems %d k %d temperature %.9g top_p %.9g max_new %d seed %llu\n", ps->problems, ps->k,
+            ps->temperature, ps->top_p, ps->max_new, (unsigned long long)ps->seed);
+    fprintf(af.f, "# columns: problem sample correct length prompt+response\n");
+    for (int i = 0; i < ps->problems * ps->k; i++) {
+        char prompt[MAX_PROMPT + 1];
+        prompt_text(&problems[i / ps->k], prompt);
+        fprintf(af.f, "%d %d %d %d %s%s\n", i / ps->k, i % ps->k, r[i].correct, r[i].length, prompt, r[i].text);
+    }
+    return atomic_commit(&af, err);
+}
+
+/* per-problem L_ref, A_ref, for people (prune recomputes them from the samples) */
+static int presampled_write_stats(const char *path, const PresampledSet *ps, char *err) {
+    AtomicFile af;
+    if (atomic_open(&af, path, err)) return -1;
+    fprintf(af.f, "# problem n L_ref A_ref (means over the K = %d samples)\n", ps->k);
+    for (int p = 0; p < ps->problems; p++) {
+        double L_ref, A_ref;
+        problem_reference(ps, p, &L_ref, &A_ref);
+        fprintf(af.f, "%d %d %.9g %.9g\n", p, ps->sample[p * ps->k].problem.n, L_ref, A_ref);
+    }
+    return atomic_commit(&af, err);
+}
+
+/* Read and validate a pre-sampled set: the header, then exactly problems*k sample lines in
+ * order, each consistent with itself (the flag "correct" is what grading says, the length is the
+ * response's). Errors name the file and line. */
+static int presampled_read(PresampledSet *ps, const char *path, char *err) {
+    memset(ps, 0, sizeof(*ps));
+    size_t size;
+    if (read_text_file(path, "run 'o1pruner presample' first", &ps->buffer, &size, err)) return -1;
+    char *line = ps->buffer;
+    int ln = 0, format = 0, n = 0;
+    unsigned crc = 0;
+    unsigned long long seed = 0;
+    const char *redo = "re-create it with 'o1pruner presample'";
+#define NEXT_LINE()                                                   \
+    do {                                                              \
+        char *nl_ = strchr(line, '\n');                               \
+        if (!nl_) { seterr(err, "%s:%d: file ends early; %s", path, ln + 1, redo); presampled_free(ps); return -1; } \
+        *nl_ = 0;                                                     \
+        ln++;                                                         \
+    } while (0)
+    NEXT_LINE();
+    if (sscanf(line, "# o1pruner presampled set, format %d%n", &format, &n) != 1 || line[n] || format != PRESAMPLED_FORMAT) {
+        seterr(err, "%s:1: not an o1pruner pre-sampled set of format %d; %s", path, PRESAMPLED_FORMAT, redo);
+        presampled_free(ps);
+        return -1;
+    }
+    line += strlen(line) + 1;
+    NEXT_LINE();
+    GPTConfig *c = &ps->config;
+    if (sscanf(line, "# reference %8x config %d %d %d %d %d (%n", &crc, &c->vocab_size, &c->block_size, &c->n_layer,
+               &c->n_head, &c->n_embd, &n) != 6 || gpt_config_check(c, NULL) != 0) {
+        seterr(err, "%s:2: malformed reference line; %s", path, redo);
+        presampled_free(ps);
+        return -1;
+    }
+    ps->params_crc = crc;
+    line += strlen(line) + 1;
+    NEXT_LINE();
+    if (sscanf(line, "# problems %d k %d temperature %f top_p %f max_new %d seed %llu%n", &ps->problems, &ps->k,
+               &ps->temperature, &ps->top_p, &ps->max_new, &seed, &n) != 6 || line[n] || ps->problems < 1 ||
+        ps->problems > 1000000 || ps->k < 1 || ps->k > 1024 || ps->max_new < 1 || ps->max_new > c->block_size) {
+        seterr(err, "%s:3: malformed or out-of-range settings line; %s", path, redo);
+        presampled_free(ps);
+        return -1;
+    }
+    ps->seed = seed;
+    line += strlen(line) + 1;
+    NEXT_LINE();
+    line += strlen(line) + 1; /* the column names */
+    int total = ps->problems * ps->k;
+    /* a sample line is at least "0 0 0 1 1+1=A02$" long: a header promising more samples than the
+     * file can hold is refused before anything is allocated for them */
+    size_t remaining = size - (size_t)(line - ps->buffer);
+    if ((size_t)total > remaining / 14 + 1) {
+        seterr(err, "%s:3: the header promises %d x %d samples, the file is far too short for them; %s", path,
+               ps->problems, ps->k, redo);
+        presampled_free(ps);
+        return -1;
+    }
+    ps->sample = xcalloc((size_t)total, sizeof(Example), "pre-sampled set");
+    ps->correct = xcalloc((size_t)total, sizeof(int), "pre-sampled set");
+    for (int i = 0; i < total; i++) {
+        NEXT_LINE();
+        int problem, sample, correct, length, text_at = 0;
+        char why[O1P_ERR_LEN] = "";
+        Example *e = &ps->sample[i];
+        if (sscanf(line, "%d %d %d %d %n", &problem, &sample, &correct, &length, &text_at) != 4 || text_at == 0) {
+            snprintf(why, sizeof(why), "expected 'problem sample correct length text'");
+        } else if (problem != i / ps->k || sample != i % ps->k) {
+            snprintf(why, sizeof(why), "expected problem %d sample %d here, found %d %d", i / ps->k, i % ps->k, problem, sample);
+        } else {
+            char *text = line + text_at, *eq = strchr(text, '=');
+            int len = (int)strlen(text);
+            for (int j = 0; j < len && !why[0]; j++)
+                if (token_of(text[j]) < 0) snprintf(why, sizeof(why), "character '%c' outside the vocabulary", text[j]);
+            if (why[0]) {
+            } else if (!eq || parse_prompt(text, (int)(eq - text) + 1, &e->problem, why) != 0) {
+                if (!eq) snprintf(why, sizeof(why), "no prompt ending in '='");
+            } else if (length != len - (int)(eq - text) - 1 || length < 1 || length > ps->max_new) {
+                snprintf(why, sizeof(why), "length %d does not match the response (%d tokens, cap %d)", length,
+                         len - (int)(eq - text) - 1, ps->max_new);
+            } else if (len > c->block_size) {
+                snprintf(why, sizeof(why), "%d tokens, longer than the model's context %d", len, c->block_size);
+            } else if (correct != grade_response(&e->problem, eq + 1, length)) {
+                snprintf(why, sizeof(why), "'correct' is %d but grading says %d", correct, !correct);
+            } else if (sample > 0 && memcmp(e->problem.digits, ps->sample[i - 1].problem.digits, sizeof(e->problem.digits))) {
+                snprintf(why, sizeof(why), "a different problem than the line before, for the same problem id");
+            } else {
+                e->prompt_len = (int)(eq - text) + 1;
+                e->length = len;
+                e->text = text;
+                ps->correct[i] = correct;
+            }
+        }
+        if (why[0]) {
+            seterr(err, "%s:%d: %s; %s", path, ln, why, redo);
+            presampled_free(ps);
+            return -1;
+        }
+        line += strlen(line) + 1;
+    }
+#undef NEXT_LINE
+    if (line < ps->buffer + size) {
+        seterr(err, "%s:%d: more lines than the header's %d problems x %d samples; %s", path, ln + 1, ps->problems, ps->k, redo);
+        presampled_free(ps);
+        return -1;
+    }
+    return 0;
+}
+
+/* OUT.partial: the samples of the first problems, in the pre-sampled format, written at intervals
+ * and on Ctrl-C. Each problem samples from its own streams, so continuing after them gives the
+ * same bits as an uninterrupted run. Returns the problems recovered into r/arena, or -1. */
+static int presample_recover(const PresampleConfig *c, const char *partial, const PresampledSet *want,
+                             const Problem *problems, int P, Response *r, char *arena, char *err) {
+    if (access(partial, F_OK) != 0) return 0;
+    PresampledSet ps;
+    if (presampled_read(&ps, partial, err)) return -1;
+    int same = configs_equal(&ps.config, &want->config) && ps.params_crc == want->params_crc && ps.k == want->k &&
+               ps.max_new == want->max_new && ps.temperature == want->temperature && ps.top_p == want->top_p &&
+               ps.seed == want->seed && ps.problems <= P;
+    for (int p = 0; same && p < ps.problems; p++)
+        same = memcmp(ps.sample[p * ps.k].problem.digits, problems[p].digits, sizeof(problems[p].digits)) == 0 &&
+               ps.sample[p * ps.k].problem.n == problems[p].n;
+    if (!same) {
+        presampled_free(&ps);
+        if (c->discard_stale) {
+            fprintf(stderr, "presample: %s holds samples of other settings or problems; starting over\n", partial);
+            remove(partial);
+            return 0;
+        }
+        seterr(err, "%s: the interrupted samples of a presample run with other settings or problems; rerun with the "
+               "settings it was started with, or delete it to start over", partial);
+        return -1;
+    }
+    for (int i = 0; i < ps.problems * ps.k; i++) {
+        const Example *e = &ps.sample[i];
+        Response *ri = &r[i];
+        ri->text = arena + (size_t)i * (size_t)(c->max_new + 1);
+        ri->length = e->length - e->prompt_len;
+        memcpy(ri->text, e->text + e->prompt_len, (size_t)ri->length);
+        ri->text[ri->length] = 0;
+        ri->finished = ri->text[ri->length - 1] == '$';
+        ri->correct = ps.correct[i];
+    }
+    int done = ps.problems;
+    presampled_free(&ps);
+    if (!c->quiet) fprintf(stderr, "presample: resuming from %s after %d of %d problems\n", partial, done, P);
+    return done;
+}
+
+static int configs_equal(const GPTConfig *a, const GPTConfig *b) {
+    return a->vocab_size == b->vocab_size && a->block_size == b->block_size && a->n_layer == b->n_layer &&
+           a->n_head == b->n_head && a->n_embd == b->n_embd;
+}
+
+/* A stage interrupted (Ctrl-C, a crash, a kill) leaves OUT.resume: the model with its AdamW state
+ * and step, tagged with a CRC-32 of the settings and data that decide the run's trajectory.
+ * Rerunning the same command continues from it with the same bits as an uninterrupted run; a
+ * state from other settings is refused (or, for `run`, discarded) instead of mixing two runs. */
+static uint32_t examples_crc(uint32_t crc, const Example *ex, int n) {
+    for (int i = 0; i < n; i++) crc = crc32_update(crc, ex[i].text, (size_t)ex[i].length);
+    return crc;
+}
+
+/* 1: *model holds the state from `resume`; 0: there is none (or a stale one was discarded); -1: error */
+static int resume_load(GPT *model, const char *resume, const GPTConfig *config, uint32_t tag, int discard_stale,
+                       const char *stage, char *err) {
+    if (access(resume, F_OK) != 0) return 0;
+    int has_opt = 0;
+    if (checkpoint_load(model, resume, &has_opt, err)) return -1;
+    if (configs_equal(&model->config, config) && has_opt && model->resume_tag == tag) {
+        fprintf(stderr, "%s: resuming from %s at step %ld\n", stage, resume, model->step);
+        return 1;
+    }
+    uint32_t found = model->resume_tag;
+    gpt_free(model);
+    if (discard_stale) {
+        fprintf(stderr, "%s: %s holds the state of a run with other settings; starting over\n", stage, resume);
+        remove(resume);
+        return 0;
+    }
+    seterr(err, "%s: the interrupted state of a %s run with other settings or data (tag %08x, this run %08x); "
+           "rerun with the settings it was started with, or delete it to start over", resume, stage, found, tag);
+    return -1;
+}
+
+static uint32_t sft_tag(const SftConfig *c, const Dataset *train) {
+    char s[512];
+    const GPTConfig *m = &c->model;
+    snprintf(s, sizeof(s), "sft config %d %d %d %d %d steps %d batch %d warmup %d lr %.9g lr_min %.9g weight_decay %.9g "
+             "grad_clip %.9g seed %llu", m->vocab_size, m->block_size, m->n_layer, m->n_head, m->n_embd, c->steps, c->batch,
+             c->warmup, c->lr, c->lr_min, c->weight_decay, c->grad_clip, (unsigned long long)c->seed);
+    return examples_crc(crc32_update(0, s, strlen(s)), train->ex, train->count);
+}
+
+static void print_duration(char *buf, size_t n, double seconds) {
+    int s = (int)(seconds + 0.5);
+    if (s >= 3600) snprintf(buf, n, "%dh%02dm", s / 3600, s / 60 % 60);
+    else if (s >= 60) snprintf(buf, n, "%dm%02ds", s / 60, s % 60);
+    else snprintf(buf, n, "%ds", s);
+}
+
+/* the settings a pruned model was made with, kept beside it so that run reuses it only for the same ones */
+static void prune_settings(char *out, size_t n, const PruneConfig *c) {
+    int k = c->method == METHOD_O1_PRUNER ? 0 : snprintf(out, n, "method %s beta %.9g ", METHOD_NAMES[c->method], c->beta);
+    out += k;
+    n -= (size_t)k;
+    snprintf(out, n, "m %d lambda %.9g epochs %d batch %d lr %.9g clip %.9g warmup %.9g weight_decay %.9g grad_clip %.9g "
+             "advantage %d ratio %d correct_only %d seed %llu\n", c->m, c->lambda, c->epochs, c->batch, c->lr, c->clip_eps,
+             c->warmup_frac, c->weight_decay, c->grad_clip, (int)c->advantage, (int)c->ratio, c->correct_only,
+             (unsigned long long)c->seed);
+}
+
+static uint32_t prune_tag(const PruneConfig *c, const PresampledSet *ps) {
+    char settings[512];
+    prune_settings(settings, sizeof(settings), c);
+    uint32_t crc = crc32_update(ps->params_crc, settings, strlen(settings));
+    crc = examples_crc(crc, ps->sample, ps->problems * ps->k);
+    return crc32_update(crc, ps->correct, sizeof(int) * (size_t)(ps->problems * ps->k));
+}
+
+/* The training curve, OUT.curve: about CURVE_POINTS points, each with the mean loss and ratio (DPO:
+ * margin) since the last one, and the greedy mean length and accuracy on the first problems of
+ * valid.txt. Written with every resumable save and at the end; a resumed run keeps the
+ * points up to its step. */
+
+static int curve_write(const char *path, const CurvePoint *pt, int n, const PruneConfig *c, char *err) {
+    AtomicFile af;
+    if (atomic_open(&af, path, err)) return -1;
+    fprintf(af.f, "# o1pruner training curve (%s): step loss %s valid_length valid_accuracy; valid: greedy, first %d problems\n",
+            METHOD_NAMES[c->method], c->method == METHOD_DPO ? "margin" : c->method == METHOD_O1_PRUNER ? "ratio" : "-", c->curve_problems);
+    for (int i = 0; i < n; i++)
+        fprintf(af.f, "%ld %.9g %.9g %.9g %.9g\n", pt[i].step, pt[i].loss, pt[i].stat, pt[i].valid_length, pt[i].valid_accuracy);
+    return atomic_commit(&af, err);
+}
+
+/* the points of a curve file up to step `until` (a missing or unreadable file: none) */
+static int curve_read(const char *path, CurvePoint *pt, int max, long until) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[512];
+    int n = 0;
+    while (n < max && fgets(line, sizeof(line), f)) {
+        CurvePoint p;
+        if (line[0] == '#') continue;
+        if (sscanf(line, "%ld %lf %lf %lf %lf", &p.step, &p.loss, &p.stat, &p.valid_length, &p.valid_accuracy) != 5) break;
+        if (p.step <= until) pt[n++] = p;
+    }
+    fclose(f);
+    return n;
+}
+
+static void curve_measure(GPT *model, const Dataset *valid, int problems, CurvePoint *pt) {
+    pt->valid_length = pt->valid_accuracy = NAN;
+    if (problems == 0) return;
+    SampleConfig greedy = {.temperature = 0.0f, .top_p = 1.0f, .max_new = model->config.block_size, .seed = 1};
+    EvalStats es;
+    evaluate(model, valid, problems, 1, &greedy, &es);
+    pt->valid_length = mean_length(&es.all);
+    pt->valid_accuracy = accuracy(&es.all);
 }
 
 /* ========================================================================================== */
