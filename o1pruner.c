@@ -128,13 +128,20 @@ double rng_normal(Rng *rng) {
     return sqrt(-2.0 * log(u1)) * cos(2.0 * PI * u2);
 }
 
+/* Fisher-Yates: x[i] swapped with x[j], j uniform in 0..i, for i from n-1 down to 1 */
+static void shuffle(int *x, int n, Rng *rng) {
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(rng_u64(rng) % (uint64_t)(i + 1));
+        int t = x[i];
+        x[i] = x[j];
+        x[j] = t;
+    }
+}
+
 static int cmp_long(const void *a, const void *b) {
     long x = *(const long *)a, y = *(const long *)b;
     return (x > y) - (x < y);
 }
-
-static volatile sig_atomic_t stop_requested = 0;
-static void on_signal(int sig) { (void)sig; stop_requested = 1; }
 
 /* ========================================================================================== */
 /* the transformer, layer by layer. N = B*T rows of the residual stream.                      */
@@ -916,6 +923,19 @@ void adamw_step(GPT *model, const OptimConfig *oc, float lr) {
     }
 }
 
+/* The update every trainer shares, after its loss wrote d loss / d logprob into model->dlogprob:
+ * backward, the gradient clipped to a global norm, one AdamW step. Returns the norm before
+ * clipping; a loss or norm that is not finite returns NAN and leaves the parameters alone. */
+static double train_step(GPT *model, const int *inputs, const int *targets, const OptimConfig *oc, long step,
+                         double loss) {
+    gpt_zero_grad(model);
+    gpt_backward(model, inputs, targets, model->dlogprob);
+    double norm = clip_grad_norm(model->grads, model->num_params, oc->grad_clip);
+    if (!isfinite(loss) || !isfinite(norm)) return NAN;
+    adamw_step(model, oc, lr_schedule(oc, step));
+    return norm;
+}
+
 /* ========================================================================================== */
 /* the task: add n single digits. The reasoning is the chain of running sums, each step exactly 8
  * characters ("03+5=08,") so the tiny model sees a fixed rhythm; the answer closes with "A17$".
@@ -1158,7 +1178,31 @@ static void evaluate(GPT *model, const Dataset *ds, int limit, int k, const Samp
 }
 
 /* ========================================================================================== */
-/* stage 1: the long-thought reference model, trained from scratch on the teacher's traces */
+/* The stages below (Algorithm 1: train pi_ref, pre-sample, prune) keep their bookkeeping in   */
+/* Part II: reading and checking files, the resumable state OUT.resume (an interrupted run     */
+/* continues with the same bits), progress lines, Ctrl-C. These are what they call there.      */
+
+typedef struct Curve Curve; /* prune's training curve, OUT.curve */
+typedef struct {
+    const char *name, *out;       /* "sft" or "prune"; the model file the stage writes */
+    char resume[4200];            /* OUT.resume: the model, its AdamW state and step */
+    long total, first_step;       /* steps of the whole run; the first one of this process */
+    long stop_after;              /* tests: a clean stop after this many steps (0: never) */
+    int save_every, quiet;
+    double t_start, tokens, log_sum[4];
+    int log_n;                    /* steps summed in log_sum since the last progress line */
+    Curve *curve;                 /* prune's training curve, saved with the state (NULL: none) */
+} Stage;
+
+static int stage_begin(Stage *s, GPT *model, const GPTConfig *config, uint32_t tag, int discard_stale, char *err);
+static int stage_diverged(const Stage *s, long step, double loss, char *err);
+static int stage_save_or_stop(Stage *s, const GPT *model, long done, char *err);
+static int stage_finish(Stage *s, const GPT *model, char *err);
+static int dataset_load_split(Dataset *ds, const char *dir, const char *split, int block_size, char *err);
+
+/* ========================================================================================== */
+/* 9. Stage 1: the long-thought reference model pi_ref, trained from scratch on the verbose    */
+/*    teacher's traces (next-token prediction, the loss on the trace's tokens only)            */
 
 typedef struct {
     const char *data_dir, *out;
@@ -1173,13 +1217,17 @@ typedef struct {
 static void sft_defaults(SftConfig *c) {
     GPTConfig model = {.vocab_size = VOCAB_SIZE, .block_size = 160, .n_layer = 4, .n_head = 4, .n_embd = 128};
     SftConfig d = {.data_dir = "data", .out = "out/reference.bin", .model = model, .steps = 1500, .batch = 64,
-                   .warmup = 100, .log_every = 50, .eval_every = 250, .save_every = 100, .lr = 2e-3f, .lr_min = 2e-5f,
-                   .weight_decay = 0.1f, .grad_clip = 1.0f, .seed = 1};
+                   .warmup = 100, .log_every = 50, .eval_every = 250, .save_every = 100, .lr = 2e-3f,
+                   .lr_min = 2e-5f, .weight_decay = 0.1f, .grad_clip = 1.0f, .seed = 1};
     *c = d;
 }
 
+#define FINGERPRINT_STEPS 3 /* README "Reproducing the reference model" */
 
-#define FINGERPRINT_STEPS 3
+static int sft_load_data(const SftConfig *c, Dataset *train, Dataset *valid, char *err);
+static uint32_t sft_tag(const SftConfig *c, const Dataset *train);
+static void sft_progress(Stage *s, const SftConfig *c, GPT *model, const Dataset *valid, long done, double loss,
+                         double norm, float lr, int T, int *inputs, int *targets, float *mask);
 
 /* The order of examples in an epoch: a shuffle, then within chunks of 16 batches a sort by length
  * (so a batch pads little) and a shuffle of those batches. A function of (seed, epoch) only, so a
@@ -1189,16 +1237,17 @@ static void epoch_order(int *order, int n, const int *length, int batch, uint64_
     Rng rng;
     rng_seed(&rng, seed, stream(STREAM_BATCH, (uint64_t)epoch), 0);
     for (int i = 0; i < n; i++) order[i] = i;
-    for (int i = n - 1; i > 0; i--) { int j = (int)(rng_u64(&rng) % (uint64_t)(i + 1)); int t = order[i]; order[i] = order[j]; order[j] = t; }
+    shuffle(order, n, &rng);
     int chunk = batch * BUCKET_BATCHES;
     long *keys = xmalloc(sizeof(long) * (size_t)chunk, "batch order");
     int *copy = xmalloc(sizeof(int) * (size_t)chunk, "batch order");
     for (int c0 = 0; c0 + chunk <= n; c0 += chunk) {
+        /* sort key: the length in the high bits, the example in the low ones (ties by index) */
         for (int i = 0; i < chunk; i++) keys[i] = (long)length[order[c0 + i]] << 32 | (long)order[c0 + i];
         qsort(keys, (size_t)chunk, sizeof(long), cmp_long);
         int perm[BUCKET_BATCHES];
         for (int b = 0; b < BUCKET_BATCHES; b++) perm[b] = b;
-        for (int b = BUCKET_BATCHES - 1; b > 0; b--) { int j = (int)(rng_u64(&rng) % (uint64_t)(b + 1)); int t = perm[b]; perm[b] = perm[j]; perm[j] = t; }
+        shuffle(perm, BUCKET_BATCHES, &rng);
         for (int b = 0; b < BUCKET_BATCHES; b++)
             for (int i = 0; i < batch; i++) copy[b * batch + i] = (int)(keys[perm[b] * batch + i] & 0xffffffff);
         memcpy(order + c0, copy, sizeof(int) * (size_t)chunk);
@@ -1207,7 +1256,8 @@ static void epoch_order(int *order, int n, const int *length, int batch, uint64_
 }
 
 /* inputs/targets (B, T) for next-token prediction over prompt + trace; the loss mask keeps the
- * positions whose target is a response token. Returns T, the longest sequence minus one. */
+ * positions whose target is a response token. Returns T, the longest sequence minus one. Every
+ * stage builds its batches here: SFT, pre-sampled solutions for prune, the reference vectors. */
 static int make_sft_batch(const Dataset *ds, const int *idx, int B, int *inputs, int *targets, float *mask) {
     int T = 1;
     for (int b = 0; b < B; b++) if (ds->ex[idx[b]].length - 1 > T) T = ds->ex[idx[b]].length - 1;
@@ -1238,110 +1288,49 @@ static double dataset_loss(GPT *model, const Dataset *ds, int batch, int *inputs
     return weight > 0 ? total / weight : 0.0;
 }
 
-/* from Part II */
-static int dataset_load_split(Dataset *ds, const char *dir, const char *split, int block_size, char *err);
-static uint32_t sft_tag(const SftConfig *c, const Dataset *train);
-static int resume_load(GPT *model, const char *resume, const GPTConfig *config, uint32_t tag, int discard_stale,
-                       const char *stage, char *err);
-static void print_duration(char *buf, size_t n, double seconds);
 static int run_sft(const SftConfig *c, char *err) {
     Dataset train, valid;
-    if (dataset_load_split(&train, c->data_dir, "train", c->model.block_size, err)) return -1;
-    if (dataset_load_split(&valid, c->data_dir, "valid", c->model.block_size, err)) { dataset_free(&train); return -1; }
-    if (train.count < c->batch * BUCKET_BATCHES) {
-        seterr(err, "%s/train.txt: %d examples, at least %d needed for --batch %d", c->data_dir, train.count,
-               c->batch * BUCKET_BATCHES, c->batch);
-        dataset_free(&train); dataset_free(&valid);
-        return -1;
-    }
-    char resume[4200];
-    snprintf(resume, sizeof(resume), "%s.resume", c->out);
+    if (sft_load_data(c, &train, &valid, err)) return -1;
     GPT model;
-    uint32_t tag = sft_tag(c, &train);
-    int resumed = resume_load(&model, resume, &c->model, tag, 0, "sft", err);
-    if (resumed < 0) { dataset_free(&train); dataset_free(&valid); return -1; }
-    if (!resumed) {
-        gpt_build(&model, &c->model);
-        gpt_init_weights(&model, c->seed);
-        model.resume_tag = tag;
-    }
+    Stage st = {.name = "sft", .out = c->out, .total = c->steps, .save_every = c->save_every,
+                .stop_after = c->stop_after, .quiet = c->quiet};
+    int rc = stage_begin(&st, &model, &c->model, sft_tag(c, &train), 0, err); /* 1: resumed */
+    if (rc < 0) { dataset_free(&train); dataset_free(&valid); return -1; }
+    if (rc == 0) gpt_init_weights(&model, c->seed);
     gpt_alloc_training(&model, c->batch, c->model.block_size);
     OptimConfig oc = {.lr_max = c->lr, .lr_min = c->lr_min, .warmup_steps = c->warmup, .total_steps = c->steps,
-                      .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = c->weight_decay, .grad_clip = c->grad_clip};
+                      .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = c->weight_decay,
+                      .grad_clip = c->grad_clip};
     size_t bt = (size_t)c->batch * c->model.block_size;
     int *inputs = xmalloc(sizeof(int) * bt, "batch"), *targets = xmalloc(sizeof(int) * bt, "batch");
     float *mask = xmalloc(sizeof(float) * bt, "batch");
-    int *order = xmalloc(sizeof(int) * (size_t)train.count, "batch order"), *length = xmalloc(sizeof(int) * (size_t)train.count, "batch order");
+    int *order = xmalloc(sizeof(int) * (size_t)train.count, "batch order");
+    int *length = xmalloc(sizeof(int) * (size_t)train.count, "batch order");
     for (int i = 0; i < train.count; i++) length[i] = train.ex[i].length; /* batches group similar lengths */
-    long steps_per_epoch = train.count / c->batch, cached_epoch = -1;
-    SampleConfig greedy = {.temperature = 0.0f, .top_p = 1.0f, .max_new = c->model.block_size, .seed = c->seed};
     if (!c->quiet)
         fprintf(stderr, "sft: %zu parameters, %d train / %d valid traces, %d steps of %d, %d thread(s)\n",
                 model.num_params, train.count, valid.count, c->steps, c->batch, get_threads());
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    double t_start = now_seconds(), tokens = 0, loss_sum = 0;
-    int loss_count = 0, rc = 0;
-    long first_step = model.step;
-    for (long step = model.step; step < c->steps; step++) {
-        long epoch = step / steps_per_epoch;
-        if (epoch != cached_epoch) { epoch_order(order, train.count, length, c->batch, c->seed, epoch); cached_epoch = epoch; }
-        int T = make_sft_batch(&train, order + (step % steps_per_epoch) * c->batch, c->batch, inputs, targets, mask);
+    long steps_per_epoch = train.count / c->batch, epoch = -1;
+    rc = 0;
+    for (long step = model.step; rc == 0 && step < c->steps; step++) {
+        if (step / steps_per_epoch != epoch) { /* a new epoch: a new order of the examples */
+            epoch = step / steps_per_epoch;
+            epoch_order(order, train.count, length, c->batch, c->seed, epoch);
+        }
+        const int *idx = order + (step % steps_per_epoch) * c->batch;
+        int T = make_sft_batch(&train, idx, c->batch, inputs, targets, mask);
         gpt_forward(&model, inputs, targets, c->batch, T);
         double loss = masked_mean_nll(model.logprob, mask, c->batch * T, model.dlogprob);
-        gpt_zero_grad(&model);
-        gpt_backward(&model, inputs, targets, model.dlogprob);
-        double norm = clip_grad_norm(model.grads, model.num_params, oc.grad_clip);
-        if (!isfinite(loss) || !isfinite(norm)) {
-            seterr(err, "sft: step %ld: non-finite %s; stopped without saving (the last good state is %s); try a lower --lr",
-                   step, isfinite(loss) ? "gradient" : "loss", resume);
-            rc = -1;
-            break;
-        }
-        adamw_step(&model, &oc, lr_schedule(&oc, step));
-        tokens += (double)c->batch * T;
-        loss_sum += loss;
-        loss_count++;
-        long done = step + 1;
-        if (!c->quiet && (done % c->log_every == 0 || done == c->steps)) {
-            double el = now_seconds() - t_start;
-            char eta[32];
-            print_duration(eta, sizeof(eta), el / (double)(done - first_step) * (double)(c->steps - done));
-            fprintf(stderr, "step %5ld/%d | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | ETA %s\n", done, c->steps,
-                    loss_sum / loss_count, lr_schedule(&oc, step), norm, tokens / el, eta);
-            loss_sum = 0;
-            loss_count = 0;
-        }
-        if (!c->quiet && c->eval_every > 0 && (done % c->eval_every == 0 || done == c->steps)) {
-            double vloss = dataset_loss(&model, &valid, c->batch, inputs, targets, mask);
-            EvalStats es;
-            evaluate(&model, &valid, 200, 1, &greedy, &es);
-            fprintf(stderr, "step %5ld/%d | valid loss %.4f | greedy accuracy %.1f%% on %d valid problems | mean length %.1f\n",
-                    done, c->steps, vloss, 100 * accuracy(&es.all), es.all.count, mean_length(&es.all));
-        }
-        if (done == FINGERPRINT_STEPS) { /* README "Reproducing the reference model" */
-            uint32_t crc = crc32_update(0, model.params, model.num_params * sizeof(float));
-            printf("fingerprint: parameters after %d steps have CRC-32 %08x\n", FINGERPRINT_STEPS, crc);
-            fflush(stdout);
-        }
-        int stopping = stop_requested != 0 || (c->stop_after > 0 && done >= c->stop_after);
-        if ((c->save_every > 0 && done % c->save_every == 0 && done < c->steps) || stopping) {
-            if (checkpoint_save(&model, resume, 1, err)) { rc = -1; break; }
-            if (stopping) {
-                if (!stop_requested) break; /* stop_after: a clean, resumable stop */
-                seterr(err, "sft: interrupted at step %ld; state saved to %s, run the same command to resume", done, resume);
-                rc = -2;
-                break;
-            }
-        }
+        double norm = train_step(&model, inputs, targets, &oc, step, loss);
+        if (!isfinite(norm)) { rc = stage_diverged(&st, step, loss, err); break; }
+        sft_progress(&st, c, &model, &valid, step + 1, loss, norm, lr_schedule(&oc, step), T, inputs, targets, mask);
+        rc = stage_save_or_stop(&st, &model, step + 1, err);
     }
-    if (rc == 0 && model.step >= c->steps) { /* else stopped by stop_after: the .resume file holds the state */
-        if (checkpoint_save(&model, c->out, 0, err)) rc = -1;
-        else {
-            remove(resume);
-            printf("wrote %s after %d steps (%.0f s, %d thread(s))\n", c->out, c->steps, now_seconds() - t_start, get_threads());
-        }
-    }
+    if (rc == 0) rc = stage_finish(&st, &model, err);
+    if (rc == 0)
+        printf("wrote %s after %d steps (%.0f s, %d thread(s))\n", c->out, c->steps, now_seconds() - st.t_start,
+               get_threads());
+    if (rc == 1) rc = 0; /* stopped by stop_after: OUT.resume holds the state */
     free(inputs); free(targets); free(mask); free(order); free(length);
     gpt_free(&model);
     dataset_free(&train); dataset_free(&valid);
@@ -1349,8 +1338,8 @@ static int run_sft(const SftConfig *c, char *err) {
 }
 
 /* ========================================================================================== */
-/* stage 2: pre-sampling (paper Alg. 1, Eq. 8-9). K samples per problem from the frozen reference
- * model give its mean length L_ref(x) and accuracy A_ref(x) on each training problem. */
+/* 10. Stage 2 (Algorithm 1, line 2): pre-sampling. K solutions per training problem from the  */
+/*     frozen reference model, each with its length L(y) and correctness A(x, y)               */
 
 typedef struct {
     int problems, k, max_new;
@@ -1358,7 +1347,8 @@ typedef struct {
     uint64_t seed;
     GPTConfig config;     /* of the reference model that sampled */
     uint32_t params_crc;  /* CRC-32 of its parameters: prune checks it is given the same model */
-    Example *sample;      /* problems * k: prompt + response; response length L = length - prompt_len */
+    Example *sample;      /* problems * k: prompt + response */
+    int *length;          /* L(y): response tokens of each sample */
     int *correct;         /* A(x, y) */
     char *buffer;
 } PresampledSet;
@@ -1373,110 +1363,69 @@ typedef struct {
     uint64_t seed;
 } PresampleConfig;
 
-/* from Part II */
-static int load_task_model(GPT *model, const char *path, char *err);
-static uint32_t params_crc(const GPT *model);
-static void presampled_free(PresampledSet *ps);
-static int presampled_read(PresampledSet *ps, const char *path, char *err);
-static int presampled_write(const char *path, const PresampledSet *ps, const Problem *problems, const Response *r,
-                            const char *ref_path, char *err);
-static int presampled_write_stats(const char *path, const PresampledSet *ps, char *err);
-static int presample_recover(const PresampleConfig *c, const char *partial, const PresampledSet *want,
+/* the progress of a presample run, for its progress lines and OUT.partial (Part II) */
+typedef struct {
+    char partial[4200];
+    int start, last_saved, chunks; /* chunks: done since start */
+    double t_start, tokens, work_left, work_done;
+} PresampleProgress;
+
+static int presample_begin(const PresampleConfig *c, GPT *ref, Problem **problems, int *P, char *err);
+static int presample_recover(const PresampleConfig *c, PresampleProgress *pp, const PresampledSet *want,
                              const Problem *problems, int P, Response *r, char *arena, char *err);
+static int presample_after_chunk(const PresampleConfig *c, PresampleProgress *pp, PresampledSet *ps,
+                                 const Problem *problems, const Response *r, int p0, int n, char *err);
+static int presample_finish(const PresampleConfig *c, const PresampleProgress *pp, const PresampledSet *ps,
+                            const Problem *problems, const Response *r, char *err);
+static uint32_t params_crc(const GPT *model);
+
+#define PRESAMPLE_CHUNK 128 /* problems per call of generate: a progress line, a chance to save */
+
 static int run_presample(const PresampleConfig *c, char *err) {
     GPT ref;
-    if (load_task_model(&ref, c->ref, err)) return -1;
-    if (c->max_new > ref.config.block_size) { /* responses stop at the context's end anyway */
-        seterr(err, "--max-new %d does not fit the context of %s (%d tokens); use at most %d", c->max_new, c->ref,
-               ref.config.block_size, ref.config.block_size);
-        gpt_free(&ref);
-        return -1;
-    }
-    Dataset prune;
-    if (dataset_load_split(&prune, c->data_dir, "prune", ref.config.block_size, err)) { gpt_free(&ref); return -1; }
-    int P = c->limit > 0 && c->limit < prune.count ? c->limit : prune.count, K = c->k;
-    Problem *problems = xmalloc(sizeof(Problem) * (size_t)P, "problems");
+    Problem *problems;
+    int P, K = c->k;
+    if (presample_begin(c, &ref, &problems, &P, err)) return -1;
     int *ids = xmalloc(sizeof(int) * (size_t)P, "problems");
-    for (int i = 0; i < P; i++) { problems[i] = prune.ex[i].problem; ids[i] = i; }
-    dataset_free(&prune);
+    for (int i = 0; i < P; i++) ids[i] = i; /* problem i samples from RNG streams (seed, i, 0..K-1) */
     Response *r = xcalloc((size_t)P * K, sizeof(Response), "samples");
-    char *arena = xmalloc((size_t)P * K * (size_t)(c->max_new + 1), "samples");
+    size_t stride = (size_t)K * (size_t)(c->max_new + 1); /* a problem's text in the arena */
+    char *arena = xmalloc((size_t)P * stride, "samples");
     SampleConfig sc = {.temperature = c->temperature, .top_p = c->top_p, .max_new = c->max_new, .seed = c->seed};
-    PresampledSet ps = {.problems = P, .k = K, .max_new = c->max_new, .temperature = c->temperature, .top_p = c->top_p,
-                        .seed = c->seed, .config = ref.config, .params_crc = params_crc(&ref)};
-    char partial[4200];
-    snprintf(partial, sizeof(partial), "%s.partial", c->out);
-    int start = presample_recover(c, partial, &ps, problems, P, r, arena, err), rc = start < 0 ? -1 : 0;
-    /* the ETA weighs each problem by its minimal length: the long (hard) problems come last */
-    double t0 = now_seconds(), tokens = 0, work_left = 0, work_done = 0;
-    for (int i = start; i < P; i++) work_left += minimal_length(problems[i].n);
-    int chunk = c->save_every > 0 && c->save_every < 128 ? c->save_every : 128, last_saved = start;
+    PresampledSet ps = {.problems = P, .k = K, .max_new = c->max_new, .temperature = c->temperature,
+                        .top_p = c->top_p, .seed = c->seed, .config = ref.config, .params_crc = params_crc(&ref)};
+    PresampleProgress pp;
+    int start = presample_recover(c, &pp, &ps, problems, P, r, arena, err), rc = start < 0 ? -1 : 0;
+    int chunk = c->save_every > 0 && c->save_every < PRESAMPLE_CHUNK ? c->save_every : PRESAMPLE_CHUNK;
     if (!c->quiet && rc == 0)
         fprintf(stderr, "presample: %d problems x %d samples from %s, %d thread(s)\n", P, K, c->ref, get_threads());
-    for (int p0 = start; rc == 0 && p0 < P; p0 += chunk) { /* in chunks, for progress; each problem has its own streams */
+    /* chunks change nothing in the samples: each problem has its own streams */
+    for (int p0 = start; rc == 0 && p0 < P; p0 += chunk) {
         int n = P - p0 < chunk ? P - p0 : chunk;
-        /* generate() places text at offset j*(max_new+1) of the arena it is given: keep that */
-        generate(&ref, problems + p0, ids + p0, n, K, &sc, r + (size_t)p0 * K, arena + (size_t)p0 * K * (c->max_new + 1));
-        for (int i = 0; i < n * K; i++) tokens += r[(size_t)p0 * K + i].length;
-        for (int i = p0; i < p0 + n; i++) work_done += minimal_length(problems[i].n);
-        int done = p0 + n;
-        double el = now_seconds() - t0;
-        if (!c->quiet && (((p0 - start) / chunk) % 4 == 3 || done == P)) {
-            char eta[32];
-            print_duration(eta, sizeof(eta), el / work_done * (work_left - work_done));
-            fprintf(stderr, "presample: %5d/%d problems | %.0f samples/s | %.0f tok/s | ETA %s\n", done, P,
-                    (done - start) * (double)K / el, tokens / el, eta);
-        }
-        int stopping = stop_requested != 0 || (c->stop_after > 0 && done >= c->stop_after);
-        if (done < P && ((c->save_every > 0 && done - last_saved >= c->save_every) || stopping)) {
-            ps.problems = done;
-            if (presampled_write(partial, &ps, problems, r, c->ref, err)) { rc = -1; break; }
-            ps.problems = P;
-            last_saved = done;
-        }
-        if (stopping && done < P) {
-            if (stop_requested) {
-                seterr(err, "presample: interrupted after %d of %d problems; samples saved to %s, run the same command to resume",
-                       done, P, partial);
-                rc = -2;
-            } else {
-                rc = 1; /* stop_after: a clean, resumable stop */
-            }
-            break;
-        }
+        generate(&ref, problems + p0, ids + p0, n, K, &sc, r + (size_t)p0 * K, arena + (size_t)p0 * stride);
+        rc = presample_after_chunk(c, &pp, &ps, problems, r, p0, n, err);
     }
-    if (rc == 0) {
-        rc = presampled_write(c->out, &ps, problems, r, c->ref, err);
-        if (rc == 0) {
-            remove(partial);
-            /* re-read what was written: validates it and gives the stats */
-            PresampledSet back;
-            rc = presampled_read(&back, c->out, err);
-            if (rc == 0) {
-                char stats[4200];
-                snprintf(stats, sizeof(stats), "%s.stats", c->out);
-                rc = presampled_write_stats(stats, &back, err);
-                double L = 0, A = 0;
-                for (int i = 0; i < P * K; i++) { L += back.sample[i].length - back.sample[i].prompt_len; A += back.correct[i]; }
-                if (!c->quiet) fprintf(stderr, "presample: wrote %s and %s (%.0f s)\n", c->out, stats, now_seconds() - t0);
-                printf("pre-sampled %d x %d: accuracy %.1f%%, mean length %.1f\n", P, K, 100 * A / (P * K), L / (P * K));
-                presampled_free(&back);
-            }
-        }
-    }
-    if (rc == 1) rc = 0;
+    if (rc == 0) rc = presample_finish(c, &pp, &ps, problems, r, err);
+    if (rc == 1) rc = 0; /* stopped by stop_after: OUT.partial holds the samples so far */
     free(problems); free(ids); free(r); free(arena);
     gpt_free(&ref);
     return rc;
 }
 
 /* ========================================================================================== */
-/* the method: O1-Pruner's reward, advantage and loss (paper Sec. 3, Eq. 8-11). Where the
- * official code (StarDewXXX/O1-Pruner) and the paper differ, both are here: the official variant
- * is the default, because it produced the published numbers (README "Paper vs official code"). */
-
-typedef enum { ADVANTAGE_OFFICIAL, ADVANTAGE_PAPER } AdvantageMode;
-typedef enum { RATIO_MEAN, RATIO_SUM } RatioMode;
+/* 11. THE METHOD: O1-Pruner, paper Sec. 3 and Algorithm 1                                     */
+/*                                                                                            */
+/*   Eq. 8-9   L_ref(x), A_ref(x): the reference's mean length and accuracy       reference_stats */
+/*   Eq. 10    R(x,y) = L_ref(x) / L(y) - 1 + lambda (A(x,y) - A_ref(x))        length_reward   */
+/*   weights   w = R (paper), or clip(R, -2, 4) z-scored over the whole set        advantages      */
+/*   selection m of the K samples of each problem (official)                   select_o1_pruner */
+/*   Eq. 11    PPO-clip on r = pi_theta(y|x) / pi_ref(y|x), pi_ref frozen        ppo_clip_loss   */
+/*   the step  gather, forward, Eq. 11, backward, AdamW                           prune_step      */
+/*   beside it the paper's baselines (SFT on the shortest correct samples, DPO) and its AES.    */
+/*                                                                                            */
+/* Where the official code (StarDewXXX/O1-Pruner) and the paper differ, both are here; the      */
+/* official variant is the default, because it produced the published numbers (README "Paper  */
+/* vs official code").                                                                        */
 
 enum { STREAM_SELECT = 16, STREAM_PRUNE_BATCH };
 typedef enum { METHOD_O1_PRUNER, METHOD_SFT_SHORTEST, METHOD_DPO } Method;
@@ -1496,22 +1445,39 @@ typedef struct {
     uint64_t seed;
 } PruneConfig;
 
+/* lambda 2 is the paper's best (its Table 3); m = 8 of K = 16 trains on more samples than the
+ * official m = 2, which helps this small model most (README "Variants") */
 static void prune_defaults(PruneConfig *c) {
-    PruneConfig d = {.ref = "data/reference.bin", .presampled = "out/presampled.txt", .out = "out/pruned.bin", .data_dir = "data",
-                     .m = 8, .batch = 32, .epochs = 1, .log_every = 25, .save_every = 50, .curve_problems = 32, .lambda = 2.0f, .clip_eps = 0.2f, .lr = 1e-4f,
-                     .lr_min = 0.0f, .warmup_frac = 0.1f, .weight_decay = 0.0f, .grad_clip = 10.0f,
-                     .advantage = ADVANTAGE_OFFICIAL, .ratio = RATIO_MEAN, .method = METHOD_O1_PRUNER, .beta = 0.1f, .seed = 1};
+    PruneConfig d = {.ref = "data/reference.bin", .presampled = "out/presampled.txt", .out = "out/pruned.bin",
+                     .data_dir = "data", .m = 8, .batch = 32, .epochs = 1, .log_every = 25, .save_every = 50,
+                     .curve_problems = 32, .lambda = 2.0f, .clip_eps = 0.2f, .lr = 1e-4f, .lr_min = 0.0f,
+                     .warmup_frac = 0.1f, .weight_decay = 0.0f, .grad_clip = 10.0f, .advantage = ADVANTAGE_OFFICIAL,
+                     .ratio = RATIO_MEAN, .method = METHOD_O1_PRUNER, .beta = 0.1f, .seed = 1};
     *c = d;
 }
 
+/* Eq. 8-9: the reference model's mean response length L_ref(x) and accuracy A_ref(x) on a
+ * problem, over all K of its pre-sampled solutions (length[j] tokens, correct[j] in {0, 1}) */
+void reference_stats(const int *length, const int *correct, int K, double *L_ref, double *A_ref) {
+    double L = 0, A = 0;
+    for (int j = 0; j < K; j++) {
+        L += length[j];
+        A += correct[j];
+    }
+    *L_ref = L / K;
+    *A_ref = A / K;
+}
+
 /* Eq. 10, the length-harmonizing reward: shorter than the reference's mean length is good, and
- * so is being more accurate than the reference on this problem */
+ * so is being more accurate than the reference on this problem. Note that the length term is
+ * unbounded above: a short enough WRONG solution still earns a positive reward. */
 double length_reward(double L_ref, double L, double A, double A_ref, double lambda) {
     return L_ref / L - 1.0 + lambda * (A - A_ref);
 }
 
-/* The weight w of each sample in the loss. Official: clip the reward to [-2, 4], then z-score it
- * over the whole training set (population std; a constant set gives w = 0). Paper: w = R. */
+/* The weight w of each sample in the loss. Paper: w = R. Official: R clipped to [-2, 4], then
+ * z-scored over the whole training set (population std; a constant set gives w = 0), so that
+ * the weights of a batch are comparable across problems and steps. */
 #define REWARD_CLIP_LO -2.0
 #define REWARD_CLIP_HI 4.0
 void advantages(const double *reward, int n, AdvantageMode mode, float *w) {
@@ -1519,18 +1485,58 @@ void advantages(const double *reward, int n, AdvantageMode mode, float *w) {
         for (int i = 0; i < n; i++) w[i] = (float)reward[i];
         return;
     }
+    double *clipped = xmalloc(sizeof(double) * (size_t)(n > 0 ? n : 1), "advantages");
     double mean = 0.0, var = 0.0;
-    for (int i = 0; i < n; i++) mean += fmin(fmax(reward[i], REWARD_CLIP_LO), REWARD_CLIP_HI);
+    for (int i = 0; i < n; i++) {
+        clipped[i] = fmin(fmax(reward[i], REWARD_CLIP_LO), REWARD_CLIP_HI);
+        mean += clipped[i];
+    }
     mean /= n;
     for (int i = 0; i < n; i++) {
-        double d = fmin(fmax(reward[i], REWARD_CLIP_LO), REWARD_CLIP_HI) - mean;
+        double d = clipped[i] - mean;
         var += d * d;
     }
     double std = sqrt(var / n);
-    for (int i = 0; i < n; i++) {
-        double c = fmin(fmax(reward[i], REWARD_CLIP_LO), REWARD_CLIP_HI);
-        w[i] = std > 1e-12 ? (float)((c - mean) / std) : 0.0f;
+    for (int i = 0; i < n; i++) w[i] = std > 1e-12 ? (float)((clipped[i] - mean) / std) : 0.0f;
+    free(clipped);
+}
+
+/* Which samples train, with what weight (the official construct_dataset.py): for each problem,
+ * Eq. 8-9 over all K samples, then the samples shuffled and the first m kept, each with its
+ * reward (Eq. 10); then the weights over the WHOLE selected set, not per problem or batch.
+ * Writes ex and w; returns the count, P*m (fewer with --correct-only, an extension that is not
+ * in the paper: the wrong samples are dropped after weighting). */
+static int select_o1_pruner(const PruneConfig *c, const PresampledSet *ps, Example *ex, float *w,
+                            double *mean_reward) {
+    int n = ps->problems * c->m, S = 0, order[1024];
+    double *reward = xcalloc((size_t)n, sizeof(double), "rewards");
+    int *correct = xcalloc((size_t)n, sizeof(int), "rewards");
+    for (int p = 0; p < ps->problems; p++) {
+        const int *length = ps->length + p * ps->k, *acc = ps->correct + p * ps->k;
+        double L_ref, A_ref;
+        reference_stats(length, acc, ps->k, &L_ref, &A_ref); /* Eq. 8-9 */
+        Rng rng;
+        rng_seed(&rng, c->seed, stream(STREAM_SELECT, (uint64_t)p), 0);
+        for (int j = 0; j < ps->k; j++) order[j] = j;
+        shuffle(order, ps->k, &rng);
+        for (int j = 0; j < c->m; j++, S++) {
+            int i = order[j];
+            ex[S] = ps->sample[p * ps->k + i];
+            reward[S] = length_reward(L_ref, length[i], acc[i], A_ref, c->lambda); /* Eq. 10 */
+            correct[S] = acc[i];
+        }
     }
+    advantages(reward, S, c->advantage, w);
+    *mean_reward = 0.0;
+    for (int i = 0; i < S; i++) *mean_reward += reward[i] / S;
+    if (c->correct_only) {
+        int kept = 0;
+        for (int i = 0; i < S; i++)
+            if (correct[i]) { ex[kept] = ex[i]; w[kept] = w[i]; kept++; }
+        S = kept;
+    }
+    free(reward); free(correct);
+    return S;
 }
 
 /* log pi(y_i|x_i) of B sequences: their per-token log-probs summed over the response tokens
@@ -1548,16 +1554,19 @@ static void sequence_logprobs(const float *logprob, const float *mask, int B, in
  *   RATIO_MEAN (official): r = exp(mean_t log pi_theta - mean_t log pi_ref)
  *   RATIO_SUM  (paper):    r = exp(sum_t  log pi_theta - sum_t  log pi_ref)
  * pi_ref is the frozen reference model: ref_logprob_sum[i] is its sum over the same tokens.
- * Writes d loss / d logprob (B, T) and, if `ratio` is not NULL, each r_i. The max picks the clipped term exactly when r is outside the
- * range on the side that w pushes it towards; that term is constant in theta, so its gradient is 0. */
-typedef struct { double loss, mean_ratio, clipped_fraction, mean_advantage; } PpoStats;
-
-PpoStats ppo_clip_loss(const float *logprob, const float *mask, const double *ref_logprob_sum,
-                       const float *w, int B, int T, RatioMode mode, float eps, float *dlogprob, double *ratio) {
+ * Writes d loss / d logprob (B, T) and, if `ratio` is not NULL, each r_i. The max picks the
+ * clipped term exactly when r is outside the range on the side that w pushes it towards; that
+ * term is constant in theta, so its gradient is 0: a sample stops pulling once it has moved
+ * far enough from pi_ref, which is what keeps the off-policy update safe. */
+PpoStats ppo_clip_loss(const float *logprob, const float *mask, const double *ref_logprob_sum, const float *w,
+                       int B, int T, RatioMode mode, float eps, float *dlogprob, double *ratio) {
     PpoStats st = {0, 0, 0, 0};
     for (int i = 0; i < B; i++) {
         double sum = 0.0, count = 0.0;
-        for (int t = 0; t < T; t++) { sum += (double)mask[i * T + t] * logprob[i * T + t]; count += mask[i * T + t]; }
+        for (int t = 0; t < T; t++) {
+            sum += (double)mask[i * T + t] * logprob[i * T + t];
+            count += mask[i * T + t];
+        }
         if (count == 0) count = 1; /* no response tokens: r = 1, no gradient below */
         double log_ratio = mode == RATIO_MEAN ? (sum - ref_logprob_sum[i]) / count : sum - ref_logprob_sum[i];
         double r = exp(log_ratio), clipped = fmin(fmax(r, 1.0 - eps), 1.0 + eps);
@@ -1581,15 +1590,42 @@ PpoStats ppo_clip_loss(const float *logprob, const float *mask, const double *re
 
 /* The paper's baselines (Sec. 4), trained on the same pre-sampled set:
  *  SFT-shortest: the masked NLL (as in stage 1) on the two shortest correct samples of a problem;
- *  DPO (Rafailov et al.): pairs (chosen y_w = one of the two shortest correct, rejected y_l = the
- *  longest sample), P pairs laid out as sequences 2p (chosen) and 2p+1 (rejected):
- *    z_p = beta * ((log pi_theta(y_w) - log pi_ref(y_w)) - (log pi_theta(y_l) - log pi_ref(y_l)))
- *    loss = mean_p -log sigmoid(z_p)       (log pi: summed over the response tokens)
- *  d loss / d log pi_theta(y_w) = -beta sigmoid(-z_p) / P, and the opposite for y_l. */
-typedef struct { double loss, margin, accuracy; } DpoStats; /* margin: mean z / beta; accuracy: z > 0 */
+ *  DPO (Rafailov et al.): chosen y_w = one of those two, rejected y_l = the longest sample.
+ * select_baseline writes SFT-shortest's samples, or DPO's pairs as sequences 2q (chosen) and
+ * 2q+1 (rejected); a pair whose rejected sample is no longer than its chosen one teaches nothing
+ * and is left out. Ties go to the lower sample index. Returns the number of sequences. */
+#define BASELINE_SHORTEST 2
+#define BASELINE_SFT_LR 1e-4f /* compare's defaults: README "Comparison" explains them */
+#define BASELINE_DPO_LR 3e-6f
+static int select_baseline(Method method, const PresampledSet *ps, Example *ex) {
+    int S = 0;
+    for (int p = 0; p < ps->problems; p++) {
+        const int *length = ps->length + p * ps->k, *correct = ps->correct + p * ps->k;
+        int chosen[BASELINE_SHORTEST], n_chosen = 0, longest = 0;
+        for (int j = 1; j < ps->k; j++) if (length[j] > length[longest]) longest = j;
+        for (int q = 0; q < BASELINE_SHORTEST; q++) {
+            int best = -1;
+            for (int j = 0; j < ps->k; j++) {
+                if (!correct[j] || (q > 0 && j == chosen[0])) continue;
+                if (best < 0 || length[j] < length[best]) best = j;
+            }
+            if (best >= 0) chosen[n_chosen++] = best;
+        }
+        for (int q = 0; q < n_chosen; q++) {
+            if (method == METHOD_DPO && length[longest] <= length[chosen[q]]) continue;
+            ex[S++] = ps->sample[p * ps->k + chosen[q]];
+            if (method == METHOD_DPO) ex[S++] = ps->sample[p * ps->k + longest];
+        }
+    }
+    return S;
+}
 
-DpoStats dpo_loss(const float *logprob, const float *mask, const double *ref_logprob_sum, int P, int T, float beta,
-                  float *dlogprob) {
+/* DPO over P pairs (sequences 2p and 2p+1), log pi summed over the response tokens:
+ *    z_p = beta * ((log pi_theta(y_w) - log pi_ref(y_w)) - (log pi_theta(y_l) - log pi_ref(y_l)))
+ *    loss = mean_p -log sigmoid(z_p)
+ *  d loss / d log pi_theta(y_w) = -beta sigmoid(-z_p) / P, and the opposite for y_l. */
+DpoStats dpo_loss(const float *logprob, const float *mask, const double *ref_logprob_sum, int P, int T,
+                  float beta, float *dlogprob) {
     DpoStats st = {0, 0, 0};
     for (int p = 0; p < P; p++) {
         double log_ratio[2];
@@ -1617,279 +1653,180 @@ DpoStats dpo_loss(const float *logprob, const float *mask, const double *ref_log
 
 /* Accuracy-Efficiency Score (paper Sec. 4) of a model against a baseline:
  * dL = (L_base - L) / L_base, dA = (Acc - Acc_base) / Acc_base,
- * AES = dL + 3 dA if dA >= 0, else dL - 5 |dA| */
+ * AES = dL + 3 dA if dA >= 0, else dL - 5 |dA|: losing accuracy costs more than gaining it earns */
 double accuracy_efficiency_score(double L_base, double L, double acc_base, double acc) {
     double dL = (L_base - L) / L_base, dA = acc_base > 0 ? (acc - acc_base) / acc_base : 0.0;
     return dA >= 0 ? dL + 3.0 * dA : dL - 5.0 * fabs(dA);
 }
 
-/* Eq. 8-9: L_ref(x) and A_ref(x), the mean response length and accuracy of problem p's K samples */
-static void problem_reference(const PresampledSet *ps, int p, double *L_ref, double *A_ref) {
-    double L = 0, A = 0;
-    for (int j = 0; j < ps->k; j++) {
-        const Example *e = &ps->sample[p * ps->k + j];
-        L += e->length - e->prompt_len;
-        A += ps->correct[p * ps->k + j];
-    }
-    *L_ref = L / ps->k;
-    *A_ref = A / ps->k;
+/* What prune trains on: the selected samples with their weights and log pi_ref(y|x) */
+typedef struct {
+    Dataset samples;          /* prompt + response; DPO: chosen at 2q, rejected at 2q+1 */
+    float *weight;            /* w of each sample (O1-Pruner) */
+    double *ref_logprob_sum;  /* log pi_ref(y|x), summed over the response tokens */
+    int per_item;             /* sequences that stay together in a batch: 1, or 2 (a DPO pair) */
+} TrainingSet;
+
+/* the buffers of one batch of B sequences of up to T tokens */
+typedef struct { int *idx, *inputs, *targets; float *mask, *weight; double *ref_logprob_sum; } Batch;
+
+static void batch_alloc(Batch *b, int B, int T) {
+    size_t bt = (size_t)B * T;
+    b->idx = xmalloc(sizeof(int) * (size_t)B, "batch");
+    b->inputs = xmalloc(sizeof(int) * bt, "batch");
+    b->targets = xmalloc(sizeof(int) * bt, "batch");
+    b->mask = xmalloc(sizeof(float) * bt, "batch");
+    b->weight = xmalloc(sizeof(float) * (size_t)B, "batch");
+    b->ref_logprob_sum = xmalloc(sizeof(double) * (size_t)B, "batch");
 }
 
-/* The sequences each method trains on, from the pre-sampled set (into train->ex; ps keeps the text).
- * O1-Pruner (Eq. 8-10): L_ref and A_ref over all K samples of a problem, then m of them (shuffled)
- * with their rewards and advantages w. SFT-shortest: the two shortest correct samples. DPO: each
- * of those as chosen against the longest sample as rejected, at 2q and 2q+1; a pair whose rejected
- * sample is no longer than its chosen one teaches nothing and is left out. Ties go to the lower
- * sample index. Returns the number of sequences. */
-#define BASELINE_SHORTEST 2
-#define BASELINE_SFT_LR 1e-4f /* compare's defaults: README "Comparison" explains them */
-#define BASELINE_DPO_LR 3e-6f
-static int select_training_set(const PruneConfig *c, const PresampledSet *ps, Example *ex, float *w, double *mean_reward) {
-    int S = 0;
-    *mean_reward = 0.0;
-    if (c->method != METHOD_O1_PRUNER) {
-        for (int p = 0; p < ps->problems; p++) {
-            const Example *sample = &ps->sample[p * ps->k];
-            const int *correct = &ps->correct[p * ps->k];
-            int chosen[BASELINE_SHORTEST], n_chosen = 0, longest = 0;
-            for (int j = 1; j < ps->k; j++) if (sample[j].length > sample[longest].length) longest = j;
-            for (int q = 0; q < BASELINE_SHORTEST; q++) {
-                int best = -1;
-                for (int j = 0; j < ps->k; j++) {
-                    if (!correct[j] || (q > 0 && j == chosen[0])) continue;
-                    if (best < 0 || sample[j].length < sample[best].length) best = j;
-                }
-                if (best >= 0) chosen[n_chosen++] = best;
-            }
-            for (int q = 0; q < n_chosen; q++) {
-                if (c->method == METHOD_SFT_SHORTEST) { ex[S++] = sample[chosen[q]]; continue; }
-                if (sample[longest].length <= sample[chosen[q]].length) continue;
-                ex[S++] = sample[chosen[q]];
-                ex[S++] = sample[longest];
-            }
-        }
-        return S;
-    }
-    int n = ps->problems * c->m;
-    double *reward = xcalloc((size_t)n, sizeof(double), "rewards");
-    int *correct = xcalloc((size_t)n, sizeof(int), "rewards");
-    for (int p = 0; p < ps->problems; p++) {
-        double L_ref, A_ref;
-        problem_reference(ps, p, &L_ref, &A_ref); /* Eq. 8-9 */
-        int order[1024];
-        Rng rng;
-        rng_seed(&rng, c->seed, stream(STREAM_SELECT, (uint64_t)p), 0);
-        for (int j = 0; j < ps->k; j++) order[j] = j;
-        for (int j = ps->k - 1; j > 0; j--) { int x = (int)(rng_u64(&rng) % (uint64_t)(j + 1)); int t = order[j]; order[j] = order[x]; order[x] = t; }
-        for (int j = 0; j < c->m; j++) {
-            int i = p * ps->k + order[j];
-            const Example *e = &ps->sample[i];
-            ex[S] = *e;
-            reward[S] = length_reward(L_ref, e->length - e->prompt_len, ps->correct[i], A_ref, c->lambda); /* Eq. 10 */
-            correct[S] = ps->correct[i];
-            S++;
-        }
-    }
-    advantages(reward, S, c->advantage, w);
-    for (int i = 0; i < S; i++) *mean_reward += reward[i] / S;
-    if (c->correct_only) { /* extension (not in the paper): train on the correct samples only */
-        int kept = 0;
-        for (int i = 0; i < S; i++)
-            if (correct[i]) { ex[kept] = ex[i]; w[kept] = w[i]; kept++; }
-        S = kept;
-    }
-    free(reward); free(correct);
-    return S;
+static void batch_free(Batch *b) {
+    free(b->idx); free(b->inputs); free(b->targets); free(b->mask); free(b->weight); free(b->ref_logprob_sum);
 }
 
-/* from Part II */
-static int configs_equal(const GPTConfig *a, const GPTConfig *b);
-static uint32_t prune_tag(const PruneConfig *c, const PresampledSet *ps);
-#define CURVE_POINTS 20
-typedef struct { long step; double loss, stat, valid_length, valid_accuracy; } CurvePoint;
-static int curve_write(const char *path, const CurvePoint *pt, int n, const PruneConfig *c, char *err);
-static int curve_read(const char *path, CurvePoint *pt, int max, long until);
-static void curve_measure(GPT *model, const Dataset *valid, int problems, CurvePoint *pt);
-static int run_prune(const PruneConfig *c, char *err) {
-    PresampledSet ps;
-    if (presampled_read(&ps, c->presampled, err)) return -1;
-    if (c->method == METHOD_O1_PRUNER && c->m > ps.k) {
-        seterr(err, "%s: --m %d is more than the %d samples per problem it holds", c->presampled, c->m, ps.k);
-        presampled_free(&ps);
-        return -1;
-    }
-    GPT ref, policy;
-    if (load_task_model(&ref, c->ref, err)) { presampled_free(&ps); return -1; }
-    if (!configs_equal(&ref.config, &ps.config) || params_crc(&ref) != ps.params_crc) {
-        seterr(err, "%s was sampled from another model than %s (parameters CRC %08x, this one %08x); presample again with --ref %s",
-               c->presampled, c->ref, ps.params_crc, params_crc(&ref), c->ref);
-        gpt_free(&ref); presampled_free(&ps);
-        return -1;
-    }
-    size_t capacity = (size_t)ps.problems * (size_t)(ps.k > 2 * BASELINE_SHORTEST ? ps.k : 2 * BASELINE_SHORTEST);
-    Dataset train = {.ex = xcalloc(capacity, sizeof(Example), "training set"), .count = 0, .buffer = NULL};
-    float *w = xcalloc(capacity, sizeof(float), "advantages");
-    double mean_reward;
-    int S = select_training_set(c, &ps, train.ex, w, &mean_reward);
-    train.count = S;
-    /* a step takes `batch` sequences: DPO's are batch/2 pairs, whole pairs are the items shuffled */
-    int per_item = c->method == METHOD_DPO ? 2 : 1, items = S / per_item, items_per_step = c->batch / per_item;
-    if (items < items_per_step || items_per_step < 1) {
-        seterr(err, "%s: only %d training %s for %s, fewer than one step of --batch %d%s", c->presampled, items,
-               per_item == 2 ? "pairs" : "sequences", METHOD_NAMES[c->method], c->batch, per_item == 2 ? " (2 sequences a pair)" : "");
-        free(train.ex); free(w);
-        gpt_free(&ref); presampled_free(&ps);
-        return -1;
-    }
-    char resume[4200];
-    snprintf(resume, sizeof(resume), "%s.resume", c->out);
-    uint32_t tag = prune_tag(c, &ps);
-    int resumed = resume_load(&policy, resume, &ref.config, tag, c->discard_stale, "prune", err);
-    if (resumed < 0) {
-        free(train.ex); free(w);
-        gpt_free(&ref); presampled_free(&ps);
-        return -1;
-    }
-    if (!resumed) { /* pi_theta starts as pi_ref */
-        gpt_build(&policy, &ref.config);
-        memcpy(policy.params, ref.params, ref.num_params * sizeof(float));
-        policy.resume_tag = tag;
-    }
-    Dataset valid;
-    if (dataset_load_split(&valid, c->data_dir, "valid", ref.config.block_size, err)) {
-        free(train.ex); free(w);
-        gpt_free(&ref); gpt_free(&policy); presampled_free(&ps);
-        return -1;
-    }
-    /* log pi_ref of every training sample, summed over its response tokens: computed once */
-    int T_max = ref.config.block_size;
-    gpt_alloc_training(&ref, c->batch, T_max);
-    gpt_alloc_training(&policy, c->batch, T_max);
-    size_t bt = (size_t)c->batch * T_max;
-    int *inputs = xmalloc(sizeof(int) * bt, "batch"), *targets = xmalloc(sizeof(int) * bt, "batch"), *idx = xmalloc(sizeof(int) * (size_t)c->batch, "batch");
-    float *mask = xmalloc(sizeof(float) * bt, "batch");
-    double *ref_sum = xcalloc((size_t)S, sizeof(double), "reference log-probs");
+/* Algorithm 1 before its loop: the samples to train on and their weights (Eq. 8-10), and
+ * log pi_ref(y|x) of each, computed here once because pi_ref is frozen. Returns the mean reward. */
+static double training_set_build(TrainingSet *ts, const PruneConfig *c, const PresampledSet *ps, GPT *ref,
+                                 Batch *b) {
+    size_t capacity = (size_t)ps->problems * (size_t)(ps->k > 2 * BASELINE_SHORTEST ? ps->k : 2 * BASELINE_SHORTEST);
+    Example *ex = xcalloc(capacity, sizeof(Example), "training set");
+    ts->weight = xcalloc(capacity, sizeof(float), "advantages");
+    double mean_reward = 0.0;
+    int S = c->method == METHOD_O1_PRUNER ? select_o1_pruner(c, ps, ex, ts->weight, &mean_reward)
+                                          : select_baseline(c->method, ps, ex);
+    ts->samples = (Dataset){.ex = ex, .count = S, .buffer = NULL}; /* the text stays in ps */
+    ts->per_item = c->method == METHOD_DPO ? 2 : 1;
+    ts->ref_logprob_sum = xcalloc((size_t)S, sizeof(double), "reference log-probs");
     for (int b0 = 0; b0 < S && c->method != METHOD_SFT_SHORTEST; b0 += c->batch) {
         int B = S - b0 < c->batch ? S - b0 : c->batch;
-        for (int b = 0; b < B; b++) idx[b] = b0 + b;
-        int T = make_sft_batch(&train, idx, B, inputs, targets, mask);
-        gpt_forward(&ref, inputs, targets, B, T);
-        sequence_logprobs(ref.logprob, mask, B, T, ref_sum + b0);
+        for (int i = 0; i < B; i++) b->idx[i] = b0 + i;
+        int T = make_sft_batch(&ts->samples, b->idx, B, b->inputs, b->targets, b->mask);
+        gpt_forward(ref, b->inputs, b->targets, B, T);
+        sequence_logprobs(ref->logprob, b->mask, B, T, ts->ref_logprob_sum + b0);
     }
-    int *item_length = xmalloc(sizeof(int) * (size_t)items, "batch order"); /* batches group similar lengths */
-    for (int q = 0; q < items; q++) item_length[q] = train.ex[q * per_item + per_item - 1].length;
-    long steps_per_epoch = items / items_per_step, total = steps_per_epoch * c->epochs, cached_epoch = -1;
-    OptimConfig oc = {.lr_max = c->lr, .lr_min = c->lr_min, .warmup_steps = (int)(c->warmup_frac * total + 0.5), .total_steps = (int)total,
-                      .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = c->weight_decay, .grad_clip = c->grad_clip};
-    if (!c->quiet) {
-        if (c->method == METHOD_O1_PRUNER)
-            fprintf(stderr, "prune: %d problems x m=%d samples%s: %d sequences, mean reward %+.3f", ps.problems, c->m,
-                    c->correct_only ? " (correct only)" : "", S, mean_reward);
-        else
-            fprintf(stderr, "prune: %s on %d problems: %d %s", METHOD_NAMES[c->method], ps.problems, items,
-                    per_item == 2 ? "pairs (chosen: the 2 shortest correct, rejected: the longest)" : "sequences (the 2 shortest correct)");
-        fprintf(stderr, ", %ld steps of %d (epochs: %d), %d thread(s)\n", total, c->batch, c->epochs, get_threads());
+    return mean_reward;
+}
+
+/* a baseline's loss on the batch, d loss / d logprob into dlogprob; stat: DPO's margin, accuracy */
+static double baseline_loss(const PruneConfig *c, const float *logprob, const Batch *b, int T, float *dlogprob,
+                            double stat[3]) {
+    if (c->method == METHOD_DPO) {
+        DpoStats st = dpo_loss(logprob, b->mask, b->ref_logprob_sum, c->batch / 2, T, c->beta, dlogprob);
+        stat[0] = st.margin;
+        stat[1] = st.accuracy;
+        return st.loss;
     }
-    int *order = xmalloc(sizeof(int) * (size_t)items, "batch order");
-    float *batch_w = xmalloc(sizeof(float) * (size_t)c->batch, "batch");
-    double *batch_ref = xmalloc(sizeof(double) * (size_t)c->batch, "batch");
-    double t0 = now_seconds(), log_sum[4] = {0, 0, 0, 0}, curve_sum[2] = {0, 0};
-    int log_n = 0, rc = 0, curve_n = 0;
-    char curve_path[4200];
-    snprintf(curve_path, sizeof(curve_path), "%s.curve", c->out);
-    long curve_every = total / CURVE_POINTS > 0 ? total / CURVE_POINTS : 1;
-    int max_points = (int)(total / curve_every) + 2, n_points = 0;
-    CurvePoint *curve = xcalloc((size_t)max_points, sizeof(CurvePoint), "training curve");
-    if (resumed) n_points = curve_read(curve_path, curve, max_points, policy.step);
-    if (n_points == 0) { /* step 0: the reference model itself */
-        curve[0].step = 0; curve[0].loss = NAN; curve[0].stat = NAN;
-        curve_measure(&policy, &valid, c->curve_problems, &curve[n_points++]);
+    return masked_mean_nll(logprob, b->mask, c->batch * T, dlogprob); /* SFT-shortest */
+}
+
+/* One step of Algorithm 1's loop, on the sequences b->idx of the training set: gather their
+ * weights and log pi_ref, forward pi_theta, Eq. 11, backward, AdamW. Writes the loss and its
+ * statistics; returns the gradient norm (not finite: the step was not taken). */
+static double prune_step(GPT *policy, const TrainingSet *ts, Batch *b, const PruneConfig *c, const OptimConfig *oc,
+                         long step, double *loss, double stat[3]) {
+    for (int i = 0; i < c->batch; i++) {
+        b->weight[i] = ts->weight[b->idx[i]];                  /* w (Eq. 10 and the weights) */
+        b->ref_logprob_sum[i] = ts->ref_logprob_sum[b->idx[i]]; /* log pi_ref(y|x) */
     }
-    long first_step = policy.step;
-    for (long step = policy.step; step < total; step++) {
-        long epoch = step / steps_per_epoch;
-        if (epoch != cached_epoch) {
-            epoch_order(order, items, item_length, items_per_step, c->seed ^ 0x5052554e45ULL, epoch);
-            cached_epoch = epoch;
-        }
-        const int *step_items = order + (step % steps_per_epoch) * items_per_step;
-        for (int q = 0; q < items_per_step; q++)
-            for (int j = 0; j < per_item; j++) idx[q * per_item + j] = step_items[q] * per_item + j;
-        for (int b = 0; b < c->batch; b++) { batch_w[b] = w[idx[b]]; batch_ref[b] = ref_sum[idx[b]]; }
-        int T = make_sft_batch(&train, idx, c->batch, inputs, targets, mask);
-        gpt_forward(&policy, inputs, targets, c->batch, T);
-        double loss, stat[3] = {0, 0, 0};
-        if (c->method == METHOD_O1_PRUNER) { /* Eq. 11 */
-            PpoStats st = ppo_clip_loss(policy.logprob, mask, batch_ref, batch_w, c->batch, T, c->ratio, c->clip_eps, policy.dlogprob, NULL);
-            loss = st.loss; stat[0] = st.mean_ratio; stat[1] = st.clipped_fraction; stat[2] = st.mean_advantage;
-        } else if (c->method == METHOD_DPO) {
-            DpoStats st = dpo_loss(policy.logprob, mask, batch_ref, items_per_step, T, c->beta, policy.dlogprob);
-            loss = st.loss; stat[0] = st.margin; stat[1] = st.accuracy;
-        } else {
-            loss = masked_mean_nll(policy.logprob, mask, c->batch * T, policy.dlogprob);
-        }
-        gpt_zero_grad(&policy);
-        gpt_backward(&policy, inputs, targets, policy.dlogprob);
-        double norm = clip_grad_norm(policy.grads, policy.num_params, c->grad_clip);
-        if (!isfinite(loss) || !isfinite(norm)) {
-            seterr(err, "prune: step %ld: non-finite %s; stopped without saving%s; try a lower --lr", step,
-                   isfinite(loss) ? "gradient" : "loss", access(resume, F_OK) == 0 ? " (the last good state is in OUT.resume)" : "");
-            rc = -1;
-            break;
-        }
-        adamw_step(&policy, &oc, lr_schedule(&oc, step));
-        log_sum[0] += loss; log_sum[1] += stat[0]; log_sum[2] += stat[1]; log_sum[3] += stat[2];
-        log_n++;
-        curve_sum[0] += loss; curve_sum[1] += stat[0];
-        curve_n++;
-        long done = step + 1;
-        if ((done % curve_every == 0 || done == total) && n_points < max_points) {
-            CurvePoint *pt = &curve[n_points++];
-            pt->step = done;
-            pt->loss = curve_sum[0] / curve_n;
-            pt->stat = c->method == METHOD_SFT_SHORTEST ? NAN : curve_sum[1] / curve_n;
-            curve_measure(&policy, &valid, c->curve_problems, pt);
-            curve_sum[0] = curve_sum[1] = 0;
-            curve_n = 0;
-        }
-        if (!c->quiet && (done % c->log_every == 0 || done == total)) {
-            double el = now_seconds() - t0;
-            char eta[32];
-            print_duration(eta, sizeof(eta), el / (done - first_step) * (total - done));
-            fprintf(stderr, "step %4ld/%ld | loss %+.4f", done, total, log_sum[0] / log_n);
-            if (c->method == METHOD_O1_PRUNER)
-                fprintf(stderr, " | ratio %.4f | clipped %4.1f%% | advantage %+.3f", log_sum[1] / log_n, 100 * log_sum[2] / log_n,
-                        log_sum[3] / log_n);
-            if (c->method == METHOD_DPO)
-                fprintf(stderr, " | margin %+.3f | chosen preferred %5.1f%%", log_sum[1] / log_n, 100 * log_sum[2] / log_n);
-            fprintf(stderr, " | lr %.2e | ETA %s\n", lr_schedule(&oc, step), eta);
-            memset(log_sum, 0, sizeof(log_sum));
-            log_n = 0;
-        }
-        int stopping = stop_requested != 0 || (c->stop_after > 0 && done >= c->stop_after);
-        if ((c->save_every > 0 && done % c->save_every == 0 && done < total) || stopping) {
-            if (checkpoint_save(&policy, resume, 1, err) || curve_write(curve_path, curve, n_points, c, err)) { rc = -1; break; }
-            if (stopping) {
-                if (!stop_requested) break; /* stop_after: a clean, resumable stop */
-                seterr(err, "prune: interrupted at step %ld; state saved to %s, run the same command to resume", done, resume);
-                rc = -2;
-                break;
-            }
-        }
+    int T = make_sft_batch(&ts->samples, b->idx, c->batch, b->inputs, b->targets, b->mask);
+    gpt_forward(policy, b->inputs, b->targets, c->batch, T);   /* log pi_theta(y_t | x, y_<t) */
+    stat[0] = stat[1] = stat[2] = 0.0;
+    if (c->method == METHOD_O1_PRUNER) {                        /* Eq. 11 */
+        PpoStats st = ppo_clip_loss(policy->logprob, b->mask, b->ref_logprob_sum, b->weight, c->batch, T,
+                                    c->ratio, c->clip_eps, policy->dlogprob, NULL);
+        *loss = st.loss;
+        stat[0] = st.mean_ratio, stat[1] = st.clipped_fraction, stat[2] = st.mean_advantage;
+    } else {
+        *loss = baseline_loss(c, policy->logprob, b, T, policy->dlogprob, stat);
     }
-    if (rc == 0 && policy.step >= total) { /* else stopped by stop_after: the .resume file holds the state */
-        policy.step = 0; /* a fresh model for whoever loads it */
-        rc = checkpoint_save(&policy, c->out, 0, err);
-        if (rc == 0) rc = curve_write(curve_path, curve, n_points, c, err);
-        if (rc == 0) {
-            remove(resume);
-            printf("wrote %s (%s, %ld steps, %.0f s)\n", c->out, METHOD_NAMES[c->method], total, now_seconds() - t0);
-        }
+    return train_step(policy, b->inputs, b->targets, oc, step, *loss); /* backward, clip, AdamW */
+}
+
+/* ========================================================================================== */
+/* 12. Stage 3 (Algorithm 1): prune. pi_theta starts as pi_ref and minimises Eq. 11 over the   */
+/*     weighted pre-sampled solutions for a few epochs; pi_ref stays frozen throughout         */
+
+static int prune_begin(const PruneConfig *c, PresampledSet *ps, GPT *ref, char *err);
+static void presampled_free(PresampledSet *ps);
+static uint32_t prune_tag(const PruneConfig *c, const PresampledSet *ps);
+static void prune_announce(const PruneConfig *c, const PresampledSet *ps, int items, double mean_reward, long total);
+static void prune_progress(Stage *s, const PruneConfig *c, long done, double loss, const double stat[3], float lr);
+static Curve *curve_begin(const PruneConfig *c, const Stage *s, GPT *policy, const Dataset *valid, int resumed);
+static void curve_step(Curve *curve, const PruneConfig *c, GPT *policy, const Dataset *valid, long done,
+                       double loss, double stat);
+static void curve_free(Curve *curve);
+
+/* the sequences of a step: `per_step` items of the epoch's order, each 1 sequence (a DPO pair: 2) */
+static void step_batch(int *idx, const int *order, long step, long steps_per_epoch, int per_step, int per_item) {
+    const int *items = order + (step % steps_per_epoch) * per_step;
+    for (int q = 0; q < per_step; q++)
+        for (int j = 0; j < per_item; j++) idx[q * per_item + j] = items[q] * per_item + j;
+}
+
+static int run_prune(const PruneConfig *c, char *err) {
+    PresampledSet ps;
+    GPT ref, policy;
+    if (prune_begin(c, &ps, &ref, err)) return -1; /* the files, checked against each other */
+    gpt_alloc_training(&ref, c->batch, ref.config.block_size);
+    Batch b;
+    batch_alloc(&b, c->batch, ref.config.block_size);
+    TrainingSet ts;
+    double mean_reward = training_set_build(&ts, c, &ps, &ref, &b);
+    int items = ts.samples.count / ts.per_item, per_step = c->batch / ts.per_item, *order = NULL, *length = NULL;
+    long steps_per_epoch = per_step > 0 ? items / per_step : 0, epoch = -1;
+    Stage st = {.name = "prune", .out = c->out, .total = steps_per_epoch * c->epochs, .save_every = c->save_every,
+                .stop_after = c->stop_after, .quiet = c->quiet};
+    Dataset valid = {0};
+    int rc = -1, resumed;
+    if (steps_per_epoch < 1) {
+        seterr(err, "%s: only %d training %s for %s, fewer than one step of --batch %d%s", c->presampled, items,
+               ts.per_item == 2 ? "pairs" : "sequences", METHOD_NAMES[c->method], c->batch,
+               ts.per_item == 2 ? " (2 sequences a pair)" : "");
+        goto cleanup;
     }
-    free(order); free(batch_w); free(batch_ref); free(inputs); free(targets); free(idx); free(mask); free(ref_sum); free(item_length);
-    free(train.ex); free(w); free(curve);
+    if ((resumed = stage_begin(&st, &policy, &ref.config, prune_tag(c, &ps), c->discard_stale, err)) < 0) goto cleanup;
+    if (!resumed) memcpy(policy.params, ref.params, ref.num_params * sizeof(float)); /* pi_theta = pi_ref */
+    if (dataset_load_split(&valid, c->data_dir, "valid", ref.config.block_size, err)) goto cleanup_policy;
+    gpt_alloc_training(&policy, c->batch, ref.config.block_size);
+    order = xmalloc(sizeof(int) * (size_t)items, "batch order");
+    length = xmalloc(sizeof(int) * (size_t)items, "batch order"); /* batches group similar lengths */
+    for (int q = 0; q < items; q++) length[q] = ts.samples.ex[q * ts.per_item + ts.per_item - 1].length;
+    OptimConfig oc = {.lr_max = c->lr, .lr_min = c->lr_min, .warmup_steps = (int)(c->warmup_frac * st.total + 0.5),
+                      .total_steps = (int)st.total, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
+                      .weight_decay = c->weight_decay, .grad_clip = c->grad_clip};
+    prune_announce(c, &ps, items, mean_reward, st.total);
+    st.curve = curve_begin(c, &st, &policy, &valid, resumed);
+    rc = 0;
+    for (long step = policy.step; rc == 0 && step < st.total; step++) {
+        if (step / steps_per_epoch != epoch) { /* a new epoch: a new order of the items */
+            epoch = step / steps_per_epoch;
+            epoch_order(order, items, length, per_step, c->seed ^ 0x5052554e45ULL, epoch);
+        }
+        step_batch(b.idx, order, step, steps_per_epoch, per_step, ts.per_item);
+        double loss, stat[3];
+        double norm = prune_step(&policy, &ts, &b, c, &oc, step, &loss, stat);
+        if (!isfinite(norm)) { rc = stage_diverged(&st, step, loss, err); break; }
+        curve_step(st.curve, c, &policy, &valid, step + 1, loss, stat[0]);
+        prune_progress(&st, c, step + 1, loss, stat, lr_schedule(&oc, step));
+        rc = stage_save_or_stop(&st, &policy, step + 1, err);
+    }
+    if (rc == 0) {
+        policy.step = 0; /* the final model starts fresh for whoever loads it */
+        rc = stage_finish(&st, &policy, err);
+        if (rc == 0) printf("wrote %s (%s, %ld steps, %.0f s)\n", c->out, METHOD_NAMES[c->method], st.total,
+                            now_seconds() - st.t_start);
+    }
+    if (rc == 1) rc = 0; /* stopped by stop_after: OUT.resume holds the state */
+    curve_free(st.curve);
     dataset_free(&valid);
-    gpt_free(&ref); gpt_free(&policy); presampled_free(&ps);
+cleanup_policy:
+    gpt_free(&policy);
+cleanup:
+    free(order); free(length);
+    free(ts.samples.ex); free(ts.weight); free(ts.ref_logprob_sum);
+    batch_free(&b);
+    gpt_free(&ref);
+    presampled_free(&ps);
     return rc;
 }
 
@@ -2159,6 +2096,12 @@ static int load_task_model(GPT *model, const char *path, char *err) {
     return 0;
 }
 
+static int configs_equal(const GPTConfig *a, const GPTConfig *b) {
+    return a->vocab_size == b->vocab_size && a->block_size == b->block_size && a->n_layer == b->n_layer &&
+           a->n_head == b->n_head && a->n_embd == b->n_embd;
+}
+
+
 /* ------------------------------------------------------------------------------------------ */
 /* the data splits (README "Data"): test problems first, then every other split avoids them */
 
@@ -2316,7 +2259,10 @@ static int dataset_load_split(Dataset *ds, const char *dir, const char *split, i
     return dataset_load(ds, path, block_size, err);
 }
 
-static void presampled_free(PresampledSet *ps) { free(ps->sample); free(ps->correct); free(ps->buffer); memset(ps, 0, sizeof(*ps)); }
+static void presampled_free(PresampledSet *ps) {
+    free(ps->sample); free(ps->length); free(ps->correct); free(ps->buffer);
+    memset(ps, 0, sizeof(*ps));
+}
 
 static uint32_t params_crc(const GPT *model) { return crc32_update(0, model->params, model->num_params * sizeof(float)); }
 
@@ -2340,133 +2286,151 @@ static int presampled_write(const char *path, const PresampledSet *ps, const Pro
     return atomic_commit(&af, err);
 }
 
-/* per-problem L_ref, A_ref, for people (prune recomputes them from the samples) */
+/* per-problem L_ref, A_ref (Eq. 8-9), for people (prune recomputes them from the samples) */
 static int presampled_write_stats(const char *path, const PresampledSet *ps, char *err) {
     AtomicFile af;
     if (atomic_open(&af, path, err)) return -1;
     fprintf(af.f, "# problem n L_ref A_ref (means over the K = %d samples)\n", ps->k);
     for (int p = 0; p < ps->problems; p++) {
         double L_ref, A_ref;
-        problem_reference(ps, p, &L_ref, &A_ref);
+        reference_stats(ps->length + p * ps->k, ps->correct + p * ps->k, ps->k, &L_ref, &A_ref);
         fprintf(af.f, "%d %d %.9g %.9g\n", p, ps->sample[p * ps->k].problem.n, L_ref, A_ref);
     }
     return atomic_commit(&af, err);
 }
 
+/* the next line of a text buffer, its '\n' replaced by NUL in place, and *at moved past it;
+ * NULL if no '\n' ends it */
+static char *next_line(char **at) {
+    char *line = *at, *nl = strchr(line, '\n');
+    if (!nl) return NULL;
+    *nl = 0;
+    *at = nl + 1;
+    return line;
+}
+
+/* header line ln (1..4) of a pre-sampled set: 0, or -1 with the reason in why */
+static int presampled_header_line(PresampledSet *ps, int ln, const char *line, char *why) {
+    int format = 0, n = 0;
+    unsigned crc = 0;
+    unsigned long long seed = 0;
+    GPTConfig *c = &ps->config;
+    if (ln == 1 && (sscanf(line, "# o1pruner presampled set, format %d%n", &format, &n) != 1 || line[n] ||
+                    format != PRESAMPLED_FORMAT)) {
+        seterr(why, "not an o1pruner pre-sampled set of format %d", PRESAMPLED_FORMAT);
+        return -1;
+    }
+    if (ln == 2) {
+        if (sscanf(line, "# reference %8x config %d %d %d %d %d (%n", &crc, &c->vocab_size, &c->block_size,
+                   &c->n_layer, &c->n_head, &c->n_embd, &n) != 6 || gpt_config_check(c, NULL) != 0) {
+            seterr(why, "malformed reference line");
+            return -1;
+        }
+        ps->params_crc = crc;
+    }
+    if (ln == 3) {
+        if (sscanf(line, "# problems %d k %d temperature %f top_p %f max_new %d seed %llu%n", &ps->problems, &ps->k,
+                   &ps->temperature, &ps->top_p, &ps->max_new, &seed, &n) != 6 || line[n] || ps->problems < 1 ||
+            ps->problems > 1000000 || ps->k < 1 || ps->k > 1024 || ps->max_new < 1 || ps->max_new > c->block_size) {
+            seterr(why, "malformed or out-of-range settings line");
+            return -1;
+        }
+        ps->seed = seed;
+    }
+    return 0; /* line 4 names the columns */
+}
+
+/* sample line i, "problem sample correct length prompt+response", consistent with itself and
+ * the header (the flag "correct" is what grading says, the length is the response's):
+ * 0, or -1 with the reason in why */
+static int presampled_sample_line(PresampledSet *ps, int i, char *line, char *why) {
+    int problem, sample, correct, length, text_at = 0, k = ps->k;
+    Example *e = &ps->sample[i];
+    if (sscanf(line, "%d %d %d %d %n", &problem, &sample, &correct, &length, &text_at) != 4 || text_at == 0) {
+        seterr(why, "expected 'problem sample correct length text'");
+        return -1;
+    }
+    if (problem != i / k || sample != i % k) {
+        seterr(why, "expected problem %d sample %d here, found %d %d", i / k, i % k, problem, sample);
+        return -1;
+    }
+    char *text = line + text_at, *eq = strchr(text, '=');
+    int len = (int)strlen(text), prompt_len = eq ? (int)(eq - text) + 1 : 0;
+    for (int j = 0; j < len; j++)
+        if (token_of(text[j]) < 0) {
+            seterr(why, "character '%c' outside the vocabulary", text[j]);
+            return -1;
+        }
+    if (!eq) {
+        seterr(why, "no prompt ending in '='");
+        return -1;
+    }
+    if (parse_prompt(text, prompt_len, &e->problem, why) != 0) return -1;
+    if (length != len - prompt_len || length < 1 || length > ps->max_new) {
+        seterr(why, "length %d does not match the response (%d tokens, cap %d)", length, len - prompt_len, ps->max_new);
+        return -1;
+    }
+    if (len > ps->config.block_size) {
+        seterr(why, "%d tokens, longer than the model's context %d", len, ps->config.block_size);
+        return -1;
+    }
+    if (correct != grade_response(&e->problem, eq + 1, length)) {
+        seterr(why, "'correct' is %d but grading says %d", correct, !correct);
+        return -1;
+    }
+    if (sample > 0 && memcmp(e->problem.digits, ps->sample[i - 1].problem.digits, sizeof(e->problem.digits))) {
+        seterr(why, "a different problem than the line before, for the same problem id");
+        return -1;
+    }
+    *e = (Example){.problem = e->problem, .prompt_len = prompt_len, .length = len, .text = text};
+    ps->length[i] = length;
+    ps->correct[i] = correct;
+    return 0;
+}
+
 /* Read and validate a pre-sampled set: the header, then exactly problems*k sample lines in
- * order, each consistent with itself (the flag "correct" is what grading says, the length is the
- * response's). Errors name the file and line. */
+ * order. Errors name the file and line. */
 static int presampled_read(PresampledSet *ps, const char *path, char *err) {
     memset(ps, 0, sizeof(*ps));
     size_t size;
     if (read_text_file(path, "run 'o1pruner presample' first", &ps->buffer, &size, err)) return -1;
-    char *line = ps->buffer;
-    int ln = 0, format = 0, n = 0;
-    unsigned crc = 0;
-    unsigned long long seed = 0;
-    const char *redo = "re-create it with 'o1pruner presample'";
-#define NEXT_LINE()                                                   \
-    do {                                                              \
-        char *nl_ = strchr(line, '\n');                               \
-        if (!nl_) { seterr(err, "%s:%d: file ends early; %s", path, ln + 1, redo); presampled_free(ps); return -1; } \
-        *nl_ = 0;                                                     \
-        ln++;                                                         \
-    } while (0)
-    NEXT_LINE();
-    if (sscanf(line, "# o1pruner presampled set, format %d%n", &format, &n) != 1 || line[n] || format != PRESAMPLED_FORMAT) {
-        seterr(err, "%s:1: not an o1pruner pre-sampled set of format %d; %s", path, PRESAMPLED_FORMAT, redo);
-        presampled_free(ps);
-        return -1;
+    char *at = ps->buffer, *line, why[O1P_ERR_LEN] = "";
+    int ln;
+    for (ln = 1; ln <= 4; ln++) {
+        if (!(line = next_line(&at))) goto ends_early;
+        if (presampled_header_line(ps, ln, line, why)) goto fail;
     }
-    line += strlen(line) + 1;
-    NEXT_LINE();
-    GPTConfig *c = &ps->config;
-    if (sscanf(line, "# reference %8x config %d %d %d %d %d (%n", &crc, &c->vocab_size, &c->block_size, &c->n_layer,
-               &c->n_head, &c->n_embd, &n) != 6 || gpt_config_check(c, NULL) != 0) {
-        seterr(err, "%s:2: malformed reference line; %s", path, redo);
-        presampled_free(ps);
-        return -1;
-    }
-    ps->params_crc = crc;
-    line += strlen(line) + 1;
-    NEXT_LINE();
-    if (sscanf(line, "# problems %d k %d temperature %f top_p %f max_new %d seed %llu%n", &ps->problems, &ps->k,
-               &ps->temperature, &ps->top_p, &ps->max_new, &seed, &n) != 6 || line[n] || ps->problems < 1 ||
-        ps->problems > 1000000 || ps->k < 1 || ps->k > 1024 || ps->max_new < 1 || ps->max_new > c->block_size) {
-        seterr(err, "%s:3: malformed or out-of-range settings line; %s", path, redo);
-        presampled_free(ps);
-        return -1;
-    }
-    ps->seed = seed;
-    line += strlen(line) + 1;
-    NEXT_LINE();
-    line += strlen(line) + 1; /* the column names */
     int total = ps->problems * ps->k;
     /* a sample line is at least "0 0 0 1 1+1=A02$" long: a header promising more samples than the
      * file can hold is refused before anything is allocated for them */
-    size_t remaining = size - (size_t)(line - ps->buffer);
-    if ((size_t)total > remaining / 14 + 1) {
-        seterr(err, "%s:3: the header promises %d x %d samples, the file is far too short for them; %s", path,
-               ps->problems, ps->k, redo);
-        presampled_free(ps);
-        return -1;
+    if ((size_t)total > (size - (size_t)(at - ps->buffer)) / 14 + 1) {
+        ln = 3;
+        seterr(why, "the header promises %d x %d samples, the file is far too short for them", ps->problems, ps->k);
+        goto fail;
     }
     ps->sample = xcalloc((size_t)total, sizeof(Example), "pre-sampled set");
+    ps->length = xcalloc((size_t)total, sizeof(int), "pre-sampled set");
     ps->correct = xcalloc((size_t)total, sizeof(int), "pre-sampled set");
-    for (int i = 0; i < total; i++) {
-        NEXT_LINE();
-        int problem, sample, correct, length, text_at = 0;
-        char why[O1P_ERR_LEN] = "";
-        Example *e = &ps->sample[i];
-        if (sscanf(line, "%d %d %d %d %n", &problem, &sample, &correct, &length, &text_at) != 4 || text_at == 0) {
-            snprintf(why, sizeof(why), "expected 'problem sample correct length text'");
-        } else if (problem != i / ps->k || sample != i % ps->k) {
-            snprintf(why, sizeof(why), "expected problem %d sample %d here, found %d %d", i / ps->k, i % ps->k, problem, sample);
-        } else {
-            char *text = line + text_at, *eq = strchr(text, '=');
-            int len = (int)strlen(text);
-            for (int j = 0; j < len && !why[0]; j++)
-                if (token_of(text[j]) < 0) snprintf(why, sizeof(why), "character '%c' outside the vocabulary", text[j]);
-            if (why[0]) {
-            } else if (!eq || parse_prompt(text, (int)(eq - text) + 1, &e->problem, why) != 0) {
-                if (!eq) snprintf(why, sizeof(why), "no prompt ending in '='");
-            } else if (length != len - (int)(eq - text) - 1 || length < 1 || length > ps->max_new) {
-                snprintf(why, sizeof(why), "length %d does not match the response (%d tokens, cap %d)", length,
-                         len - (int)(eq - text) - 1, ps->max_new);
-            } else if (len > c->block_size) {
-                snprintf(why, sizeof(why), "%d tokens, longer than the model's context %d", len, c->block_size);
-            } else if (correct != grade_response(&e->problem, eq + 1, length)) {
-                snprintf(why, sizeof(why), "'correct' is %d but grading says %d", correct, !correct);
-            } else if (sample > 0 && memcmp(e->problem.digits, ps->sample[i - 1].problem.digits, sizeof(e->problem.digits))) {
-                snprintf(why, sizeof(why), "a different problem than the line before, for the same problem id");
-            } else {
-                e->prompt_len = (int)(eq - text) + 1;
-                e->length = len;
-                e->text = text;
-                ps->correct[i] = correct;
-            }
-        }
-        if (why[0]) {
-            seterr(err, "%s:%d: %s; %s", path, ln, why, redo);
-            presampled_free(ps);
-            return -1;
-        }
-        line += strlen(line) + 1;
+    for (int i = 0; i < total; i++, ln++) {
+        if (!(line = next_line(&at))) goto ends_early;
+        if (presampled_sample_line(ps, i, line, why)) goto fail;
     }
-#undef NEXT_LINE
-    if (line < ps->buffer + size) {
-        seterr(err, "%s:%d: more lines than the header's %d problems x %d samples; %s", path, ln + 1, ps->problems, ps->k, redo);
-        presampled_free(ps);
-        return -1;
-    }
-    return 0;
+    if (at == ps->buffer + size) return 0;
+    seterr(why, "more lines than the header's %d problems x %d samples", ps->problems, ps->k);
+    goto fail;
+ends_early:
+    seterr(why, "file ends early");
+fail:
+    seterr(err, "%s:%d: %s; re-create it with 'o1pruner presample'", path, ln, why);
+    presampled_free(ps);
+    return -1;
 }
 
 /* OUT.partial: the samples of the first problems, in the pre-sampled format, written at intervals
  * and on Ctrl-C. Each problem samples from its own streams, so continuing after them gives the
  * same bits as an uninterrupted run. Returns the problems recovered into r/arena, or -1. */
-static int presample_recover(const PresampleConfig *c, const char *partial, const PresampledSet *want,
-                             const Problem *problems, int P, Response *r, char *arena, char *err) {
+static int presample_read_partial(const PresampleConfig *c, const char *partial, const PresampledSet *want,
+                                  const Problem *problems, int P, Response *r, char *arena, char *err) {
     if (access(partial, F_OK) != 0) return 0;
     PresampledSet ps;
     if (presampled_read(&ps, partial, err)) return -1;
@@ -2503,9 +2467,16 @@ static int presample_recover(const PresampleConfig *c, const char *partial, cons
     return done;
 }
 
-static int configs_equal(const GPTConfig *a, const GPTConfig *b) {
-    return a->vocab_size == b->vocab_size && a->block_size == b->block_size && a->n_layer == b->n_layer &&
-           a->n_head == b->n_head && a->n_embd == b->n_embd;
+/* the samples OUT.partial recovered, and the progress counters from there */
+static int presample_recover(const PresampleConfig *c, PresampleProgress *pp, const PresampledSet *want,
+                             const Problem *problems, int P, Response *r, char *arena, char *err) {
+    memset(pp, 0, sizeof(*pp));
+    snprintf(pp->partial, sizeof(pp->partial), "%s.partial", c->out);
+    int start = presample_read_partial(c, pp->partial, want, problems, P, r, arena, err);
+    pp->start = pp->last_saved = start;
+    pp->t_start = now_seconds();
+    for (int i = start < 0 ? P : start; i < P; i++) pp->work_left += minimal_length(problems[i].n);
+    return start;
 }
 
 /* A stage interrupted (Ctrl-C, a crash, a kill) leaves OUT.resume: the model with its AdamW state
@@ -2574,18 +2545,263 @@ static uint32_t prune_tag(const PruneConfig *c, const PresampledSet *ps) {
     return crc32_update(crc, ps->correct, sizeof(int) * (size_t)(ps->problems * ps->k));
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* the training stages' bookkeeping (Stage): resume, stops, progress lines, the final save    */
+
+static volatile sig_atomic_t stop_requested = 0; /* set by Ctrl-C or a kill (SIGTERM): on_signal */
+
+/* Is this the time to stop, after `done` of `total` units? 2: Ctrl-C or a kill, 1: the tests'
+ * stop_after, 0: no. The last unit always completes the stage. */
+static int stop_due(long done, long total, long stop_after) {
+    if (done >= total) return 0;
+    if (stop_requested) return 2;
+    return stop_after > 0 && done >= stop_after;
+}
+
+/* 1: *model holds the state of OUT.resume; 0: a new model (zero parameters, tagged); -1: error */
+static int stage_begin(Stage *s, GPT *model, const GPTConfig *config, uint32_t tag, int discard_stale, char *err) {
+    snprintf(s->resume, sizeof(s->resume), "%s.resume", s->out);
+    int resumed = resume_load(model, s->resume, config, tag, discard_stale, s->name, err);
+    if (resumed == 0) {
+        gpt_build(model, config);
+        model->resume_tag = tag;
+    }
+    s->first_step = resumed > 0 ? model->step : 0;
+    s->t_start = now_seconds();
+    return resumed;
+}
+
+static int stage_diverged(const Stage *s, long step, double loss, char *err) {
+    int saved = access(s->resume, F_OK) == 0;
+    seterr(err, "%s: step %ld: non-finite %s; stopped without saving%s%s%s; try a lower --lr", s->name, step,
+           isfinite(loss) ? "gradient" : "loss", saved ? " (the last good state is in " : "", saved ? s->resume : "",
+           saved ? ")" : "");
+    return -1;
+}
+
+static int curve_write(const Curve *curve, char *err);
+
+/* after `done` steps: OUT.resume (and the curve) every save_every steps and on a stop.
+ * 0: go on; 1: a clean stop (stop_after); -2: interrupted, the message in err; -1: error */
+static int stage_save_or_stop(Stage *s, const GPT *model, long done, char *err) {
+    int stop = stop_due(done, s->total, s->stop_after);
+    if (!stop && (s->save_every <= 0 || done % s->save_every != 0 || done >= s->total)) return 0;
+    if (checkpoint_save(model, s->resume, 1, err) || (s->curve && curve_write(s->curve, err))) return -1;
+    if (stop != 2) return stop;
+    seterr(err, "%s: interrupted at step %ld; state saved to %s, run the same command to resume", s->name, done,
+           s->resume);
+    return -2;
+}
+
+/* the end of a stage: OUT (the model alone, no optimizer state), its curve; OUT.resume goes */
+static int stage_finish(Stage *s, const GPT *model, char *err) {
+    if (checkpoint_save(model, s->out, 0, err) || (s->curve && curve_write(s->curve, err))) return -1;
+    remove(s->resume);
+    return 0;
+}
+
+/* "ETA 1m05s" from the steps this process took so far */
+static void stage_eta(const Stage *s, long done, char *buf, size_t n) {
+    double el = now_seconds() - s->t_start;
+    print_duration(buf, n, el / (double)(done - s->first_step) * (double)(s->total - done));
+}
+
+/* stage 1's data: the train and valid splits, enough examples for the batch size */
+static int sft_load_data(const SftConfig *c, Dataset *train, Dataset *valid, char *err) {
+    if (dataset_load_split(train, c->data_dir, "train", c->model.block_size, err)) return -1;
+    if (dataset_load_split(valid, c->data_dir, "valid", c->model.block_size, err)) {
+        dataset_free(train);
+        return -1;
+    }
+    if (train->count >= c->batch * BUCKET_BATCHES) return 0;
+    seterr(err, "%s/train.txt: %d examples, at least %d needed for --batch %d", c->data_dir, train->count,
+           c->batch * BUCKET_BATCHES, c->batch);
+    dataset_free(train);
+    dataset_free(valid);
+    return -1;
+}
+
+/* stage 1's progress lines, its validation every eval_every steps, the fingerprint after 3 steps */
+static void sft_progress(Stage *s, const SftConfig *c, GPT *model, const Dataset *valid, long done, double loss,
+                         double norm, float lr, int T, int *inputs, int *targets, float *mask) {
+    s->log_sum[0] += loss;
+    s->log_n++;
+    s->tokens += (double)c->batch * T;
+    if (!c->quiet && (done % c->log_every == 0 || done == c->steps)) {
+        char eta[32];
+        stage_eta(s, done, eta, sizeof(eta));
+        fprintf(stderr, "step %5ld/%d | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | ETA %s\n", done, c->steps,
+                s->log_sum[0] / s->log_n, lr, norm, s->tokens / (now_seconds() - s->t_start), eta);
+        s->log_sum[0] = 0;
+        s->log_n = 0;
+    }
+    if (!c->quiet && c->eval_every > 0 && (done % c->eval_every == 0 || done == c->steps)) {
+        double vloss = dataset_loss(model, valid, c->batch, inputs, targets, mask);
+        SampleConfig greedy = {.temperature = 0.0f, .top_p = 1.0f, .max_new = c->model.block_size, .seed = c->seed};
+        EvalStats es;
+        evaluate(model, valid, 200, 1, &greedy, &es);
+        fprintf(stderr, "step %5ld/%d | valid loss %.4f | greedy accuracy %.1f%% on %d valid problems | mean length %.1f\n",
+                done, c->steps, vloss, 100 * accuracy(&es.all), es.all.count, mean_length(&es.all));
+    }
+    if (done == FINGERPRINT_STEPS) { /* README "Reproducing the reference model" */
+        printf("fingerprint: parameters after %d steps have CRC-32 %08x\n", FINGERPRINT_STEPS, params_crc(model));
+        fflush(stdout);
+    }
+}
+
+/* stage 2's model and problems: the reference, and the first P problems of prune.txt */
+static int presample_begin(const PresampleConfig *c, GPT *ref, Problem **problems, int *P, char *err) {
+    if (load_task_model(ref, c->ref, err)) return -1;
+    if (c->max_new > ref->config.block_size) { /* responses stop at the context's end anyway */
+        seterr(err, "--max-new %d does not fit the context of %s (%d tokens); use at most %d", c->max_new, c->ref,
+               ref->config.block_size, ref->config.block_size);
+        gpt_free(ref);
+        return -1;
+    }
+    Dataset prune;
+    if (dataset_load_split(&prune, c->data_dir, "prune", ref->config.block_size, err)) {
+        gpt_free(ref);
+        return -1;
+    }
+    *P = c->limit > 0 && c->limit < prune.count ? c->limit : prune.count;
+    *problems = xmalloc(sizeof(Problem) * (size_t)*P, "problems");
+    for (int i = 0; i < *P; i++) (*problems)[i] = prune.ex[i].problem;
+    dataset_free(&prune);
+    return 0;
+}
+
+/* after generate() finished problems p0..p0+n-1: a progress line every 4 chunks (the ETA weighs
+ * each problem by its minimal length: the long, hard ones come last), OUT.partial every
+ * save_every problems and on a stop. 0: go on; 1: a clean stop; -2: interrupted; -1: error */
+static int presample_after_chunk(const PresampleConfig *c, PresampleProgress *pp, PresampledSet *ps,
+                                 const Problem *problems, const Response *r, int p0, int n, char *err) {
+    int K = ps->k, P = ps->problems, done = p0 + n;
+    for (int i = 0; i < n * K; i++) pp->tokens += r[(size_t)p0 * K + i].length;
+    for (int i = p0; i < done; i++) pp->work_done += minimal_length(problems[i].n);
+    pp->chunks++;
+    double el = now_seconds() - pp->t_start;
+    if (!c->quiet && (pp->chunks % 4 == 0 || done == P)) {
+        char eta[32];
+        print_duration(eta, sizeof(eta), el / pp->work_done * (pp->work_left - pp->work_done));
+        fprintf(stderr, "presample: %5d/%d problems | %.0f samples/s | %.0f tok/s | ETA %s\n", done, P,
+                (done - pp->start) * (double)K / el, pp->tokens / el, eta);
+    }
+    int stop = stop_due(done, P, c->stop_after);
+    if (done < P && ((c->save_every > 0 && done - pp->last_saved >= c->save_every) || stop)) {
+        ps->problems = done; /* OUT.partial holds the problems done */
+        int rc = presampled_write(pp->partial, ps, problems, r, c->ref, err);
+        ps->problems = P;
+        if (rc) return -1;
+        pp->last_saved = done;
+    }
+    if (stop != 2) return stop;
+    seterr(err, "presample: interrupted after %d of %d problems; samples saved to %s, run the same command to resume",
+           done, P, pp->partial);
+    return -2;
+}
+
+/* stage 2's output: OUT, read back (which validates it), OUT.stats, and the summary line */
+static int presample_finish(const PresampleConfig *c, const PresampleProgress *pp, const PresampledSet *ps,
+                            const Problem *problems, const Response *r, char *err) {
+    if (presampled_write(c->out, ps, problems, r, c->ref, err)) return -1;
+    remove(pp->partial);
+    PresampledSet back;
+    if (presampled_read(&back, c->out, err)) return -1;
+    char stats[4200];
+    snprintf(stats, sizeof(stats), "%s.stats", c->out);
+    int rc = presampled_write_stats(stats, &back, err), n = back.problems * back.k;
+    double L = 0, A = 0;
+    for (int i = 0; i < n; i++) {
+        L += back.length[i];
+        A += back.correct[i];
+    }
+    if (!c->quiet) fprintf(stderr, "presample: wrote %s and %s (%.0f s)\n", c->out, stats, now_seconds() - pp->t_start);
+    printf("pre-sampled %d x %d: accuracy %.1f%%, mean length %.1f\n", back.problems, back.k, 100 * A / n, L / n);
+    presampled_free(&back);
+    return rc;
+}
+
+/* stage 3's inputs: the pre-sampled set and the reference model it was sampled from */
+static int prune_begin(const PruneConfig *c, PresampledSet *ps, GPT *ref, char *err) {
+    if (presampled_read(ps, c->presampled, err)) return -1;
+    if (c->method == METHOD_O1_PRUNER && c->m > ps->k) {
+        seterr(err, "%s: --m %d is more than the %d samples per problem it holds", c->presampled, c->m, ps->k);
+        presampled_free(ps);
+        return -1;
+    }
+    if (load_task_model(ref, c->ref, err)) {
+        presampled_free(ps);
+        return -1;
+    }
+    if (configs_equal(&ref->config, &ps->config) && params_crc(ref) == ps->params_crc) return 0;
+    seterr(err, "%s was sampled from another model than %s (parameters CRC %08x, this one %08x); presample again "
+           "with --ref %s", c->presampled, c->ref, ps->params_crc, params_crc(ref), c->ref);
+    gpt_free(ref);
+    presampled_free(ps);
+    return -1;
+}
+
+static void prune_announce(const PruneConfig *c, const PresampledSet *ps, int items, double mean_reward, long total) {
+    if (c->quiet) return;
+    if (c->method == METHOD_O1_PRUNER)
+        fprintf(stderr, "prune: %d problems x m=%d samples%s: %d sequences, mean reward %+.3f", ps->problems, c->m,
+                c->correct_only ? " (correct only)" : "", items, mean_reward);
+    else
+        fprintf(stderr, "prune: %s on %d problems: %d %s", METHOD_NAMES[c->method], ps->problems, items,
+                c->method == METHOD_DPO ? "pairs (chosen: the 2 shortest correct, rejected: the longest)"
+                                        : "sequences (the 2 shortest correct)");
+    fprintf(stderr, ", %ld steps of %d (epochs: %d), %d thread(s)\n", total, c->batch, c->epochs, get_threads());
+}
+
+/* stage 3's progress lines: means since the last line */
+static void prune_progress(Stage *s, const PruneConfig *c, long done, double loss, const double stat[3], float lr) {
+    s->log_sum[0] += loss;
+    for (int i = 0; i < 3; i++) s->log_sum[i + 1] += stat[i];
+    s->log_n++;
+    if (c->quiet || (done % c->log_every != 0 && done != s->total)) return;
+    char eta[32];
+    stage_eta(s, done, eta, sizeof(eta));
+    const double *m = s->log_sum;
+    int n = s->log_n;
+    fprintf(stderr, "step %4ld/%ld | loss %+.4f", done, s->total, m[0] / n);
+    if (c->method == METHOD_O1_PRUNER)
+        fprintf(stderr, " | ratio %.4f | clipped %4.1f%% | advantage %+.3f", m[1] / n, 100 * m[2] / n, m[3] / n);
+    if (c->method == METHOD_DPO)
+        fprintf(stderr, " | margin %+.3f | chosen preferred %5.1f%%", m[1] / n, 100 * m[2] / n);
+    fprintf(stderr, " | lr %.2e | ETA %s\n", lr, eta);
+    memset(s->log_sum, 0, sizeof(s->log_sum));
+    s->log_n = 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* The training curve, OUT.curve: about CURVE_POINTS points, each with the mean loss and ratio (DPO:
  * margin) since the last one, and the greedy mean length and accuracy on the first problems of
  * valid.txt. Written with every resumable save and at the end; a resumed run keeps the
  * points up to its step. */
+#define CURVE_POINTS 20
+typedef struct { long step; double loss, stat, valid_length, valid_accuracy; } CurvePoint;
 
-static int curve_write(const char *path, const CurvePoint *pt, int n, const PruneConfig *c, char *err) {
+struct Curve {
+    char path[4300];
+    CurvePoint *point;
+    int n, max;
+    long every, total;  /* a point every `every` steps, and at the last one */
+    double sum[2];      /* loss and ratio (margin) since the last point */
+    int sum_n;
+    const PruneConfig *config;
+};
+
+static int curve_write(const Curve *curve, char *err) {
+    const PruneConfig *c = curve->config;
     AtomicFile af;
-    if (atomic_open(&af, path, err)) return -1;
-    fprintf(af.f, "# o1pruner training curve (%s): step loss %s valid_length valid_accuracy; valid: greedy, first %d problems\n",
-            METHOD_NAMES[c->method], c->method == METHOD_DPO ? "margin" : c->method == METHOD_O1_PRUNER ? "ratio" : "-", c->curve_problems);
-    for (int i = 0; i < n; i++)
-        fprintf(af.f, "%ld %.9g %.9g %.9g %.9g\n", pt[i].step, pt[i].loss, pt[i].stat, pt[i].valid_length, pt[i].valid_accuracy);
+    if (atomic_open(&af, curve->path, err)) return -1;
+    fprintf(af.f, "# o1pruner training curve (%s): step loss %s valid_length valid_accuracy; valid: greedy, "
+            "first %d problems\n", METHOD_NAMES[c->method],
+            c->method == METHOD_DPO ? "margin" : c->method == METHOD_O1_PRUNER ? "ratio" : "-", c->curve_problems);
+    for (int i = 0; i < curve->n; i++) {
+        const CurvePoint *p = &curve->point[i];
+        fprintf(af.f, "%ld %.9g %.9g %.9g %.9g\n", p->step, p->loss, p->stat, p->valid_length, p->valid_accuracy);
+    }
     return atomic_commit(&af, err);
 }
 
@@ -2598,7 +2814,8 @@ static int curve_read(const char *path, CurvePoint *pt, int max, long until) {
     while (n < max && fgets(line, sizeof(line), f)) {
         CurvePoint p;
         if (line[0] == '#') continue;
-        if (sscanf(line, "%ld %lf %lf %lf %lf", &p.step, &p.loss, &p.stat, &p.valid_length, &p.valid_accuracy) != 5) break;
+        if (sscanf(line, "%ld %lf %lf %lf %lf", &p.step, &p.loss, &p.stat, &p.valid_length, &p.valid_accuracy) != 5)
+            break;
         if (p.step <= until) pt[n++] = p;
     }
     fclose(f);
@@ -2613,6 +2830,44 @@ static void curve_measure(GPT *model, const Dataset *valid, int problems, CurveP
     evaluate(model, valid, problems, 1, &greedy, &es);
     pt->valid_length = mean_length(&es.all);
     pt->valid_accuracy = accuracy(&es.all);
+}
+
+/* a resumed run keeps its points so far; a new one starts with the reference model at step 0 */
+static Curve *curve_begin(const PruneConfig *c, const Stage *s, GPT *policy, const Dataset *valid, int resumed) {
+    Curve *curve = xcalloc(1, sizeof(Curve), "training curve");
+    snprintf(curve->path, sizeof(curve->path), "%s.curve", c->out);
+    curve->config = c;
+    curve->total = s->total;
+    curve->every = s->total / CURVE_POINTS > 0 ? s->total / CURVE_POINTS : 1;
+    curve->max = (int)(s->total / curve->every) + 2;
+    curve->point = xcalloc((size_t)curve->max, sizeof(CurvePoint), "training curve");
+    if (resumed) curve->n = curve_read(curve->path, curve->point, curve->max, policy->step);
+    if (curve->n == 0) {
+        curve->point[0] = (CurvePoint){.step = 0, .loss = NAN, .stat = NAN};
+        curve_measure(policy, valid, c->curve_problems, &curve->point[curve->n++]);
+    }
+    return curve;
+}
+
+static void curve_step(Curve *curve, const PruneConfig *c, GPT *policy, const Dataset *valid, long done,
+                       double loss, double stat) {
+    curve->sum[0] += loss;
+    curve->sum[1] += stat;
+    curve->sum_n++;
+    if ((done % curve->every != 0 && done != curve->total) || curve->n >= curve->max) return;
+    CurvePoint *pt = &curve->point[curve->n++];
+    pt->step = done;
+    pt->loss = curve->sum[0] / curve->sum_n;
+    pt->stat = c->method == METHOD_SFT_SHORTEST ? NAN : curve->sum[1] / curve->sum_n;
+    curve_measure(policy, valid, c->curve_problems, pt);
+    curve->sum[0] = curve->sum[1] = 0;
+    curve->sum_n = 0;
+}
+
+static void curve_free(Curve *curve) {
+    if (!curve) return;
+    free(curve->point);
+    free(curve);
 }
 
 /* ========================================================================================== */
@@ -3168,13 +3423,8 @@ static void vectors_method(FILE *f, GPT *ref, GPT *policy) {
     vec_write(f, "sample.problem", VEC_I32, problem, 1, (int[]){S});
     vec_write(f, "sample.length", VEC_I32, length, 1, (int[]){S});
     vec_write(f, "sample.correct", VEC_I32, correct, 1, (int[]){S});
-    double L_ref[P], A_ref[P], reward[S]; /* Eq. 8-9: means over the K samples of each problem */
-    for (int p = 0; p < P; p++) {
-        L_ref[p] = A_ref[p] = 0;
-        for (int j = 0; j < K; j++) { L_ref[p] += length[p * K + j]; A_ref[p] += correct[p * K + j]; }
-        L_ref[p] /= K;
-        A_ref[p] /= K;
-    }
+    double L_ref[P], A_ref[P], reward[S];
+    for (int p = 0; p < P; p++) reference_stats(length + p * K, correct + p * K, K, &L_ref[p], &A_ref[p]); /* Eq. 8-9 */
     vec_write(f, "problem.L_ref", VEC_F64, L_ref, 1, (int[]){P});
     vec_write(f, "problem.A_ref", VEC_F64, A_ref, 1, (int[]){P});
     for (int i = 0; i < S; i++) reward[i] = length_reward(L_ref[i / K], length[i], correct[i], A_ref[i / K], lambda);
@@ -3479,6 +3729,8 @@ static int export_safetensors(const GPT *model, const char *path, char *err) {
  * 2 bad usage. Progress goes to stderr, results to stdout and files. */
 #ifndef O1P_NO_MAIN
 
+static void on_signal(int sig) { (void)sig; stop_requested = 1; }
+
 typedef enum { FLAG_INT, FLAG_FLOAT, FLAG_STR, FLAG_BOOL, FLAG_U64 } FlagType;
 typedef struct {
     const char *name; /* without the leading -- */
@@ -3642,6 +3894,8 @@ static int cmd_sft(int argc, char **argv) {
     if (c.model.n_embd % c.model.n_head) usage_error("sft", "--heads %d does not divide --embd %d", c.model.n_head, c.model.n_embd);
     if (c.warmup > c.steps) usage_error("sft", "--warmup %d is longer than --steps %d", c.warmup, c.steps);
     set_threads(threads);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
     char err[O1P_ERR_LEN];
     return stage_status(run_sft(&c, err), err);
 }

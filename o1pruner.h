@@ -2,7 +2,8 @@
  *
  * O1-Pruner (Length-Harmonizing Fine-Tuning, arXiv 2501.12570) and the small GPT-2 style
  * transformer it runs on, in C11 with libc and libm only. The whole implementation lives in
- * o1pruner.c; this header is what other C code (and test.c) calls. Every function that reads
+ * o1pruner.c; this header is what other C code (and test.c) calls: the model, the method's
+ * functions with their shape and mask contracts, checkpoints, the task and sampling. Every function that reads
  * something from outside the program reports failure as a return value -1 and a one-line message
  * in `err` (O1P_ERR_LEN bytes); it never exits, so callers decide what to do.
  */
@@ -171,6 +172,47 @@ float lr_schedule(const OptimConfig *oc, long step);
 double clip_grad_norm(float *grads, size_t n, float max_norm);
 /* one AdamW step on all parameters with learning rate lr; increments model->step */
 void adamw_step(GPT *model, const OptimConfig *oc, float lr);
+
+/* ------------------------------------------------------------------------------------------ */
+/* the method: O1-Pruner (paper Sec. 3, Eq. 8-11), its baselines and its score (README "The method").
+ * Shapes: B sequences of T tokens, row-major (B, T). mask[b,t] = 1 where token t+1 of sequence b
+ * is a response token (its log-prob counts), else 0; logprob[b,t] = log pi_theta(that token | the
+ * tokens before it), as gpt_forward writes them. Sums over a sequence run in double, t in order. */
+
+/* Eq. 8-9: L_ref(x) = mean of length[0..K), A_ref(x) = mean of correct[0..K) (each 0 or 1), the
+ * reference model's K pre-sampled solutions of one problem */
+void reference_stats(const int *length, const int *correct, int K, double *L_ref, double *A_ref);
+/* Eq. 10: R = L_ref / L - 1 + lambda (A - A_ref), the length-harmonizing reward of one solution */
+double length_reward(double L_ref, double L, double A, double A_ref, double lambda);
+
+typedef enum {
+    ADVANTAGE_OFFICIAL, /* w = z-score of clip(R, -2, 4) over all n samples (population std; 0 if std = 0) */
+    ADVANTAGE_PAPER     /* w = R */
+} AdvantageMode;
+/* the weights w[0..n) of n rewards, the whole training set at once */
+void advantages(const double *reward, int n, AdvantageMode mode, float *w);
+
+typedef enum {
+    RATIO_MEAN, /* official: r = exp(mean_t log pi_theta - mean_t log pi_ref), means over the mask */
+    RATIO_SUM   /* paper:    r = exp(sum_t log pi_theta - sum_t log pi_ref) */
+} RatioMode;
+typedef struct { double loss, mean_ratio, clipped_fraction, mean_advantage; } PpoStats;
+/* Eq. 11: loss = mean_b max(-w_b r_b, -w_b clip(r_b, 1-eps, 1+eps)). logprob, mask (B, T);
+ * ref_logprob_sum[b] = sum_t mask * log pi_ref; w (B). Writes dlogprob (B, T) = d loss / d logprob
+ * (0 where mask is 0 and on the clipped branch) and, if ratio is not NULL, r (B). */
+PpoStats ppo_clip_loss(const float *logprob, const float *mask, const double *ref_logprob_sum, const float *w,
+                       int B, int T, RatioMode mode, float eps, float *dlogprob, double *ratio);
+
+typedef struct { double loss, margin, accuracy; } DpoStats; /* margin: mean z / beta; accuracy: z > 0 */
+/* The DPO baseline over P pairs, chosen y_w = sequence 2p, rejected y_l = 2p+1 of logprob, mask
+ * (2P, T): loss = mean_p -log sigmoid(z_p), z_p = beta ((log pi_theta - log pi_ref)(y_w) -
+ * (log pi_theta - log pi_ref)(y_l)), log pi summed over the mask. Writes dlogprob (2P, T). */
+DpoStats dpo_loss(const float *logprob, const float *mask, const double *ref_logprob_sum, int P, int T,
+                  float beta, float *dlogprob);
+
+/* AES (paper Sec. 4): dL = (L_base - L) / L_base, dA = (acc - acc_base) / acc_base;
+ * dL + 3 dA if dA >= 0, else dL - 5 |dA| */
+double accuracy_efficiency_score(double L_base, double L, double acc_base, double acc);
 
 /* ------------------------------------------------------------------------------------------ */
 /* checkpoints (README "Checkpoint format") */

@@ -1142,18 +1142,13 @@ static void test_dpo(void) {
         ex[i].length = 4 + length[i];
     }
     ps.sample = ex;
+    ps.length = length;
     ps.correct = correct;
-    PruneConfig pc;
-    prune_defaults(&pc);
     Example out[20];
-    float w[20];
-    double mean_reward;
-    pc.method = METHOD_SFT_SHORTEST;
-    int n = select_training_set(&pc, &ps, out, w, &mean_reward);
+    int n = select_baseline(METHOD_SFT_SHORTEST, &ps, out);
     CHECK(n == 3 && out[0].text == ex[1].text && out[1].text == ex[3].text && out[2].text == ex[5].text,
           "SFT-shortest picked %d sequences", n);
-    pc.method = METHOD_DPO;
-    n = select_training_set(&pc, &ps, out, w, &mean_reward);
+    n = select_baseline(METHOD_DPO, &ps, out);
     CHECK(n == 4 && out[0].text == ex[1].text && out[1].text == ex[0].text && out[2].text == ex[3].text && out[3].text == ex[0].text,
           "DPO picked %d sequences, not the pairs (1, 0) and (3, 0)", n);
 }
