@@ -53,12 +53,15 @@ static void *xcalloc(size_t count, size_t size, const char *what) {
     return p;
 }
 
-static void seterr(char *err, const char *fmt, ...) {
-    if (!err) return;
+/* the one-line message of a failure, into err (O1P_ERR_LEN bytes; NULL: none). Returns -1, so
+ * that `return seterr(err, ...);` reports and fails in one. */
+static int seterr(char *err, const char *fmt, ...) {
+    if (!err) return -1;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err, O1P_ERR_LEN, fmt, ap);
     va_end(ap);
+    return -1;
 }
 
 static double now_seconds(void) {
@@ -1930,6 +1933,7 @@ static int read_text_file(const char *path, const char *hint, char **buffer, siz
 #define CKPT_MAGIC "O1PRUNER"
 #define CKPT_VERSION 1u
 #define CKPT_HEADER 56
+#define CKPT_REDO "re-create it (o1pruner sft / prune) or restore a copy"
 
 static void put_u32(unsigned char *b, uint32_t v) { for (int i = 0; i < 4; i++) b[i] = (unsigned char)(v >> (8 * i)); }
 static void put_u64(unsigned char *b, uint64_t v) { for (int i = 0; i < 8; i++) b[i] = (unsigned char)(v >> (8 * i)); }
@@ -1974,114 +1978,118 @@ int checkpoint_save(const GPT *model, const char *path, int with_optimizer, char
     return atomic_commit(&af, err);
 }
 
-int checkpoint_load(GPT *model, const char *path, int *has_optimizer, char *err) {
-    memset(model, 0, sizeof(*model));
-    FILE *f = fopen(path, "rb");
-    if (!f) { seterr(err, "%s: cannot open checkpoint (%s); check the path", path, strerror(errno)); return -1; }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        seterr(err, "%s: not a regular file; give the path of a checkpoint", path);
-        fclose(f);
-        return -1;
-    }
-    uint64_t file_size = (uint64_t)st.st_size;
-    unsigned char h[CKPT_HEADER];
-    const char *redo = "re-create it (o1pruner sft / prune) or restore a copy";
-    if (file_size < CKPT_HEADER + 4 || fread(h, 1, CKPT_HEADER, f) != CKPT_HEADER) {
-        seterr(err, "%s: truncated checkpoint (%llu bytes, the header alone is %d); %s", path,
-               (unsigned long long)file_size, CKPT_HEADER + 4, redo);
-        fclose(f);
-        return -1;
-    }
+/* The header of a checkpoint of file_size bytes, checked field by field before anything is
+ * allocated for it: 0 with the config and the flags, or -1 with the reason in why */
+static int checkpoint_header(const unsigned char *h, uint64_t file_size, GPTConfig *c, uint32_t *flags, char *why) {
     if (memcmp(h, CKPT_MAGIC, 8) != 0) {
-        seterr(err, "%s: not an o1pruner checkpoint (bad magic); give a file written by o1pruner", path);
-        fclose(f);
+        seterr(why, "not an o1pruner checkpoint (bad magic); give a file written by o1pruner");
         return -1;
     }
-    uint32_t version = get_u32(h + 8);
+    uint32_t version = get_u32(h + 8), field[5];
     if (version != CKPT_VERSION) {
-        seterr(err, "%s: checkpoint format version %u, this program reads version %u; use a matching o1pruner",
-               path, version, CKPT_VERSION);
-        fclose(f);
+        seterr(why, "checkpoint format version %u, this program reads version %u; use a matching o1pruner", version,
+               CKPT_VERSION);
         return -1;
     }
-    uint32_t fields[5];
-    for (int i = 0; i < 5; i++) fields[i] = get_u32(h + 12 + 4 * i);
-    GPTConfig c;
     int fields_ok = 1;
-    for (int i = 0; i < 5; i++) fields_ok = fields_ok && fields[i] <= 65536;
-    c.vocab_size = (int)(fields_ok ? fields[0] : 0); c.block_size = (int)(fields_ok ? fields[1] : 0);
-    c.n_layer = (int)(fields_ok ? fields[2] : 0);    c.n_head = (int)(fields_ok ? fields[3] : 0);
-    c.n_embd = (int)(fields_ok ? fields[4] : 0);
-    char why[O1P_ERR_LEN];
-    if (!fields_ok || gpt_config_check(&c, why) != 0) {
-        if (!fields_ok) snprintf(why, sizeof(why), "a config field is above 65536");
-        seterr(err, "%s: impossible model config in checkpoint (%s); the file is corrupt, %s", path, why, redo);
-        fclose(f);
+    for (int i = 0; i < 5; i++) {
+        field[i] = get_u32(h + 12 + 4 * i);
+        fields_ok = fields_ok && field[i] <= 65536;
+    }
+    *c = (GPTConfig){.vocab_size = (int)field[0], .block_size = (int)field[1], .n_layer = (int)field[2],
+                     .n_head = (int)field[3], .n_embd = (int)field[4]};
+    char config_why[O1P_ERR_LEN] = "a config field is above 65536";
+    if (!fields_ok || gpt_config_check(c, config_why) != 0) {
+        seterr(why, "impossible model config in checkpoint (%s); the file is corrupt, " CKPT_REDO, config_why);
         return -1;
     }
-    uint32_t flags = get_u32(h + 32);
+    *flags = get_u32(h + 32);
     if (get_u64(h + 40) > ((uint64_t)1 << 40)) {
-        seterr(err, "%s: impossible optimizer step count in checkpoint header; the file is corrupt, %s", path, redo);
-        fclose(f);
+        seterr(why, "impossible optimizer step count in checkpoint header; the file is corrupt, " CKPT_REDO);
         return -1;
     }
-    if (flags > 1u || (flags == 0 && get_u32(h + 36) != 0)) {
-        seterr(err, "%s: unknown flags in checkpoint header; the file is corrupt, %s", path, redo);
-        fclose(f);
+    if (*flags > 1u || (*flags == 0 && get_u32(h + 36) != 0)) {
+        seterr(why, "unknown flags in checkpoint header; the file is corrupt, " CKPT_REDO);
         return -1;
     }
     TensorInfo info[NUM_PARAM_TENSORS];
     size_t expected_params;
-    fill_param_info(info, &c, &expected_params);
-    uint64_t num_params = get_u64(h + 48);
+    fill_param_info(info, c, &expected_params);
+    uint64_t num_params = get_u64(h + 48), arrays = *flags & 1u ? 3 : 1;
     if (num_params != expected_params) {
-        seterr(err, "%s: parameter count %llu does not match the config (expected %zu); the file is corrupt, %s",
-               path, (unsigned long long)num_params, expected_params, redo);
-        fclose(f);
+        seterr(why, "parameter count %llu does not match the config (expected %zu); the file is corrupt, " CKPT_REDO,
+               (unsigned long long)num_params, expected_params);
         return -1;
     }
-    uint64_t arrays = flags & 1u ? 3 : 1;
     uint64_t expected_size = CKPT_HEADER + arrays * num_params * sizeof(float) + 4;
     if (file_size != expected_size) {
-        seterr(err, "%s: %s checkpoint: %llu bytes, the header implies %llu; %s", path,
-               file_size < expected_size ? "truncated" : "oversized", (unsigned long long)file_size,
-               (unsigned long long)expected_size, redo);
-        fclose(f);
+        seterr(why, "%s checkpoint: %llu bytes, the header implies %llu; " CKPT_REDO, file_size < expected_size ? "truncated" :
+               "oversized", (unsigned long long)file_size, (unsigned long long)expected_size);
         return -1;
+    }
+    return 0;
+}
+
+int checkpoint_load(GPT *model, const char *path, int *has_optimizer, char *err) {
+    memset(model, 0, sizeof(*model));
+    char why[O1P_ERR_LEN] = "";
+    unsigned char h[CKPT_HEADER], tail[4];
+    float *m = NULL, *v = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        seterr(err, "%s: cannot open checkpoint (%s); check the path", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        seterr(err, "%s: not a regular file; give the path of a checkpoint", path);
+        goto fail;
+    }
+    uint64_t file_size = (uint64_t)st.st_size;
+    if (file_size < CKPT_HEADER + 4 || fread(h, 1, CKPT_HEADER, f) != CKPT_HEADER) {
+        seterr(err, "%s: truncated checkpoint (%llu bytes, the header alone is %d); " CKPT_REDO, path,
+               (unsigned long long)file_size, CKPT_HEADER + 4);
+        goto fail;
+    }
+    GPTConfig c;
+    uint32_t flags;
+    if (checkpoint_header(h, file_size, &c, &flags, why)) {
+        seterr(err, "%s: %s", path, why);
+        goto fail;
     }
     gpt_build(model, &c);
     model->step = (long)get_u64(h + 40);
     model->resume_tag = get_u32(h + 36);
     size_t bytes = model->num_params * sizeof(float);
-    float *m = NULL, *v = NULL;
     if (flags & 1u) {
         m = xcalloc(model->num_params, sizeof(float), "AdamW first moments");
         v = xcalloc(model->num_params, sizeof(float), "AdamW second moments");
     }
-    unsigned char tail[4];
-    int ok = fread(model->params, 1, bytes, f) == bytes && (!m || (fread(m, 1, bytes, f) == bytes && fread(v, 1, bytes, f) == bytes)) &&
-             fread(tail, 1, 4, f) == 4;
-    fclose(f);
+    int ok = fread(model->params, 1, bytes, f) == bytes &&
+             (!m || (fread(m, 1, bytes, f) == bytes && fread(v, 1, bytes, f) == bytes)) && fread(tail, 1, 4, f) == 4;
     uint32_t crc = crc32_update(0, h, CKPT_HEADER);
     crc = crc32_update(crc, model->params, bytes);
-    if (m) { crc = crc32_update(crc, m, bytes); crc = crc32_update(crc, v, bytes); }
+    if (m) crc = crc32_update(crc32_update(crc, m, bytes), v, bytes);
     if (!ok || crc != get_u32(tail)) {
-        seterr(err, "%s: %s; the file is corrupt, %s", path, ok ? "CRC-32 mismatch" : "read error", redo);
-        free(m); free(v);
-        gpt_free(model);
-        return -1;
+        seterr(err, "%s: %s; the file is corrupt, " CKPT_REDO, path, ok ? "CRC-32 mismatch" : "read error");
+        goto fail;
     }
-    if (has_optimizer) {
-        *has_optimizer = m != NULL;
-        model->adam_m = m; /* gpt_alloc_training keeps these if already there */
-        model->adam_v = v;
-    } else {
+    fclose(f);
+    if (!has_optimizer) { /* the parameters alone: a fresh model */
         free(m); free(v);
         model->step = 0;
         model->resume_tag = 0;
+        return 0;
     }
+    *has_optimizer = m != NULL;
+    model->adam_m = m; /* gpt_alloc_training keeps these if already there */
+    model->adam_v = v;
     return 0;
+fail:
+    fclose(f);
+    free(m); free(v);
+    gpt_free(model);
+    return -1;
 }
 
 /* a model checkpoint for the task: the vocabulary must be the task's */
@@ -3554,87 +3562,128 @@ static int parse_value(const char *s, VecType type, double *out) {
     return 0;
 }
 
+/* the next line of a text buffer, NUL-terminated in place (a '\r' before its '\n' dropped), with
+ * *at moved past it and *line counting; NULL at the end. The last line may lack its '\n'. */
+static char *next_text_line(char **at, int *line) {
+    char *l = *at, *nl = strchr(l, '\n');
+    if (!*l) return NULL;
+    (*line)++;
+    if (nl) {
+        *nl = 0;
+        *at = nl + 1;
+    } else {
+        *at = l + strlen(l);
+    }
+    size_t n = strlen(l);
+    if (n && l[n - 1] == '\r') l[n - 1] = 0;
+    return l;
+}
+
+/* a tensor's header line "name type ndim dim..." (nf fields) into v; `room` bytes of the file
+ * are left for its values. 0, or -1 with the reason in why */
+static int vector_header(const VectorFile *vf, Vector *v, char **field, int nf, size_t room, char *why) {
+    memset(v, 0, sizeof(*v));
+    size_t len = strlen(field[0]);
+    double x;
+    if (len >= sizeof(v->name)) return seterr(why, "tensor name longer than %d characters", (int)sizeof(v->name) - 1);
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)field[0][i]) && field[0][i] != '.' && field[0][i] != '_')
+            return seterr(why, "tensor name '%.64s' has a character other than A-Z a-z 0-9 . _", field[0]);
+    strcpy(v->name, field[0]);
+    if (vectors_find(vf, v->name)) return seterr(why, "tensor '%s' appears twice", v->name);
+    int type = -1;
+    for (int t = 0; t < 3; t++) if (!strcmp(field[1], VEC_TYPE_NAMES[t])) type = t;
+    if (type < 0) return seterr(why, "tensor '%s': type '%.16s' is not i32, f32 or f64", v->name, field[1]);
+    v->type = (VecType)type;
+    if (parse_value(field[2], VEC_I32, &x) || x < 0 || x > VEC_MAX_DIMS)
+        return seterr(why, "tensor '%s': ndim '%.16s' is not 0..%d", v->name, field[2], VEC_MAX_DIMS);
+    v->ndim = (int)x;
+    if (nf != 3 + v->ndim) return seterr(why, "tensor '%s': ndim %d but %d dimensions", v->name, v->ndim, nf - 3);
+    v->count = 1;
+    for (int d = 0; d < v->ndim; d++) {
+        if (parse_value(field[3 + d], VEC_I32, &x) || x < 1)
+            return seterr(why, "tensor '%s': dimension '%.16s' is not a positive whole number", v->name, field[3 + d]);
+        v->dims[d] = (int)x;
+        v->count *= (size_t)x;
+        /* every value takes at least 2 bytes ("0\n"): bound the allocation by the file size */
+        if (v->count > room / 2 + 1)
+            return seterr(why, "tensor '%s': %zu+ values cannot fit in the rest of the file", v->name, v->count);
+    }
+    return 0;
+}
+
+/* a tensor's values, one row (its last dimension) per line. 0, or -1 with the reason in why */
+static int vector_rows(Vector *v, char **at, int *line, char *why) {
+    int row = v->ndim > 0 ? v->dims[v->ndim - 1] : 1, rc = -1;
+    size_t rows = v->count / (size_t)row;
+    char **value = xmalloc(sizeof(char *) * ((size_t)row + 1), "vector row"), *l;
+    for (size_t r = 0; r < rows; r++) {
+        if (!(l = next_text_line(at, line))) {
+            seterr(why, "tensor '%s': the file ends after %zu of %zu rows", v->name, r, rows);
+            goto done;
+        }
+        int n = split_fields(l, value, row);
+        if (n != row) {
+            seterr(why, "tensor '%s': row %zu has %s values, expected %d", v->name, r, n > row ? "more" : "fewer", row);
+            goto done;
+        }
+        for (int i = 0; i < row; i++)
+            if (parse_value(value[i], v->type, &v->values[r * (size_t)row + (size_t)i])) {
+                seterr(why, "tensor '%s': '%.31s' is not %s", v->name, value[i],
+                       v->type == VEC_I32 ? "a whole number in the i32 range" : "a finite number");
+                goto done;
+            }
+    }
+    rc = 0;
+done:
+    free(value);
+    return rc;
+}
+
 #define VEC_MAX_TENSORS 100000
 static int vectors_read(VectorFile *vf, const char *path, char *err) {
     memset(vf, 0, sizeof(*vf));
-    char *buf;
+    char *buf, *at, *l, *field[3 + VEC_MAX_DIMS + 1], why[O1P_ERR_LEN] = "";
     size_t size;
+    int line = 0, cap = 0;
     if (read_text_file(path, "write it with 'o1pruner vectors --out DIR'", &buf, &size, err)) return -1;
-    if (strlen(buf) != size) { seterr(err, "%s: contains a NUL byte; not a vectors file", path); free(buf); return -1; }
-    int line = 0, cap = 0, rc = -1;
-    char *p = buf, *field[3 + VEC_MAX_DIMS + 1];
-#define FAIL(...) do { char msg_[256]; snprintf(msg_, sizeof(msg_), __VA_ARGS__); \
-        seterr(err, "%s:%d: %s; re-create the file with 'o1pruner vectors --out DIR'", path, line, msg_); goto done; } while (0)
-    /* the next line into `l`, or NULL at the end of the file */
-#define NEXT_LINE(l) do { if (!*p) { l = NULL; break; } l = p; line++; char *nl_ = strchr(p, '\n'); \
-        if (nl_) { *nl_ = 0; p = nl_ + 1; } else p += strlen(p); \
-        size_t n_ = strlen(l); if (n_ && l[n_ - 1] == '\r') l[n_ - 1] = 0; } while (0)
-    for (;;) {
-        char *l;
-        NEXT_LINE(l);
-        if (!l) break;
+    if (strlen(buf) != size) {
+        seterr(err, "%s: contains a NUL byte; not a vectors file", path);
+        goto fail;
+    }
+    for (at = buf; (l = next_text_line(&at, &line));) {
         if (l[0] == '#' || l[0] == 0) continue;
         int nf = split_fields(l, field, 3 + VEC_MAX_DIMS);
-        if (nf < 3) FAIL("expected a tensor header 'name type ndim dim...'");
+        if (nf < 3) {
+            seterr(why, "expected a tensor header 'name type ndim dim...'");
+            goto fail;
+        }
+        if (vf->count == cap && cap == VEC_MAX_TENSORS) {
+            seterr(why, "more than %d tensors", VEC_MAX_TENSORS);
+            goto fail;
+        }
         if (vf->count == cap) {
-            if (cap == VEC_MAX_TENSORS) FAIL("more than %d tensors", VEC_MAX_TENSORS);
             cap = cap ? 2 * cap : 64;
             vf->v = realloc(vf->v, sizeof(Vector) * (size_t)cap);
             if (!vf->v) { fprintf(stderr, "%s: out of memory reading %s\n", program_name, path); exit(1); }
         }
         Vector *v = &vf->v[vf->count];
-        memset(v, 0, sizeof(*v));
-        size_t len = strlen(field[0]);
-        if (len >= sizeof(v->name)) FAIL("tensor name longer than %d characters", (int)sizeof(v->name) - 1);
-        for (size_t i = 0; i < len; i++)
-            if (!isalnum((unsigned char)field[0][i]) && field[0][i] != '.' && field[0][i] != '_') FAIL("tensor name '%.64s' has a character other than A-Z a-z 0-9 . _", field[0]);
-        strcpy(v->name, field[0]);
-        if (vectors_find(vf, v->name)) FAIL("tensor '%s' appears twice", v->name);
-        int type = -1;
-        for (int t = 0; t < 3; t++) if (!strcmp(field[1], VEC_TYPE_NAMES[t])) type = t;
-        if (type < 0) FAIL("tensor '%s': type '%.16s' is not i32, f32 or f64", v->name, field[1]);
-        v->type = (VecType)type;
-        double x;
-        if (parse_value(field[2], VEC_I32, &x) || x < 0 || x > VEC_MAX_DIMS) FAIL("tensor '%s': ndim '%.16s' is not 0..%d", v->name, field[2], VEC_MAX_DIMS);
-        v->ndim = (int)x;
-        if (nf != 3 + v->ndim) FAIL("tensor '%s': ndim %d but %d dimensions", v->name, v->ndim, nf - 3);
-        v->count = 1;
-        for (int d = 0; d < v->ndim; d++) {
-            if (parse_value(field[3 + d], VEC_I32, &x) || x < 1) FAIL("tensor '%s': dimension '%.16s' is not a positive whole number", v->name, field[3 + d]);
-            v->dims[d] = (int)x;
-            v->count *= (size_t)x;
-            /* every value takes at least 2 bytes ("0\n"): bound the allocation by the file size */
-            if (v->count > (size - (size_t)(p - buf)) / 2 + 1) FAIL("tensor '%s': %zu+ values cannot fit in the rest of the file", v->name, v->count);
-        }
+        if (vector_header(vf, v, field, nf, size - (size_t)(at - buf), why)) goto fail;
         v->values = xmalloc(sizeof(double) * v->count, "vector values");
         vf->count++;
-        int row = v->ndim > 0 ? v->dims[v->ndim - 1] : 1;
-        size_t rows = v->count / (size_t)row;
-        char **value = xmalloc(sizeof(char *) * ((size_t)row + 1), "vector row");
-        for (size_t r = 0; r < rows; r++) {
-            char *vl;
-            NEXT_LINE(vl);
-            if (!vl) { free(value); FAIL("tensor '%s': the file ends after %zu of %zu rows", v->name, r, rows); }
-            int n = split_fields(vl, value, row);
-            if (n != row) { free(value); FAIL("tensor '%s': row %zu has %s values, expected %d", v->name, r, n > row ? "more" : "fewer", row); }
-            for (int i = 0; i < row; i++)
-                if (parse_value(value[i], v->type, &v->values[r * (size_t)row + (size_t)i])) {
-                    char bad[32];
-                    snprintf(bad, sizeof(bad), "%.31s", value[i]);
-                    free(value);
-                    FAIL("tensor '%s': '%s' is not %s", v->name, bad, v->type == VEC_I32 ? "a whole number in the i32 range" : "a finite number");
-                }
-        }
-        free(value);
+        if (vector_rows(v, &at, &line, why)) goto fail;
     }
-    if (vf->count == 0) { seterr(err, "%s: no tensors; re-create the file with 'o1pruner vectors --out DIR'", path); goto done; }
-    rc = 0;
-done:
-#undef FAIL
-#undef NEXT_LINE
+    if (vf->count == 0) {
+        seterr(err, "%s: no tensors; re-create the file with 'o1pruner vectors --out DIR'", path);
+        goto fail;
+    }
     free(buf);
-    if (rc) vectors_free(vf);
-    return rc;
+    return 0;
+fail:
+    if (why[0]) seterr(err, "%s:%d: %s; re-create the file with 'o1pruner vectors --out DIR'", path, line, why);
+    free(buf);
+    vectors_free(vf);
+    return -1;
 }
 
 /* The tolerance a float32 implementation should meet on a tensor, by the README's error measure
