@@ -3123,33 +3123,8 @@ static void svg_polyline(FILE *f, const SvgPanel *p, const double *x, const doub
 
 static const char *const SVG_COLORS[] = {"#888888", "#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"};
 
-static int write_svg(const char *path, const EvalResult *r, int count, const char *const *model_paths, int o1, char *err) {
-    CurvePoint curve[8][CURVE_POINTS + 2];
-    int points[8] = {0};
-    double length_max = 0, loss_min = 0, loss_max = 0, stat_min = 1, stat_max = 1;
-    for (int m = 1; m < count && m < 8; m++) {
-        char curve_path[4300];
-        snprintf(curve_path, sizeof(curve_path), "%s.curve", model_paths[m]);
-        points[m] = curve_read(curve_path, curve[m], CURVE_POINTS + 2, LONG_MAX);
-        for (int i = 0; i < points[m]; i++) {
-            length_max = fmax(length_max, curve[m][i].valid_length);
-            if (m != o1) continue; /* loss and ratio: O1-Pruner's */
-            if (isfinite(curve[m][i].loss)) { loss_min = fmin(loss_min, curve[m][i].loss); loss_max = fmax(loss_max, curve[m][i].loss); }
-            if (isfinite(curve[m][i].stat)) { stat_min = fmin(stat_min, curve[m][i].stat); stat_max = fmax(stat_max, curve[m][i].stat); }
-        }
-    }
-    AtomicFile af;
-    if (atomic_open(&af, path, err)) return -1;
-    FILE *f = af.f;
-    int W = 1000, H = 660;
-    fprintf(f, "<?xml version='1.0' encoding='UTF-8'?>\n<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
-               "viewBox='0 0 %d %d' font-family='sans-serif' font-size='12'>\n<rect width='100%%' height='100%%' fill='white'/>\n", W, H, W, H);
-    fprintf(f, "<text x='%d' y='24' text-anchor='middle' font-size='16' font-weight='bold'>O1-Pruner on the toy task: "
-               "response lengths on the test split (%s), and training</text>\n", W / 2, r[0].samples > 0 ? "sampled" : "greedy");
-    for (int m = 0; m < count; m++) /* legend */
-        fprintf(f, "<rect x='%d' y='%d' width='14' height='%d' fill='%s'/><text x='%d' y='44'>%s</text>\n", 60 + 170 * m,
-                m == 0 ? 34 : 38, m == 0 ? 12 : 4, m == 0 ? "#d8d8d8" : SVG_COLORS[m % 7], 80 + 170 * m, r[m].name);
-    /* top row: per difficulty, the fraction of responses in each length bin, one line per model */
+/* the top row: per difficulty, the fraction of responses in each length bin, one line per model */
+static void svg_length_panels(FILE *f, const EvalResult *r, int count) {
     for (int n = MIN_TERMS; n <= MAX_TERMS; n++) {
         double y[LENGTH_BINS + 2], x[LENGTH_BINS + 2], ymax = 0;
         for (int m = 0; m < count; m++) {
@@ -3177,6 +3152,35 @@ static int write_svg(const char *path, const EvalResult *r, int count, const cha
             fprintf(f, "%.1f,%.1f'/>\n", svg_x(&p, p.xmax), svg_y(&p, 0));
         }
     }
+}
+
+static int write_svg(const char *path, const EvalResult *r, int count, const char *const *model_paths, int o1, char *err) {
+    CurvePoint curve[8][CURVE_POINTS + 2];
+    int points[8] = {0};
+    double length_max = 0, loss_min = 0, loss_max = 0, stat_min = 1, stat_max = 1;
+    for (int m = 1; m < count && m < 8; m++) {
+        char curve_path[4300];
+        snprintf(curve_path, sizeof(curve_path), "%s.curve", model_paths[m]);
+        points[m] = curve_read(curve_path, curve[m], CURVE_POINTS + 2, LONG_MAX);
+        for (int i = 0; i < points[m]; i++) {
+            length_max = fmax(length_max, curve[m][i].valid_length);
+            if (m != o1) continue; /* loss and ratio: O1-Pruner's */
+            if (isfinite(curve[m][i].loss)) { loss_min = fmin(loss_min, curve[m][i].loss); loss_max = fmax(loss_max, curve[m][i].loss); }
+            if (isfinite(curve[m][i].stat)) { stat_min = fmin(stat_min, curve[m][i].stat); stat_max = fmax(stat_max, curve[m][i].stat); }
+        }
+    }
+    AtomicFile af;
+    if (atomic_open(&af, path, err)) return -1;
+    FILE *f = af.f;
+    int W = 1000, H = 660;
+    fprintf(f, "<?xml version='1.0' encoding='UTF-8'?>\n<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
+               "viewBox='0 0 %d %d' font-family='sans-serif' font-size='12'>\n<rect width='100%%' height='100%%' fill='white'/>\n", W, H, W, H);
+    fprintf(f, "<text x='%d' y='24' text-anchor='middle' font-size='16' font-weight='bold'>O1-Pruner on the toy task: "
+               "response lengths on the test split (%s), and training</text>\n", W / 2, r[0].samples > 0 ? "sampled" : "greedy");
+    for (int m = 0; m < count; m++) /* legend */
+        fprintf(f, "<rect x='%d' y='%d' width='14' height='%d' fill='%s'/><text x='%d' y='44'>%s</text>\n", 60 + 170 * m,
+                m == 0 ? 34 : 38, m == 0 ? 12 : 4, m == 0 ? "#d8d8d8" : SVG_COLORS[m % 7], 80 + 170 * m, r[m].name);
+    svg_length_panels(f, r, count);
     fprintf(f, "<text x='20' y='180' transform='rotate(-90 20 180)' text-anchor='middle'>fraction of responses</text>\n");
     /* bottom row: O1-Pruner's loss and mean ratio, and every trained model's greedy length on valid */
     long last_step = 1;
@@ -4052,6 +4056,100 @@ static void bench_report(const char *what, double *seconds, int reps, double wor
     printf("  %-44s %9.1f %9.1f %9.1f  %s\n", what, work / seconds[reps - 1], work / seconds[reps / 2], work / seconds[0], unit);
 }
 
+/* forward, loss, backward, clip, AdamW on a random batch, as a training step does */
+static void bench_training(GPT *model, int batch, int seq, int reps, double *t) {
+    const GPTConfig *cfg = &model->config;
+    int C = cfg->n_embd, L = cfg->n_layer, V = cfg->vocab_size, N = batch * seq;
+    Rng rng;
+    rng_seed(&rng, 1, 0, 0);
+    int *inputs = xmalloc(sizeof(int) * (size_t)N, "batch"), *targets = xmalloc(sizeof(int) * (size_t)N, "batch");
+    float *mask = xmalloc(sizeof(float) * (size_t)N, "batch");
+    for (int i = 0; i < N; i++) {
+        inputs[i] = (int)(rng_u64(&rng) % V);
+        targets[i] = (int)(rng_u64(&rng) % V);
+        mask[i] = 1.0f;
+    }
+    OptimConfig oc = {.lr_max = 1e-4f, .lr_min = 1e-4f, .warmup_steps = 0, .total_steps = 1, .beta1 = 0.9f,
+                      .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f, .grad_clip = 1.0f};
+    for (int r = -1; r < reps; r++) { /* r = -1: the warm-up */
+        double t0 = now_seconds();
+        gpt_forward(model, inputs, targets, batch, seq);
+        double loss = masked_mean_nll(model->logprob, mask, N, model->dlogprob);
+        train_step(model, inputs, targets, &oc, 0, loss);
+        if (r >= 0) t[r] = now_seconds() - t0;
+    }
+    /* forward FLOPs: 2 per multiply-add of the linear layers and of attention (scores and mix) */
+    double fwd_flops = 2.0 * N * ((double)L * 12 * C * C + (double)C * V) +
+                       2.0 * 2.0 * L * batch * (seq * (seq + 1) / 2.0) * C;
+    char what[128];
+    snprintf(what, sizeof(what), "training step, batch %dx%d: tokens/s", batch, seq);
+    bench_report(what, t, reps, N, "tok/s");
+    bench_report("training step: GFLOP/s (3x forward FLOPs)", t, reps, 3 * fwd_flops * 1e-9, "GFLOP/s");
+    free(inputs); free(targets); free(mask);
+}
+
+/* KV-cache decoding: all slots step through positions 0..127 together */
+static void bench_sampling(GPT *model, int slots, int reps, double *t) {
+    const GPTConfig *cfg = &model->config;
+    int V = cfg->vocab_size, positions = 128;
+    DecodeState st;
+    decode_state_alloc(&st, cfg, slots);
+    decode_prepare(&st, model);
+    int *slot = xmalloc(sizeof(int) * (size_t)slots, "slots"), *tok = xmalloc(sizeof(int) * (size_t)slots, "slots");
+    int *pos = xmalloc(sizeof(int) * (size_t)slots, "slots");
+    for (int r = -1; r < reps; r++) {
+        double t0 = now_seconds();
+        for (int p = 0; p < positions; p++) {
+            for (int i = 0; i < slots; i++) {
+                slot[i] = i;
+                tok[i] = (i + p) % V;
+                pos[i] = p;
+            }
+            gpt_decode_step(model, &st, slot, tok, pos, slots);
+        }
+        if (r >= 0) t[r] = now_seconds() - t0;
+    }
+    char what[128];
+    snprintf(what, sizeof(what), "KV-cache sampling, %d samples x %d tokens", slots, positions);
+    bench_report(what, t, reps, (double)slots * positions, "tok/s");
+    decode_state_free(&st);
+    free(slot); free(tok); free(pos);
+}
+
+/* the matmul kernel alone, at the shapes of the training step */
+static void bench_matmul(GPT *model, int N, int reps, double *t) {
+    int C = model->config.n_embd;
+    struct { const char *name; int in, out; } shapes[] = {
+        {"qkv", C, 3 * C}, {"attn proj", C, C}, {"mlp up", C, 4 * C}, {"mlp down", 4 * C, C}};
+    Rng rng;
+    rng_seed(&rng, 1, 0, 1);
+    float *x = xcalloc((size_t)N * 4 * C, sizeof(float), "bench"), *y = xcalloc((size_t)N * 4 * C, sizeof(float), "bench");
+    float *w = xcalloc((size_t)16 * C * C, sizeof(float), "bench"), *dw = xcalloc((size_t)16 * C * C, sizeof(float), "bench");
+    float *dx = xcalloc((size_t)N * 4 * C, sizeof(float), "bench");
+    for (size_t i = 0; i < (size_t)N * 4 * C; i++) x[i] = rng_uniform(&rng);
+    for (size_t i = 0; i < (size_t)16 * C * C; i++) w[i] = rng_uniform(&rng);
+    for (int sh = 0; sh < 4; sh++) {
+        int in = shapes[sh].in, out = shapes[sh].out;
+        double flops = 2.0 * N * in * out * 1e-9;
+        char what[128];
+        for (int r = -1; r < reps; r++) {
+            double t0 = now_seconds();
+            matmul_forward(y, x, w, NULL, N, in, out, model->scratch);
+            if (r >= 0) t[r] = now_seconds() - t0;
+        }
+        snprintf(what, sizeof(what), "matmul forward %-9s (%d x %d -> %d): GFLOP/s", shapes[sh].name, N, in, out);
+        bench_report(what, t, reps, flops, "GFLOP/s");
+        for (int r = -1; r < reps; r++) {
+            double t0 = now_seconds();
+            matmul_backward(dx, dw, NULL, y, x, w, N, in, out);
+            if (r >= 0) t[r] = now_seconds() - t0;
+        }
+        snprintf(what, sizeof(what), "matmul backward %-8s (both products): GFLOP/s", shapes[sh].name);
+        bench_report(what, t, reps, 2 * flops, "GFLOP/s");
+    }
+    free(x); free(y); free(w); free(dw); free(dx);
+}
+
 static int cmd_bench(int argc, char **argv) {
     int threads = 0, reps = 5, batch = 64, seq = 96, slots = 256;
     Flag flags[] = {
@@ -4067,83 +4165,18 @@ static int cmd_bench(int argc, char **argv) {
     set_threads(threads);
     SftConfig sc;
     sft_defaults(&sc);
-    GPTConfig cfg = sc.model;
-    int C = cfg.n_embd, L = cfg.n_layer, V = cfg.vocab_size, N = batch * seq;
     GPT model;
-    gpt_build(&model, &cfg);
+    gpt_build(&model, &sc.model);
     gpt_init_weights(&model, 1);
     gpt_alloc_training(&model, batch, seq);
-    printf("o1pruner bench: model L=%d H=%d C=%d V=%d (%zu parameters), %d thread(s)\n", L, cfg.n_head, C, V,
-           model.num_params, get_threads());
+    printf("o1pruner bench: model L=%d H=%d C=%d V=%d (%zu parameters), %d thread(s)\n", sc.model.n_layer,
+           sc.model.n_head, sc.model.n_embd, sc.model.vocab_size, model.num_params, get_threads());
     printf("  %-44s %9s %9s %9s\n", "", "min", "median", "max");
     double *t = xmalloc(sizeof(double) * (size_t)reps, "timings");
-    Rng rng;
-    rng_seed(&rng, 1, 0, 0);
-    int *inputs = xmalloc(sizeof(int) * (size_t)N, "batch"), *targets = xmalloc(sizeof(int) * (size_t)N, "batch");
-    float *mask = xmalloc(sizeof(float) * (size_t)N, "batch");
-    for (int i = 0; i < N; i++) { inputs[i] = (int)(rng_u64(&rng) % V); targets[i] = (int)(rng_u64(&rng) % V); mask[i] = 1.0f; }
-    OptimConfig oc = {.lr_max = 1e-4f, .lr_min = 1e-4f, .warmup_steps = 0, .total_steps = 1, .beta1 = 0.9f, .beta2 = 0.95f,
-                      .eps = 1e-8f, .weight_decay = 0.1f, .grad_clip = 1.0f};
-    /* forward FLOPs: 2 per multiply-add of the linear layers and of attention (scores and mix) */
-    double fwd_flops = 2.0 * N * ((double)L * 12 * C * C + (double)C * V) + 2.0 * 2.0 * L * batch * (seq * (seq + 1) / 2.0) * C;
-    for (int r = -1; r < reps; r++) {
-        double t0 = now_seconds();
-        gpt_forward(&model, inputs, targets, batch, seq);
-        masked_mean_nll(model.logprob, mask, N, model.dlogprob);
-        gpt_zero_grad(&model);
-        gpt_backward(&model, inputs, targets, model.dlogprob);
-        clip_grad_norm(model.grads, model.num_params, oc.grad_clip);
-        adamw_step(&model, &oc, 1e-4f);
-        if (r >= 0) t[r] = now_seconds() - t0;
-    }
-    char what[128];
-    snprintf(what, sizeof(what), "training step, batch %dx%d: tokens/s", batch, seq);
-    bench_report(what, t, reps, N, "tok/s");
-    bench_report("training step: GFLOP/s (3x forward FLOPs)", t, reps, 3 * fwd_flops * 1e-9, "GFLOP/s");
-    /* KV-cache decoding: all slots step through positions 0..127 together */
-    DecodeState st;
-    decode_state_alloc(&st, &cfg, slots);
-    decode_prepare(&st, &model);
-    int *slot = xmalloc(sizeof(int) * (size_t)slots, "slots"), *tok = xmalloc(sizeof(int) * (size_t)slots, "slots");
-    int *pos = xmalloc(sizeof(int) * (size_t)slots, "slots"), positions = 128;
-    for (int r = -1; r < reps; r++) {
-        double t0 = now_seconds();
-        for (int p = 0; p < positions; p++) {
-            for (int i = 0; i < slots; i++) { slot[i] = i; tok[i] = (i + p) % V; pos[i] = p; }
-            gpt_decode_step(&model, &st, slot, tok, pos, slots);
-        }
-        if (r >= 0) t[r] = now_seconds() - t0;
-    }
-    snprintf(what, sizeof(what), "KV-cache sampling, %d samples x %d tokens", slots, positions);
-    bench_report(what, t, reps, (double)slots * positions, "tok/s");
-    decode_state_free(&st);
-    free(slot); free(tok); free(pos);
-    /* the matmul kernel alone, at the shapes of the training step */
-    struct { const char *name; int in, out; } shapes[] = {{"qkv", C, 3 * C}, {"attn proj", C, C}, {"mlp up", C, 4 * C}, {"mlp down", 4 * C, C}};
-    float *x = xcalloc((size_t)N * 4 * C, sizeof(float), "bench"), *y = xcalloc((size_t)N * 4 * C, sizeof(float), "bench");
-    float *w = xcalloc((size_t)16 * C * C, sizeof(float), "bench"), *dw = xcalloc((size_t)16 * C * C, sizeof(float), "bench");
-    float *dx = xcalloc((size_t)N * 4 * C, sizeof(float), "bench");
-    for (size_t i = 0; i < (size_t)N * 4 * C; i++) x[i] = rng_uniform(&rng);
-    for (size_t i = 0; i < (size_t)16 * C * C; i++) w[i] = rng_uniform(&rng);
-    for (int sh = 0; sh < 4; sh++) {
-        int in = shapes[sh].in, out = shapes[sh].out;
-        double flops = 2.0 * N * in * out * 1e-9;
-        for (int r = -1; r < reps; r++) {
-            double t0 = now_seconds();
-            matmul_forward(y, x, w, NULL, N, in, out, model.scratch);
-            if (r >= 0) t[r] = now_seconds() - t0;
-        }
-        snprintf(what, sizeof(what), "matmul forward %-9s (%d x %d -> %d): GFLOP/s", shapes[sh].name, N, in, out);
-        bench_report(what, t, reps, flops, "GFLOP/s");
-        for (int r = -1; r < reps; r++) {
-            double t0 = now_seconds();
-            matmul_backward(dx, dw, NULL, y, x, w, N, in, out);
-            if (r >= 0) t[r] = now_seconds() - t0;
-        }
-        snprintf(what, sizeof(what), "matmul backward %-8s (both products): GFLOP/s", shapes[sh].name);
-        bench_report(what, t, reps, 2 * flops, "GFLOP/s");
-    }
-    free(x); free(y); free(w); free(dw); free(dx); free(t); free(inputs); free(targets); free(mask);
+    bench_training(&model, batch, seq, reps, t);
+    bench_sampling(&model, slots, reps, t);
+    bench_matmul(&model, batch * seq, reps, t);
+    free(t);
     gpt_free(&model);
     return 0;
 }
@@ -4298,9 +4331,6 @@ static int train_stage(PruneConfig *pc, const char *out, uint32_t presampled_crc
 }
 
 /* The paper's Table 3 in miniature: O1-Pruner with each lambda, against the reference */
-static const float ABLATION_LAMBDAS[] = {0.0f, 1.0f, 2.0f, 5.0f};
-#define NUM_ABLATION (int)(sizeof(ABLATION_LAMBDAS) / sizeof(ABLATION_LAMBDAS[0]))
-
 static void print_ablation(FILE *out, const EvalResult *reference, const EvalResult *const *pruned, const float *lambda, int count) {
     fprintf(out, "O1-Pruner's lambda (paper Table 3): accuracy (%%), mean length (tokens), AES against the reference\n");
     fprintf(out, "%-10s %23s", "", "greedy");
@@ -4318,40 +4348,44 @@ static void print_ablation(FILE *out, const EvalResult *reference, const EvalRes
     }
 }
 
-/* run: presample, prune, evaluate both models, report. compare: the same stages, then the paper's
- * baselines (SFT-shortest, DPO) and the lambda ablation from the same pre-sampled set. */
-static int run_pipeline(int argc, char **argv, int compare) {
-    const char *out = "out", *data = "data", *svg = NULL;
-    int threads = 0, redo = 0, samples = 4, quiet = 0, paper_advantage = 0, paper_ratio = 0, n = 0;
+/* run and compare: the settings of the whole pipeline */
+typedef struct {
+    const char *out, *data, *svg;
+    int threads, redo, samples, quiet, compare;
+    uint64_t seed;
     PresampleConfig pre;
-    PruneConfig pc;
-    presample_defaults(&pre);
-    prune_defaults(&pc);
-    uint64_t seed = 1;
-    float sft_lr = BASELINE_SFT_LR, dpo_lr = BASELINE_DPO_LR, dpo_beta = pc.beta;
+    PruneConfig prune;
+    float sft_lr, dpo_lr, dpo_beta;  /* compare's baselines */
+} Pipeline;
+
+static void pipeline_flags(Pipeline *pl, int argc, char **argv) {
+    int paper_advantage = 0, paper_ratio = 0, n = 0;
     Flag flags[48];
     Flag own[] = {
-        {"out", FLAG_STR, &out, 0, 0, "directory for everything the run writes"},
-        {"ref", FLAG_STR, &pre.ref, 0, 0, "the reference model (make reference retrains it)"},
-        {"data", FLAG_STR, &data, 0, 0, "directory with prune.txt and test.txt"},
-        {"k", FLAG_INT, &pre.k, 1, 1024, "pre-sampled solutions per problem (K)"},
-        {"problems", FLAG_INT, &pre.limit, 0, 1e8, "use only the first N problems of prune.txt (0: all)"},
-        {"samples", FLAG_INT, &samples, 0, 1000, "sampled test responses per problem (0: greedy only)"},
-        {"seed", FLAG_U64, &seed, 0, 0, "seed of sampling, selection and batch order"},
-        {"svg", FLAG_STR, &svg, 0, 0, "also draw the length distributions and training curves into this SVG file"},
-        {"redo", FLAG_BOOL, &redo, 0, 0, "redo every stage instead of reusing what OUT holds"},
-        {"threads", FLAG_INT, &threads, 0, 1024, "threads (0: OpenMP's default)"},
-        {"quiet", FLAG_BOOL, &quiet, 0, 0, "no progress output"},
+        {"out", FLAG_STR, &pl->out, 0, 0, "directory for everything the run writes"},
+        {"ref", FLAG_STR, &pl->pre.ref, 0, 0, "the reference model (make reference retrains it)"},
+        {"data", FLAG_STR, &pl->data, 0, 0, "directory with prune.txt and test.txt"},
+        {"k", FLAG_INT, &pl->pre.k, 1, 1024, "pre-sampled solutions per problem (K)"},
+        {"problems", FLAG_INT, &pl->pre.limit, 0, 1e8, "use only the first N problems of prune.txt (0: all)"},
+        {"samples", FLAG_INT, &pl->samples, 0, 1000, "sampled test responses per problem (0: greedy only)"},
+        {"seed", FLAG_U64, &pl->seed, 0, 0, "seed of sampling, selection and batch order"},
+        {"svg", FLAG_STR, &pl->svg, 0, 0, "also draw the length distributions and training curves into this SVG file"},
+        {"redo", FLAG_BOOL, &pl->redo, 0, 0, "redo every stage instead of reusing what OUT holds"},
+        {"threads", FLAG_INT, &pl->threads, 0, 1024, "threads (0: OpenMP's default)"},
+        {"quiet", FLAG_BOOL, &pl->quiet, 0, 0, "no progress output"},
     };
     memcpy(flags, own, sizeof(own));
     n = NFLAGS(own);
-    add_prune_flags(flags, &n, &pc, &paper_advantage, &paper_ratio);
+    add_prune_flags(flags, &n, &pl->prune, &paper_advantage, &paper_ratio);
     Flag baseline_flags[] = {
-        {"sft-lr", FLAG_FLOAT, &sft_lr, 0, 1, "peak learning rate of the SFT-shortest baseline"},
-        {"dpo-lr", FLAG_FLOAT, &dpo_lr, 0, 1, "peak learning rate of the DPO baseline"},
-        {"beta", FLAG_FLOAT, &dpo_beta, 1e-6, 1000, "DPO's beta"},
+        {"sft-lr", FLAG_FLOAT, &pl->sft_lr, 0, 1, "peak learning rate of the SFT-shortest baseline"},
+        {"dpo-lr", FLAG_FLOAT, &pl->dpo_lr, 0, 1, "peak learning rate of the DPO baseline"},
+        {"beta", FLAG_FLOAT, &pl->dpo_beta, 1e-6, 1000, "DPO's beta"},
     };
-    if (compare) { memcpy(flags + n, baseline_flags, sizeof(baseline_flags)); n += NFLAGS(baseline_flags); }
+    if (pl->compare) {
+        memcpy(flags + n, baseline_flags, sizeof(baseline_flags));
+        n += NFLAGS(baseline_flags);
+    }
     CommandHelp run_help = {"run", "[--out DIR]",
                             "The whole method: pre-sample the reference model, prune it, evaluate both on the test\n"
                             "split, print the before/after table (the paper's Table 2 in miniature), the length\n"
@@ -4363,107 +4397,109 @@ static int run_pipeline(int argc, char **argv, int compare) {
                                 "rejected: the longest sample); then O1-Pruner with lambda 0, 1, 2, 5. Prints the paper's\n"
                                 "Tables 2, 3 and 1 in miniature and writes them to report.json. Reuses what OUT holds\n"
                                 "(what 'run' left there too); --redo recomputes."};
-    parse_flags(compare ? &compare_help : &run_help, flags, n, argc, argv);
-    const char *cmd = compare ? "compare" : "run";
-    pc.advantage = paper_advantage ? ADVANTAGE_PAPER : ADVANTAGE_OFFICIAL;
-    pc.ratio = paper_ratio ? RATIO_SUM : RATIO_MEAN;
-    if (compare && pc.batch % 2) usage_error(cmd, "--batch %d: DPO needs an even batch (2 sequences a pair)", pc.batch);
-    set_threads(threads);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    char err[O1P_ERR_LEN], presampled[4200], report[4200];
-    if (ensure_dir(out, err) || (svg && ensure_parent_dir(svg, err))) return fail(err);
-    snprintf(presampled, sizeof(presampled), "%s/presampled.txt", out);
-    snprintf(report, sizeof(report), "%s/report.json", out);
-    double t0 = now_seconds();
+    parse_flags(pl->compare ? &compare_help : &run_help, flags, n, argc, argv);
+    pl->prune.advantage = paper_advantage ? ADVANTAGE_PAPER : ADVANTAGE_OFFICIAL;
+    pl->prune.ratio = paper_ratio ? RATIO_SUM : RATIO_MEAN;
+    if (pl->compare && pl->prune.batch % 2)
+        usage_error("compare", "--batch %d: DPO needs an even batch (2 sequences a pair)", pl->prune.batch);
+}
+
+/* One model of run / compare: how it is trained from the pre-sampled set and where it goes */
+typedef struct {
+    char path[4300];    /* OUT/NAME.bin (the reference: --ref) */
+    char name[64];      /* its row in the tables */
+    char key[32];       /* its object in report.json */
+    char what[64];      /* the progress line while it trains */
+    PruneConfig config;
+} ModelEntry;
+
+static void add_model(ModelEntry *m, int *count, const char *file, const char *name, const char *key,
+                      const char *what, const PruneConfig *config) {
+    ModelEntry *e = &m[(*count)++];
+    snprintf(e->path, sizeof(e->path), "%s", file);
+    snprintf(e->name, sizeof(e->name), "%s", name);
+    snprintf(e->key, sizeof(e->key), "%s", key);
+    snprintf(e->what, sizeof(e->what), "%s", what);
+    e->config = *config;
+}
+
+/* The paper's Table 3 in miniature: O1-Pruner with each lambda, against the reference */
+static const float ABLATION_LAMBDAS[] = {0.0f, 1.0f, 2.0f, 5.0f};
+#define NUM_ABLATION (int)(sizeof(ABLATION_LAMBDAS) / sizeof(ABLATION_LAMBDAS[0]))
+#define MAX_MODELS (4 + NUM_ABLATION)
+
+/* the models, in the tables' order: the reference; compare's baselines; O1-Pruner (returned);
+ * compare's lambda ablation (ablation[i]: the model of ABLATION_LAMBDAS[i]) */
+static int pipeline_models(const Pipeline *pl, ModelEntry *m, int *count, int *ablation) {
+    char file[4300], label[64], key[32];
+    PruneConfig pc = pl->prune, b = pl->prune;
+    *count = 0;
+    add_model(m, count, pl->pre.ref, "reference", "reference", "", &pc);
+    if (pl->compare) {
+        b.method = METHOD_SFT_SHORTEST;
+        b.lr = pl->sft_lr;
+        snprintf(file, sizeof(file), "%s/sft-shortest.bin", pl->out);
+        add_model(m, count, file, "SFT-shortest", "sft_shortest", "the SFT-shortest baseline", &b);
+        b.method = METHOD_DPO;
+        b.lr = pl->dpo_lr;
+        b.beta = pl->dpo_beta;
+        snprintf(file, sizeof(file), "%s/dpo.bin", pl->out);
+        add_model(m, count, file, "DPO", "dpo", "the DPO baseline", &b);
+    }
+    int main_model = *count;
+    snprintf(file, sizeof(file), "%s/pruned.bin", pl->out);
+    snprintf(label, sizeof(label), "O1-Pruner, m=%d, lambda=%g", pc.m, pc.lambda);
+    add_model(m, count, file, "O1-Pruner", "pruned", label, &pc);
+    for (int i = 0; pl->compare && i < NUM_ABLATION; i++) {
+        ablation[i] = main_model;
+        if (ABLATION_LAMBDAS[i] == pc.lambda) continue;
+        PruneConfig a = pc;
+        a.lambda = ABLATION_LAMBDAS[i];
+        ablation[i] = *count;
+        snprintf(file, sizeof(file), "%s/pruned-lambda%g.bin", pl->out, a.lambda);
+        snprintf(label, sizeof(label), "O1-Pruner, lambda=%g", a.lambda);
+        snprintf(key, sizeof(key), "pruned_lambda_%g", a.lambda);
+        add_model(m, count, file, label + strlen("O1-Pruner, "), key, label, &a);
+    }
+    return main_model;
+}
+
+/* stage 2 of run/compare: pre-sample unless OUT holds a set from the same model and settings */
+static int pipeline_presample(Pipeline *pl, char *err) {
     GPT ref;
-    if (load_task_model(&ref, pre.ref, err)) {
-        if (access(pre.ref, F_OK) != 0) seterr(err, "%s: no reference model; 'make reference' trains it (about 12 minutes)", pre.ref);
-        return fail(err);
+    if (load_task_model(&ref, pl->pre.ref, err)) {
+        if (access(pl->pre.ref, F_OK) != 0)
+            seterr(err, "%s: no reference model; 'make reference' trains it (about 12 minutes)", pl->pre.ref);
+        return -1;
     }
     uint32_t ref_crc = params_crc(&ref);
     Dataset prune_set;
-    if (dataset_load_split(&prune_set, data, "prune", ref.config.block_size, err)) { gpt_free(&ref); return fail(err); }
-    int problems = pre.limit > 0 && pre.limit < prune_set.count ? pre.limit : prune_set.count;
-    dataset_free(&prune_set);
+    int rc = dataset_load_split(&prune_set, pl->data, "prune", ref.config.block_size, err);
     gpt_free(&ref);
-    pre.data_dir = data;
-    pre.out = presampled;
-    pre.seed = seed;
-    pre.quiet = quiet;
-    pre.discard_stale = 1;
-    int rc;
-    /* stage 2: pre-sampling */
-    if (!redo && presampled_matches(presampled, &pre, ref_crc, problems)) {
-        if (!quiet) fprintf(stderr, "%s: reusing %s (--redo to sample again)\n", cmd, presampled);
-    } else {
-        if (!quiet) fprintf(stderr, "%s: pre-sampling %d solutions per problem from %s\n", cmd, pre.k, pre.ref);
-        if ((rc = run_presample(&pre, err)) != 0) return stage_status(rc, err);
+    if (rc) return -1;
+    int problems = pl->pre.limit > 0 && pl->pre.limit < prune_set.count ? pl->pre.limit : prune_set.count;
+    dataset_free(&prune_set);
+    const char *cmd = pl->compare ? "compare" : "run";
+    if (!pl->redo && presampled_matches(pl->pre.out, &pl->pre, ref_crc, problems)) {
+        if (!pl->quiet) fprintf(stderr, "%s: reusing %s (--redo to sample again)\n", cmd, pl->pre.out);
+        return 0;
     }
-    /* stage 3: training, every model from the reference and the pre-sampled set (its CRC-32 in
-     * OUT.settings: a model is reused only if trained on this very set) */
-    char *bytes;
-    size_t size;
-    if (read_text_file(presampled, "run 'o1pruner presample' first", &bytes, &size, err)) return fail(err);
-    uint32_t presampled_crc = crc32_update(0, bytes, size);
-    free(bytes);
-    pc.ref = pre.ref;
-    pc.presampled = presampled;
-    pc.data_dir = data;
-    pc.seed = seed;
-    pc.quiet = quiet;
-    pc.discard_stale = 1;
-    enum { MAX_MODELS = 4 + NUM_ABLATION };
-    char path[MAX_MODELS][4300], label[MAX_MODELS][64], key[MAX_MODELS][32];
-    const char *paths[MAX_MODELS], *names[MAX_MODELS];
-    int count = 0, main_model = 1, ablation_model[NUM_ABLATION];
-    paths[count] = pre.ref; names[count++] = "reference";
-    if (compare) {
-        PruneConfig b = pc;
-        b.method = METHOD_SFT_SHORTEST;
-        b.lr = sft_lr;
-        snprintf(path[count], sizeof(path[count]), "%s/sft-shortest.bin", out);
-        if ((rc = train_stage(&b, path[count], presampled_crc, redo, quiet, "the SFT-shortest baseline", err)) != 0) return stage_status(rc, err);
-        paths[count] = path[count]; names[count++] = "SFT-shortest";
-        b.method = METHOD_DPO;
-        b.lr = dpo_lr;
-        b.beta = dpo_beta;
-        snprintf(path[count], sizeof(path[count]), "%s/dpo.bin", out);
-        if ((rc = train_stage(&b, path[count], presampled_crc, redo, quiet, "the DPO baseline", err)) != 0) return stage_status(rc, err);
-        paths[count] = path[count]; names[count++] = "DPO";
-    }
-    main_model = count;
-    snprintf(path[count], sizeof(path[count]), "%s/pruned.bin", out);
-    snprintf(label[count], sizeof(label[count]), "O1-Pruner, m=%d, lambda=%g", pc.m, pc.lambda);
-    if ((rc = train_stage(&pc, path[count], presampled_crc, redo, quiet, label[count], err)) != 0) return stage_status(rc, err);
-    paths[count] = path[count]; names[count++] = "O1-Pruner";
-    for (int i = 0; compare && i < NUM_ABLATION; i++) {
-        if (ABLATION_LAMBDAS[i] == pc.lambda) { ablation_model[i] = main_model; continue; }
-        PruneConfig a = pc;
-        a.lambda = ABLATION_LAMBDAS[i];
-        snprintf(path[count], sizeof(path[count]), "%s/pruned-lambda%g.bin", out, a.lambda);
-        snprintf(label[count], sizeof(label[count]), "O1-Pruner, lambda=%g", a.lambda);
-        if ((rc = train_stage(&a, path[count], presampled_crc, redo, quiet, label[count], err)) != 0) return stage_status(rc, err);
-        ablation_model[i] = count;
-        paths[count] = path[count];
-        names[count] = label[count] + strlen("O1-Pruner, ");
-        snprintf(key[count], sizeof(key[count]), "pruned_lambda_%g", a.lambda);
-        count++;
-    }
-    /* stage 4: evaluation: nothing to resume, its one output is written at the end */
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    if (!quiet) fprintf(stderr, "%s: evaluating %d models on the test split\n", cmd, count);
-    EvalResult r[MAX_MODELS];
-    Dataset test;
-    if (evaluate_models(paths, names, count, data, samples, 1.0f, 1.0f, pre.max_new, seed, quiet, r, &test, err)) return fail(err);
+    if (!pl->quiet) fprintf(stderr, "%s: pre-sampling %d solutions per problem from %s\n", cmd, pl->pre.k, pl->pre.ref);
+    return run_presample(&pl->pre, err);
+}
+
+/* stage 4 of run/compare: the tables on stdout, report.json, the picture */
+static int pipeline_report(const Pipeline *pl, const ModelEntry *m, int count, int main_model, const int *ablation,
+                           const EvalResult *r, int test_count, double t0, char *err) {
     int shown = main_model + 1; /* reference, the baselines, O1-Pruner */
-    printf("\n%s on the toy task: %d test problems, accuracy (%%) and mean response length (tokens)%s\n\n",
-           compare ? "O1-Pruner and the paper's baselines (Table 2)" : "O1-Pruner", test.count, compare ? "" : "");
+    char report[4200];
+    snprintf(report, sizeof(report), "%s/report.json", pl->out);
+    printf("\n%s on the toy task: %d test problems, accuracy (%%) and mean response length (tokens)\n\n",
+           pl->compare ? "O1-Pruner and the paper's baselines (Table 2)" : "O1-Pruner", test_count);
     print_comparison(stdout, r, shown);
-    if (compare) {
+    if (pl->compare) {
         const EvalResult *pruned[NUM_ABLATION];
-        for (int i = 0; i < NUM_ABLATION; i++) pruned[i] = &r[ablation_model[i]];
+        for (int i = 0; i < NUM_ABLATION; i++) pruned[i] = &r[ablation[i]];
         printf("\n");
         print_ablation(stdout, &r[0], pruned, ABLATION_LAMBDAS, NUM_ABLATION);
     }
@@ -4475,12 +4511,66 @@ static int run_pipeline(int argc, char **argv, int compare) {
     double dl = mean_length(&b->greedy.all) / mean_length(&a->greedy.all) - 1;
     printf("\ngreedy: O1-Pruner's length %+.1f%%, accuracy %+.1f points; report: %s (%.0f s)\n", 100 * dl,
            100 * (accuracy(&b->greedy.all) - accuracy(&a->greedy.all)), report, now_seconds() - t0);
+    const char *keys[MAX_MODELS], *paths[MAX_MODELS];
+    for (int i = 0; i < count; i++) keys[i] = m[i].key, paths[i] = m[i].path;
+    int rc = write_report(report, r, count, keys, ABLATION_LAMBDAS, ablation, pl->compare ? NUM_ABLATION : 0, err);
+    if (rc == 0 && pl->svg) rc = write_svg(pl->svg, r, shown, paths, main_model, err);
+    if (rc == 0 && pl->svg && !pl->quiet) fprintf(stderr, "%s: wrote %s\n", pl->compare ? "compare" : "run", pl->svg);
+    return rc;
+}
+
+/* run: presample, prune, evaluate both models, report. compare: the same stages, then the paper's
+ * baselines (SFT-shortest, DPO) and the lambda ablation from the same pre-sampled set. Each stage
+ * reuses what OUT holds from an earlier run with the same settings. */
+static int run_pipeline(int argc, char **argv, int compare) {
+    Pipeline pl = {.out = "out", .data = "data", .samples = 4, .compare = compare, .seed = 1,
+                   .sft_lr = BASELINE_SFT_LR, .dpo_lr = BASELINE_DPO_LR};
+    presample_defaults(&pl.pre);
+    prune_defaults(&pl.prune);
+    pl.dpo_beta = pl.prune.beta;
+    pipeline_flags(&pl, argc, argv);
+    set_threads(pl.threads);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    char err[O1P_ERR_LEN], presampled[4200];
+    if (ensure_dir(pl.out, err) || (pl.svg && ensure_parent_dir(pl.svg, err))) return fail(err);
+    snprintf(presampled, sizeof(presampled), "%s/presampled.txt", pl.out);
+    double t0 = now_seconds();
+    pl.pre = (PresampleConfig){.ref = pl.pre.ref, .data_dir = pl.data, .out = presampled, .k = pl.pre.k,
+                               .max_new = pl.pre.max_new, .limit = pl.pre.limit, .quiet = pl.quiet,
+                               .save_every = pl.pre.save_every, .discard_stale = 1, .temperature = pl.pre.temperature,
+                               .top_p = pl.pre.top_p, .seed = pl.seed};
+    int rc = pipeline_presample(&pl, err);
+    if (rc) return stage_status(rc, err);
+    /* stage 3: every model from the reference and the pre-sampled set (its CRC-32 in
+     * OUT.settings: a model is reused only if trained on this very set) */
+    char *bytes;
+    size_t size;
+    if (read_text_file(presampled, "run 'o1pruner presample' first", &bytes, &size, err)) return fail(err);
+    uint32_t presampled_crc = crc32_update(0, bytes, size);
+    free(bytes);
+    PruneConfig *pc = &pl.prune;
+    pc->ref = pl.pre.ref, pc->presampled = presampled, pc->data_dir = pl.data;
+    pc->seed = pl.seed, pc->quiet = pl.quiet, pc->discard_stale = 1;
+    ModelEntry m[MAX_MODELS];
+    int count, ablation[NUM_ABLATION];
+    int main_model = pipeline_models(&pl, m, &count, ablation);
+    for (int i = 1; i < count; i++)
+        if ((rc = train_stage(&m[i].config, m[i].path, presampled_crc, pl.redo, pl.quiet, m[i].what, err)) != 0)
+            return stage_status(rc, err);
+    /* stage 4: evaluation: nothing to resume, its one output is written at the end */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    if (!pl.quiet) fprintf(stderr, "%s: evaluating %d models on the test split\n", compare ? "compare" : "run", count);
+    EvalResult r[MAX_MODELS];
+    const char *paths[MAX_MODELS], *names[MAX_MODELS];
+    for (int i = 0; i < count; i++) paths[i] = m[i].path, names[i] = m[i].name;
+    Dataset test;
+    if (evaluate_models(paths, names, count, pl.data, pl.samples, 1.0f, 1.0f, pl.pre.max_new, pl.seed, pl.quiet, r,
+                        &test, err))
+        return fail(err);
+    rc = pipeline_report(&pl, m, count, main_model, ablation, r, test.count, t0, err);
     dataset_free(&test);
-    const char *keys[MAX_MODELS];
-    for (int m = 0; m < count; m++) keys[m] = m == 0 ? "reference" : m == main_model ? "pruned" : m == 1 ? "sft_shortest" : m == 2 ? "dpo" : key[m];
-    rc = write_report(report, r, count, keys, ABLATION_LAMBDAS, ablation_model, compare ? NUM_ABLATION : 0, err);
-    if (rc == 0 && svg) rc = write_svg(svg, r, shown, paths, main_model, err);
-    if (rc == 0 && svg && !quiet) fprintf(stderr, "%s: wrote %s\n", cmd, svg);
     return rc ? fail(err) : 0;
 }
 
