@@ -221,7 +221,10 @@ static void layernorm_backward(float *dinp, float *dweight, float *dbias, const 
         for (int n = 0; n < N; n++) {
             const float *d = dout + (size_t)n * C + i0, *x = inp + (size_t)n * C + i0;
             if (m == LN_CHANNELS)
-                for (int i = 0; i < LN_CHANNELS; i++) { dw[i] += d[i] * ((x[i] - mean[n]) * rstd[n]); db[i] += d[i]; }
+                for (int i = 0; i < LN_CHANNELS; i++) {
+                    dw[i] += d[i] * ((x[i] - mean[n]) * rstd[n]);
+                    db[i] += d[i];
+                }
             else
                 for (int i = 0; i < m; i++) { dw[i] += d[i] * ((x[i] - mean[n]) * rstd[n]); db[i] += d[i]; }
         }
@@ -290,10 +293,12 @@ static void matmul_kernel(float *out, const float *a, const float *bm, const flo
         for (int rt = 0; rt < row_tiles; rt++)
             for (int ct = 0; ct < col_tiles; ct++) {
                 int r0 = rt * TILE_ROWS, c0 = ct * TILE_COLS;
-                int rn = N - r0 < TILE_ROWS ? N - r0 : TILE_ROWS, jn = M - c0 < TILE_COLS ? M - c0 : TILE_COLS;
+                int rn = N - r0 < TILE_ROWS ? N - r0 : TILE_ROWS,
+                    jn = M - c0 < TILE_COLS ? M - c0 : TILE_COLS;
                 float *o = out + (size_t)r0 * M + c0;
                 const float *ar = ak + (size_t)r0 * a_row, *b = init ? init + c0 : NULL;
-                if (rn == TILE_ROWS && jn == TILE_COLS) matmul_tile(o, ar, bk + c0, b, acc_init, a_row, a_col, kn, M);
+                if (rn == TILE_ROWS && jn == TILE_COLS)
+                    matmul_tile(o, ar, bk + c0, b, acc_init, a_row, a_col, kn, M);
                 else matmul_edge_tile(o, ar, bk + c0, b, acc_init, a_row, a_col, kn, M, rn, jn);
             }
     }
@@ -454,9 +459,11 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
 #pragma omp for collapse(2)
         for (int b = 0; b < B; b++)
             for (int h = 0; h < H; h++) {
-                const float *seq = qkv + (size_t)b * T * C3 + h * hs, *dseq_out = dout + (size_t)b * T * C + h * hs;
+                const float *seq = qkv + (size_t)b * T * C3 + h * hs,
+                            *dseq_out = dout + (size_t)b * T * C + h * hs;
                 const float *att_bh = att + ((size_t)b * H + h) * T * T;
-                float *dseq = dqkv + (size_t)b * T * C3 + h * hs, *datt_bh = datt + ((size_t)b * H + h) * T * T;
+                float *dseq = dqkv + (size_t)b * T * C3 + h * hs,
+                      *datt_bh = datt + ((size_t)b * H + h) * T * T;
                 transpose_columns(values_t, seq + 2 * C, C3, T, hs);
                 for (int t = 0; t < T; t++) {
                     const float *row = att_bh + (size_t)t * T;
@@ -473,8 +480,8 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
                 for (int t2 = 0; t2 < T; t2++) {
                     /* dk_t2 += sum over t >= t2 of d score(t,t2) q_t;  dv_t2 += sum of att(t,t2) d out_t */
                     size_t first = (size_t)t2 * T + t2;
-                    weighted_sum(dseq + (size_t)t2 * C3 + C, 1, datt_bh + first, (size_t)T, seq + (size_t)t2 * C3,
-                                 C3, T - t2, hs);
+                    weighted_sum(dseq + (size_t)t2 * C3 + C, 1, datt_bh + first, (size_t)T,
+                                 seq + (size_t)t2 * C3, C3, T - t2, hs);
                     weighted_sum(dseq + (size_t)t2 * C3 + 2 * C, 1, att_bh + first, (size_t)T,
                                  dseq_out + (size_t)t2 * C, (size_t)C, T - t2, hs);
                 }
@@ -543,7 +550,8 @@ static void logprob_forward(float *logprob, float *probs, const float *logits, c
         for (int v = 0; v < V; v++) sum += exp((double)(z[v] - maxv));
         double logsum = log(sum);
         for (int v = 0; v < V; v++) p[v] = (float)exp((double)(z[v] - maxv) - logsum);
-        if (logprob) logprob[n] = targets && targets[n] >= 0 ? (float)((double)(z[targets[n]] - maxv) - logsum) : 0.0f;
+        if (logprob)
+            logprob[n] = targets && targets[n] >= 0 ? (float)((double)(z[targets[n]] - maxv) - logsum) : 0.0f;
     }
 }
 
@@ -563,10 +571,22 @@ static void logprob_backward(float *dlogits, const float *dlogprob, const float 
 /* the model */
 
 int gpt_config_check(const GPTConfig *c, char *err) {
-    if (c->vocab_size < 2 || c->vocab_size > 65536) { seterr(err, "vocab_size %d outside 2..65536", c->vocab_size); return -1; }
-    if (c->block_size < 1 || c->block_size > 8192) { seterr(err, "block_size %d outside 1..8192", c->block_size); return -1; }
-    if (c->n_layer < 1 || c->n_layer > 256) { seterr(err, "n_layer %d outside 1..256", c->n_layer); return -1; }
-    if (c->n_embd < 1 || c->n_embd > 16384) { seterr(err, "n_embd %d outside 1..16384", c->n_embd); return -1; }
+    if (c->vocab_size < 2 || c->vocab_size > 65536) {
+        seterr(err, "vocab_size %d outside 2..65536", c->vocab_size);
+        return -1;
+    }
+    if (c->block_size < 1 || c->block_size > 8192) {
+        seterr(err, "block_size %d outside 1..8192", c->block_size);
+        return -1;
+    }
+    if (c->n_layer < 1 || c->n_layer > 256) {
+        seterr(err, "n_layer %d outside 1..256", c->n_layer);
+        return -1;
+    }
+    if (c->n_embd < 1 || c->n_embd > 16384) {
+        seterr(err, "n_embd %d outside 1..16384", c->n_embd);
+        return -1;
+    }
     if (c->n_head < 1 || c->n_embd % c->n_head != 0) {
         seterr(err, "n_head %d does not divide n_embd %d", c->n_head, c->n_embd);
         return -1;
@@ -737,7 +757,8 @@ void gpt_forward(GPT *model, const int *inputs, const int *targets, int B, int T
                           p->ln2w + l * C, p->ln2b + l * C, N, C);
         matmul_forward(fch, ln2, p->fcw + l * 4 * CC, p->fcb + l * 4 * C, N, C, 4 * C, model->scratch);
         gelu_forward(fch_gelu, fch, fch, 4 * NC); /* fch: GELU's slope from here on */
-        matmul_forward(fcproj, fch_gelu, p->fcprojw + l * 4 * CC, p->fcprojb + l * C, N, 4 * C, C, model->scratch);
+        matmul_forward(fcproj, fch_gelu, p->fcprojw + l * 4 * CC, p->fcprojb + l * C, N, 4 * C, C,
+                       model->scratch);
         residual_forward(residual3, residual2, fcproj, NC);
     }
     layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->residual3 + (L - 1) * NC, p->lnfw, p->lnfb, N, C);
@@ -755,7 +776,8 @@ void gpt_backward(GPT *model, const int *inputs, const int *targets, const float
     size_t NC = (size_t)N * C, CC = (size_t)C * C, LNC = (size_t)L * NC;
     /* the other *_backward functions accumulate, so their gradients start at zero; matmul_backward
      * writes its input's gradient (ln1, atty, ln2, fch_gelu, lnf) whole, and att's is scratch */
-    float *summed[] = {ga->encoded, ga->qkv, ga->attproj, ga->residual2, ga->fch, ga->fcproj, ga->residual3, ga->logits};
+    float *summed[] = {ga->encoded, ga->qkv, ga->attproj, ga->residual2, ga->fch, ga->fcproj, ga->residual3,
+                       ga->logits};
     size_t summed_size[] = {NC, 3 * LNC, LNC, LNC, 4 * LNC, LNC, LNC, (size_t)N * V};
     for (size_t i = 0; i < sizeof(summed) / sizeof(summed[0]); i++) zero_floats(summed[i], summed_size[i]);
     logprob_backward(ga->logits, dlogprob, a->probs, targets, N, V);
@@ -804,7 +826,8 @@ void decode_state_alloc(DecodeState *st, const GPTConfig *c, int max_samples) {
     size_t S = (size_t)max_samples, C = (size_t)c->n_embd;
     size_t cache = (size_t)c->n_layer * S * c->block_size * C;
     st->max_samples = max_samples;
-    st->key_cache = xcalloc((size_t)c->n_layer * S * att_tiles(c->block_size) * ATT_LANES * C, sizeof(float), "key cache");
+    st->key_cache = xcalloc((size_t)c->n_layer * S * att_tiles(c->block_size) * ATT_LANES * C, sizeof(float),
+                            "key cache");
     st->value_cache = xcalloc(cache, sizeof(float), "value cache");
     st->x = xcalloc(S * C, sizeof(float), "decoder state");
     st->ln = xcalloc(S * C, sizeof(float), "decoder state");
@@ -817,7 +840,8 @@ void decode_state_alloc(DecodeState *st, const GPTConfig *c, int max_samples) {
     st->rstd = xcalloc(S, sizeof(float), "decoder state");
     st->att = xcalloc(S * c->n_head * c->block_size, sizeof(float), "decoder state");
     st->logits = xcalloc(S * c->vocab_size, sizeof(float), "decoder logits");
-    st->weights_t = xcalloc((size_t)c->n_layer * 12 * C * C + C * c->vocab_size, sizeof(float), "transposed weights");
+    size_t weights = (size_t)c->n_layer * 12 * C * C + C * c->vocab_size;
+    st->weights_t = xcalloc(weights, sizeof(float), "transposed weights");
 }
 
 /* weights_t per layer: qkvw^T (C,3C), attprojw^T (C,C), fcw^T (C,4C), fcprojw^T (4C,C); then wte^T (C,V) */
@@ -850,7 +874,8 @@ void gpt_decode_step(GPT *model, DecodeState *st, const int *slot, const int *to
     float scale = 1.0f / sqrtf((float)hs);
     ParameterTensors *p = &model->p;
     size_t CC = (size_t)C * C, NC = (size_t)n * C;
-    for (int i = 0; i < n; i++) encoder_forward(st->x + (size_t)i * C, &token[i], p->wte, p->wpe + (size_t)pos[i] * C, 1, 1, C);
+    for (int i = 0; i < n; i++)
+        encoder_forward(st->x + (size_t)i * C, &token[i], p->wte, p->wpe + (size_t)pos[i] * C, 1, 1, C);
     for (int l = 0; l < L; l++) {
         float *kc = st->key_cache + (size_t)l * st->max_samples * H * keys_size;
         float *vc = st->value_cache + (size_t)l * st->max_samples * T * C;
@@ -1001,7 +1026,12 @@ int teacher_trace(const Problem *pr, float p, Rng *rng, char *out) {
 int grade_response(const Problem *p, const char *r, int length) {
     if (length < 3 || r[length - 1] != '$') return 0;
     int i = length - 2, value = 0, scale = 1, digits = 0; /* the answer: 1 to 3 digits */
-    while (i >= 0 && r[i] >= '0' && r[i] <= '9' && digits < 3) { value += (r[i] - '0') * scale; scale *= 10; i--; digits++; }
+    while (i >= 0 && r[i] >= '0' && r[i] <= '9' && digits < 3) {
+        value += (r[i] - '0') * scale;
+        scale *= 10;
+        i--;
+        digits++;
+    }
     if (i < 0 || r[i] != 'A' || digits == 0) return 0;
     return value == problem_sum(p);
 }
@@ -1009,7 +1039,10 @@ int grade_response(const Problem *p, const char *r, int length) {
 int parse_prompt(const char *text, int length, Problem *p, char *err) {
     p->n = 0;
     for (int i = 0; i < length; i += 2) {
-        if (text[i] < '1' || text[i] > '9') { seterr(err, "term %d is '%c', expected a digit 1-9", p->n + 1, text[i]); return -1; }
+        if (text[i] < '1' || text[i] > '9') {
+            seterr(err, "term %d is '%c', expected a digit 1-9", p->n + 1, text[i]);
+            return -1;
+        }
         if (p->n == MAX_TERMS) { seterr(err, "more than %d terms", MAX_TERMS); return -1; }
         p->digits[p->n++] = text[i] - '0';
         char sep = i + 1 < length ? text[i + 1] : 0;
@@ -1051,11 +1084,19 @@ int sample_token(const float *logits, int V, float temperature, float top_p, Rng
     double prob[MAX_SAMPLE_VOCAB], maxv = logits[0], sum = 0.0;
     int order[MAX_SAMPLE_VOCAB];
     for (int v = 1; v < V; v++) if (logits[v] > maxv) maxv = logits[v];
-    for (int v = 0; v < V; v++) { prob[v] = exp(((double)logits[v] - maxv) / temperature); sum += prob[v]; order[v] = v; }
+    for (int v = 0; v < V; v++) {
+        prob[v] = exp(((double)logits[v] - maxv) / temperature);
+        sum += prob[v];
+        order[v] = v;
+    }
     int keep = V;
     if (top_p < 1.0f) { /* nucleus: the fewest most likely tokens whose mass reaches top_p */
         for (int i = 1; i < V; i++) /* insertion sort by probability, ties by token id */
-            for (int j = i; j > 0 && prob[order[j]] > prob[order[j - 1]]; j--) { int t = order[j]; order[j] = order[j - 1]; order[j - 1] = t; }
+            for (int j = i; j > 0 && prob[order[j]] > prob[order[j - 1]]; j--) {
+                int t = order[j];
+                order[j] = order[j - 1];
+                order[j - 1] = t;
+            }
         double mass = 0.0;
         for (keep = 0; keep < V && mass < top_p * sum;) mass += prob[order[keep++]];
         sum = mass;
@@ -1086,7 +1127,8 @@ void generate(GPT *model, const Problem *problems, const int *problem_ids, int n
     decode_state_alloc(&st, cfg, slots);
     decode_prepare(&st, model);
     Slot *slot = xcalloc((size_t)slots, sizeof(Slot), "decode slots");
-    int *slot_id = xmalloc(sizeof(int) * (size_t)slots, "decode batch"), *token = xmalloc(sizeof(int) * (size_t)slots, "decode batch");
+    int *slot_id = xmalloc(sizeof(int) * (size_t)slots, "decode batch"),
+        *token = xmalloc(sizeof(int) * (size_t)slots, "decode batch");
     int *pos = xmalloc(sizeof(int) * (size_t)slots, "decode batch");
     for (int s = 0; s < slots; s++) slot[s].job = -1;
     for (;;) {
@@ -1099,13 +1141,20 @@ void generate(GPT *model, const Problem *problems, const int *problem_ids, int n
                 sl->prompt_len = prompt_text(&problems[i], sl->prompt);
                 sl->pos = 0;
                 sl->next = token_of(sl->prompt[0]);
-                rng_seed(&sl->rng, sc->seed, stream(STREAM_SAMPLE, (uint64_t)(problem_ids ? problem_ids[i] : i)), (uint64_t)(j % k));
+                rng_seed(&sl->rng, sc->seed,
+                         stream(STREAM_SAMPLE, (uint64_t)(problem_ids ? problem_ids[i] : i)),
+                         (uint64_t)(j % k));
                 Response *r = &responses[j];
                 r->text = arena + (size_t)j * (size_t)(sc->max_new + 1);
                 r->length = r->finished = r->correct = 0;
                 r->text[0] = 0;
             }
-            if (slot[s].job >= 0) { slot_id[active] = s; token[active] = slot[s].next; pos[active] = slot[s].pos; active++; }
+            if (slot[s].job >= 0) {
+                slot_id[active] = s;
+                token[active] = slot[s].next;
+                pos[active] = slot[s].pos;
+                active++;
+            }
         }
         if (active == 0) break;
         gpt_decode_step(model, &st, slot_id, token, pos, active);
@@ -1114,11 +1163,13 @@ void generate(GPT *model, const Problem *problems, const int *problem_ids, int n
             sl->pos++;
             if (sl->pos < sl->prompt_len) { sl->next = token_of(sl->prompt[sl->pos]); continue; }
             Response *r = &responses[sl->job];
-            int t = sample_token(st.logits + (size_t)a * cfg->vocab_size, cfg->vocab_size, sc->temperature, sc->top_p, &sl->rng);
+            int t = sample_token(st.logits + (size_t)a * cfg->vocab_size, cfg->vocab_size, sc->temperature,
+                                 sc->top_p, &sl->rng);
             r->text[r->length++] = VOCAB[t];
             r->text[r->length] = 0;
             r->finished = VOCAB[t] == '$';
-            int cap = sc->max_new < cfg->block_size - sl->prompt_len ? sc->max_new : cfg->block_size - sl->prompt_len;
+            int cap = sc->max_new < cfg->block_size - sl->prompt_len ? sc->max_new
+                                                                     : cfg->block_size - sl->prompt_len;
             if (r->finished || r->length >= cap) { /* a sample cut off at the cap has L = cap, and is wrong */
                 r->correct = grade_response(&problems[sl->job / k], r->text, r->length);
                 sl->job = -1;
@@ -1145,7 +1196,11 @@ typedef struct {
     int histogram[MAX_TERMS + 1][LENGTH_BINS]; /* responses per difficulty and length bin */
 } EvalStats;
 
-static void tally(Tally *t, const Response *r) { t->count++; t->correct += r->correct; t->length_sum += r->length; }
+static void tally(Tally *t, const Response *r) {
+    t->count++;
+    t->correct += r->correct;
+    t->length_sum += r->length;
+}
 
 static void tally_responses(EvalStats *es, const Problem *problems, const Response *r, int n, int k) {
     memset(es, 0, sizeof(*es));
@@ -1158,9 +1213,11 @@ static void tally_responses(EvalStats *es, const Problem *problems, const Respon
     if (k < 4) return;
     long *key = xmalloc(sizeof(long) * (size_t)k, "quartiles");
     for (int p = 0; p < n; p++) {
-        for (int j = 0; j < k; j++) key[j] = (long)r[p * k + j].length << 32 | j; /* by length, ties by index */
+        for (int j = 0; j < k; j++)
+            key[j] = (long)r[p * k + j].length << 32 | j; /* by length, ties by index */
         qsort(key, (size_t)k, sizeof(long), cmp_long);
-        for (int rank = 0; rank < k; rank++) tally(&es->quartile[rank * 4 / k], &r[p * k + (int)(key[rank] & 0xffffffff)]);
+        for (int rank = 0; rank < k; rank++)
+            tally(&es->quartile[rank * 4 / k], &r[p * k + (int)(key[rank] & 0xffffffff)]);
     }
     free(key);
 }
@@ -1197,7 +1254,8 @@ typedef struct {
     Curve *curve;                 /* prune's training curve, saved with the state (NULL: none) */
 } Stage;
 
-static int stage_begin(Stage *s, GPT *model, const GPTConfig *config, uint32_t tag, int discard_stale, char *err);
+static int stage_begin(Stage *s, GPT *model, const GPTConfig *config, uint32_t tag, int discard_stale,
+                       char *err);
 static int stage_diverged(const Stage *s, long step, double loss, char *err);
 static int stage_save_or_stop(Stage *s, const GPT *model, long done, char *err);
 static int stage_finish(Stage *s, const GPT *model, char *err);
@@ -1229,8 +1287,8 @@ static void sft_defaults(SftConfig *c) {
 
 static int sft_load_data(const SftConfig *c, Dataset *train, Dataset *valid, char *err);
 static uint32_t sft_tag(const SftConfig *c, const Dataset *train);
-static void sft_progress(Stage *s, const SftConfig *c, GPT *model, const Dataset *valid, long done, double loss,
-                         double norm, float lr, int T, int *inputs, int *targets, float *mask);
+static void sft_progress(Stage *s, const SftConfig *c, GPT *model, const Dataset *valid, long done,
+                         double loss, double norm, float lr, int T, int *inputs, int *targets, float *mask);
 
 /* The order of examples in an epoch: a shuffle, then within chunks of 16 batches a sort by length
  * (so a batch pads little) and a shuffle of those batches. A function of (seed, epoch) only, so a
@@ -1252,7 +1310,8 @@ static void epoch_order(int *order, int n, const int *length, int batch, uint64_
         for (int b = 0; b < BUCKET_BATCHES; b++) perm[b] = b;
         shuffle(perm, BUCKET_BATCHES, &rng);
         for (int b = 0; b < BUCKET_BATCHES; b++)
-            for (int i = 0; i < batch; i++) copy[b * batch + i] = (int)(keys[perm[b] * batch + i] & 0xffffffff);
+            for (int i = 0; i < batch; i++)
+                copy[b * batch + i] = (int)(keys[perm[b] * batch + i] & 0xffffffff);
         memcpy(order + c0, copy, sizeof(int) * (size_t)chunk);
     }
     free(keys); free(copy);
@@ -1301,9 +1360,9 @@ static int run_sft(const SftConfig *c, char *err) {
     if (rc < 0) { dataset_free(&train); dataset_free(&valid); return -1; }
     if (rc == 0) gpt_init_weights(&model, c->seed);
     gpt_alloc_training(&model, c->batch, c->model.block_size);
-    OptimConfig oc = {.lr_max = c->lr, .lr_min = c->lr_min, .warmup_steps = c->warmup, .total_steps = c->steps,
-                      .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = c->weight_decay,
-                      .grad_clip = c->grad_clip};
+    OptimConfig oc = {.lr_max = c->lr, .lr_min = c->lr_min, .warmup_steps = c->warmup,
+                      .total_steps = c->steps, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
+                      .weight_decay = c->weight_decay, .grad_clip = c->grad_clip};
     size_t bt = (size_t)c->batch * c->model.block_size;
     int *inputs = xmalloc(sizeof(int) * bt, "batch"), *targets = xmalloc(sizeof(int) * bt, "batch");
     float *mask = xmalloc(sizeof(float) * bt, "batch");
@@ -1326,13 +1385,14 @@ static int run_sft(const SftConfig *c, char *err) {
         double loss = masked_mean_nll(model.logprob, mask, c->batch * T, model.dlogprob);
         double norm = train_step(&model, inputs, targets, &oc, step, loss);
         if (!isfinite(norm)) { rc = stage_diverged(&st, step, loss, err); break; }
-        sft_progress(&st, c, &model, &valid, step + 1, loss, norm, lr_schedule(&oc, step), T, inputs, targets, mask);
+        sft_progress(&st, c, &model, &valid, step + 1, loss, norm, lr_schedule(&oc, step), T, inputs, targets,
+                     mask);
         rc = stage_save_or_stop(&st, &model, step + 1, err);
     }
     if (rc == 0) rc = stage_finish(&st, &model, err);
     if (rc == 0)
-        printf("wrote %s after %d steps (%.0f s, %d thread(s))\n", c->out, c->steps, now_seconds() - st.t_start,
-               get_threads());
+        printf("wrote %s after %d steps (%.0f s, %d thread(s))\n", c->out, c->steps,
+               now_seconds() - st.t_start, get_threads());
     if (rc == 1) rc = 0; /* stopped by stop_after: OUT.resume holds the state */
     free(inputs); free(targets); free(mask); free(order); free(length);
     gpt_free(&model);
@@ -1394,14 +1454,17 @@ static int run_presample(const PresampleConfig *c, char *err) {
     Response *r = xcalloc((size_t)P * K, sizeof(Response), "samples");
     size_t stride = (size_t)K * (size_t)(c->max_new + 1); /* a problem's text in the arena */
     char *arena = xmalloc((size_t)P * stride, "samples");
-    SampleConfig sc = {.temperature = c->temperature, .top_p = c->top_p, .max_new = c->max_new, .seed = c->seed};
+    SampleConfig sc = {.temperature = c->temperature, .top_p = c->top_p, .max_new = c->max_new,
+                       .seed = c->seed};
     PresampledSet ps = {.problems = P, .k = K, .max_new = c->max_new, .temperature = c->temperature,
-                        .top_p = c->top_p, .seed = c->seed, .config = ref.config, .params_crc = params_crc(&ref)};
+                        .top_p = c->top_p, .seed = c->seed, .config = ref.config,
+                        .params_crc = params_crc(&ref)};
     PresampleProgress pp;
     int start = presample_recover(c, &pp, &ps, problems, P, r, arena, err), rc = start < 0 ? -1 : 0;
     int chunk = c->save_every > 0 && c->save_every < PRESAMPLE_CHUNK ? c->save_every : PRESAMPLE_CHUNK;
     if (!c->quiet && rc == 0)
-        fprintf(stderr, "presample: %d problems x %d samples from %s, %d thread(s)\n", P, K, c->ref, get_threads());
+        fprintf(stderr, "presample: %d problems x %d samples from %s, %d thread(s)\n", P, K, c->ref,
+                get_threads());
     /* chunks change nothing in the samples: each problem has its own streams */
     for (int p0 = start; rc == 0 && p0 < P; p0 += chunk) {
         int n = P - p0 < chunk ? P - p0 : chunk;
@@ -1454,8 +1517,9 @@ static void prune_defaults(PruneConfig *c) {
     PruneConfig d = {.ref = "data/reference.bin", .presampled = "out/presampled.txt", .out = "out/pruned.bin",
                      .data_dir = "data", .m = 8, .batch = 32, .epochs = 1, .log_every = 25, .save_every = 50,
                      .curve_problems = 32, .lambda = 2.0f, .clip_eps = 0.2f, .lr = 1e-4f, .lr_min = 0.0f,
-                     .warmup_frac = 0.1f, .weight_decay = 0.0f, .grad_clip = 10.0f, .advantage = ADVANTAGE_OFFICIAL,
-                     .ratio = RATIO_MEAN, .method = METHOD_O1_PRUNER, .beta = 0.1f, .seed = 1};
+                     .warmup_frac = 0.1f, .weight_decay = 0.0f, .grad_clip = 10.0f,
+                     .advantage = ADVANTAGE_OFFICIAL, .ratio = RATIO_MEAN, .method = METHOD_O1_PRUNER,
+                     .beta = 0.1f, .seed = 1};
     *c = d;
 }
 
@@ -1691,7 +1755,8 @@ static void batch_free(Batch *b) {
  * log pi_ref(y|x) of each, computed here once because pi_ref is frozen. Returns the mean reward. */
 static double training_set_build(TrainingSet *ts, const PruneConfig *c, const PresampledSet *ps, GPT *ref,
                                  Batch *b) {
-    size_t capacity = (size_t)ps->problems * (size_t)(ps->k > 2 * BASELINE_SHORTEST ? ps->k : 2 * BASELINE_SHORTEST);
+    size_t capacity =
+            (size_t)ps->problems * (size_t)(ps->k > 2 * BASELINE_SHORTEST ? ps->k : 2 * BASELINE_SHORTEST);
     Example *ex = xcalloc(capacity, sizeof(Example), "training set");
     ts->weight = xcalloc(capacity, sizeof(float), "advantages");
     double mean_reward = 0.0;
@@ -1711,8 +1776,8 @@ static double training_set_build(TrainingSet *ts, const PruneConfig *c, const Pr
 }
 
 /* a baseline's loss on the batch, d loss / d logprob into dlogprob; stat: DPO's margin, accuracy */
-static double baseline_loss(const PruneConfig *c, const float *logprob, const Batch *b, int T, float *dlogprob,
-                            double stat[3]) {
+static double baseline_loss(const PruneConfig *c, const float *logprob, const Batch *b, int T,
+                            float *dlogprob, double stat[3]) {
     if (c->method == METHOD_DPO) {
         DpoStats st = dpo_loss(logprob, b->mask, b->ref_logprob_sum, c->batch / 2, T, c->beta, dlogprob);
         stat[0] = st.margin;
@@ -1725,8 +1790,8 @@ static double baseline_loss(const PruneConfig *c, const float *logprob, const Ba
 /* One step of Algorithm 1's loop, on the sequences b->idx of the training set: gather their
  * weights and log pi_ref, forward pi_theta, Eq. 11, backward, AdamW. Writes the loss and its
  * statistics; returns the gradient norm (not finite: the step was not taken). */
-static double prune_step(GPT *policy, const TrainingSet *ts, Batch *b, const PruneConfig *c, const OptimConfig *oc,
-                         long step, double *loss, double stat[3]) {
+static double prune_step(GPT *policy, const TrainingSet *ts, Batch *b, const PruneConfig *c,
+                         const OptimConfig *oc, long step, double *loss, double stat[3]) {
     for (int i = 0; i < c->batch; i++) {
         b->weight[i] = ts->weight[b->idx[i]];                  /* w (Eq. 10 and the weights) */
         b->ref_logprob_sum[i] = ts->ref_logprob_sum[b->idx[i]]; /* log pi_ref(y|x) */
@@ -1752,15 +1817,19 @@ static double prune_step(GPT *policy, const TrainingSet *ts, Batch *b, const Pru
 static int prune_begin(const PruneConfig *c, PresampledSet *ps, GPT *ref, char *err);
 static void presampled_free(PresampledSet *ps);
 static uint32_t prune_tag(const PruneConfig *c, const PresampledSet *ps);
-static void prune_announce(const PruneConfig *c, const PresampledSet *ps, int items, double mean_reward, long total);
-static void prune_progress(Stage *s, const PruneConfig *c, long done, double loss, const double stat[3], float lr);
-static Curve *curve_begin(const PruneConfig *c, const Stage *s, GPT *policy, const Dataset *valid, int resumed);
+static void prune_announce(const PruneConfig *c, const PresampledSet *ps, int items, double mean_reward,
+                           long total);
+static void prune_progress(Stage *s, const PruneConfig *c, long done, double loss, const double stat[3],
+                           float lr);
+static Curve *curve_begin(const PruneConfig *c, const Stage *s, GPT *policy, const Dataset *valid,
+                          int resumed);
 static void curve_step(Curve *curve, const PruneConfig *c, GPT *policy, const Dataset *valid, long done,
                        double loss, double stat);
 static void curve_free(Curve *curve);
 
 /* the sequences of a step: `per_step` items of the epoch's order, each 1 sequence (a DPO pair: 2) */
-static void step_batch(int *idx, const int *order, long step, long steps_per_epoch, int per_step, int per_item) {
+static void step_batch(int *idx, const int *order, long step, long steps_per_epoch, int per_step,
+                       int per_item) {
     const int *items = order + (step % steps_per_epoch) * per_step;
     for (int q = 0; q < per_step; q++)
         for (int j = 0; j < per_item; j++) idx[q * per_item + j] = items[q] * per_item + j;
@@ -1775,28 +1844,31 @@ static int run_prune(const PruneConfig *c, char *err) {
     batch_alloc(&b, c->batch, ref.config.block_size);
     TrainingSet ts;
     double mean_reward = training_set_build(&ts, c, &ps, &ref, &b);
-    int items = ts.samples.count / ts.per_item, per_step = c->batch / ts.per_item, *order = NULL, *length = NULL;
+    int items = ts.samples.count / ts.per_item, per_step = c->batch / ts.per_item, *order = NULL,
+        *length = NULL;
     long steps_per_epoch = per_step > 0 ? items / per_step : 0, epoch = -1;
-    Stage st = {.name = "prune", .out = c->out, .total = steps_per_epoch * c->epochs, .save_every = c->save_every,
-                .stop_after = c->stop_after, .quiet = c->quiet};
+    Stage st = {.name = "prune", .out = c->out, .total = steps_per_epoch * c->epochs,
+                .save_every = c->save_every, .stop_after = c->stop_after, .quiet = c->quiet};
     Dataset valid = {0};
     int rc = -1, resumed;
     if (steps_per_epoch < 1) {
-        seterr(err, "%s: only %d training %s for %s, fewer than one step of --batch %d%s", c->presampled, items,
-               ts.per_item == 2 ? "pairs" : "sequences", METHOD_NAMES[c->method], c->batch,
+        seterr(err, "%s: only %d training %s for %s, fewer than one step of --batch %d%s", c->presampled,
+               items, ts.per_item == 2 ? "pairs" : "sequences", METHOD_NAMES[c->method], c->batch,
                ts.per_item == 2 ? " (2 sequences a pair)" : "");
         goto cleanup;
     }
-    if ((resumed = stage_begin(&st, &policy, &ref.config, prune_tag(c, &ps), c->discard_stale, err)) < 0) goto cleanup;
+    if ((resumed = stage_begin(&st, &policy, &ref.config, prune_tag(c, &ps), c->discard_stale, err)) < 0)
+        goto cleanup;
     if (!resumed) memcpy(policy.params, ref.params, ref.num_params * sizeof(float)); /* pi_theta = pi_ref */
     if (dataset_load_split(&valid, c->data_dir, "valid", ref.config.block_size, err)) goto cleanup_policy;
     gpt_alloc_training(&policy, c->batch, ref.config.block_size);
     order = xmalloc(sizeof(int) * (size_t)items, "batch order");
     length = xmalloc(sizeof(int) * (size_t)items, "batch order"); /* batches group similar lengths */
     for (int q = 0; q < items; q++) length[q] = ts.samples.ex[q * ts.per_item + ts.per_item - 1].length;
-    OptimConfig oc = {.lr_max = c->lr, .lr_min = c->lr_min, .warmup_steps = (int)(c->warmup_frac * st.total + 0.5),
-                      .total_steps = (int)st.total, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
-                      .weight_decay = c->weight_decay, .grad_clip = c->grad_clip};
+    OptimConfig oc = {.lr_max = c->lr, .lr_min = c->lr_min,
+                      .warmup_steps = (int)(c->warmup_frac * st.total + 0.5), .total_steps = (int)st.total,
+                      .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = c->weight_decay,
+                      .grad_clip = c->grad_clip};
     prune_announce(c, &ps, items, mean_reward, st.total);
     st.curve = curve_begin(c, &st, &policy, &valid, resumed);
     rc = 0;
@@ -1935,13 +2007,30 @@ static int read_text_file(const char *path, const char *hint, char **buffer, siz
 #define CKPT_HEADER 56
 #define CKPT_REDO "re-create it (o1pruner sft / prune) or restore a copy"
 
-static void put_u32(unsigned char *b, uint32_t v) { for (int i = 0; i < 4; i++) b[i] = (unsigned char)(v >> (8 * i)); }
-static void put_u64(unsigned char *b, uint64_t v) { for (int i = 0; i < 8; i++) b[i] = (unsigned char)(v >> (8 * i)); }
-static uint32_t get_u32(const unsigned char *b) { uint32_t v = 0; for (int i = 0; i < 4; i++) v |= (uint32_t)b[i] << (8 * i); return v; }
-static uint64_t get_u64(const unsigned char *b) { uint64_t v = 0; for (int i = 0; i < 8; i++) v |= (uint64_t)b[i] << (8 * i); return v; }
+static void put_u32(unsigned char *b, uint32_t v) {
+    for (int i = 0; i < 4; i++) b[i] = (unsigned char)(v >> (8 * i));
+}
+static void put_u64(unsigned char *b, uint64_t v) {
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)(v >> (8 * i));
+}
+static uint32_t get_u32(const unsigned char *b) {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) v |= (uint32_t)b[i] << (8 * i);
+    return v;
+}
+static uint64_t get_u64(const unsigned char *b) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)b[i] << (8 * i);
+    return v;
+}
 
 /* float arrays are written as their little-endian bytes; this program runs on little-endian hosts */
-static int host_is_little_endian(void) { uint32_t one = 1; unsigned char b; memcpy(&b, &one, 1); return b == 1; }
+static int host_is_little_endian(void) {
+    uint32_t one = 1;
+    unsigned char b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
 
 static int write_crc(FILE *f, uint32_t *crc, const void *data, size_t n) {
     *crc = crc32_update(*crc, data, n);
@@ -1967,7 +2056,9 @@ int checkpoint_save(const GPT *model, const char *path, int with_optimizer, char
     uint32_t crc = 0;
     size_t bytes = model->num_params * sizeof(float);
     int bad = write_crc(af.f, &crc, h, sizeof(h)) || write_crc(af.f, &crc, model->params, bytes);
-    if (with_optimizer) bad = bad || write_crc(af.f, &crc, model->adam_m, bytes) || write_crc(af.f, &crc, model->adam_v, bytes);
+    if (with_optimizer)
+        bad = bad || write_crc(af.f, &crc, model->adam_m, bytes) ||
+              write_crc(af.f, &crc, model->adam_v, bytes);
     unsigned char tail[4];
     put_u32(tail, crc);
     if (bad || fwrite(tail, 1, 4, af.f) != 4) {
@@ -1980,15 +2071,16 @@ int checkpoint_save(const GPT *model, const char *path, int with_optimizer, char
 
 /* The header of a checkpoint of file_size bytes, checked field by field before anything is
  * allocated for it: 0 with the config and the flags, or -1 with the reason in why */
-static int checkpoint_header(const unsigned char *h, uint64_t file_size, GPTConfig *c, uint32_t *flags, char *why) {
+static int checkpoint_header(const unsigned char *h, uint64_t file_size, GPTConfig *c, uint32_t *flags,
+                             char *why) {
     if (memcmp(h, CKPT_MAGIC, 8) != 0) {
         seterr(why, "not an o1pruner checkpoint (bad magic); give a file written by o1pruner");
         return -1;
     }
     uint32_t version = get_u32(h + 8), field[5];
     if (version != CKPT_VERSION) {
-        seterr(why, "checkpoint format version %u, this program reads version %u; use a matching o1pruner", version,
-               CKPT_VERSION);
+        seterr(why, "checkpoint format version %u, this program reads version %u; use a matching o1pruner",
+               version, CKPT_VERSION);
         return -1;
     }
     int fields_ok = 1;
@@ -2000,7 +2092,8 @@ static int checkpoint_header(const unsigned char *h, uint64_t file_size, GPTConf
                      .n_head = (int)field[3], .n_embd = (int)field[4]};
     char config_why[O1P_ERR_LEN] = "a config field is above 65536";
     if (!fields_ok || gpt_config_check(c, config_why) != 0) {
-        seterr(why, "impossible model config in checkpoint (%s); the file is corrupt, " CKPT_REDO, config_why);
+        seterr(why, "impossible model config in checkpoint (%s); the file is corrupt, " CKPT_REDO,
+               config_why);
         return -1;
     }
     *flags = get_u32(h + 32);
@@ -2017,14 +2110,17 @@ static int checkpoint_header(const unsigned char *h, uint64_t file_size, GPTConf
     fill_param_info(info, c, &expected_params);
     uint64_t num_params = get_u64(h + 48), arrays = *flags & 1u ? 3 : 1;
     if (num_params != expected_params) {
-        seterr(why, "parameter count %llu does not match the config (expected %zu); the file is corrupt, " CKPT_REDO,
+        seterr(why,
+               "parameter count %llu does not match the config (expected %zu); the file is "
+               "corrupt, " CKPT_REDO,
                (unsigned long long)num_params, expected_params);
         return -1;
     }
     uint64_t expected_size = CKPT_HEADER + arrays * num_params * sizeof(float) + 4;
     if (file_size != expected_size) {
-        seterr(why, "%s checkpoint: %llu bytes, the header implies %llu; " CKPT_REDO, file_size < expected_size ? "truncated" :
-               "oversized", (unsigned long long)file_size, (unsigned long long)expected_size);
+        seterr(why, "%s checkpoint: %llu bytes, the header implies %llu; " CKPT_REDO,
+               file_size < expected_size ? "truncated" : "oversized", (unsigned long long)file_size,
+               (unsigned long long)expected_size);
         return -1;
     }
     return 0;
@@ -2066,7 +2162,8 @@ int checkpoint_load(GPT *model, const char *path, int *has_optimizer, char *err)
         v = xcalloc(model->num_params, sizeof(float), "AdamW second moments");
     }
     int ok = fread(model->params, 1, bytes, f) == bytes &&
-             (!m || (fread(m, 1, bytes, f) == bytes && fread(v, 1, bytes, f) == bytes)) && fread(tail, 1, 4, f) == 4;
+             (!m || (fread(m, 1, bytes, f) == bytes && fread(v, 1, bytes, f) == bytes)) &&
+             fread(tail, 1, 4, f) == 4;
     uint32_t crc = crc32_update(0, h, CKPT_HEADER);
     crc = crc32_update(crc, model->params, bytes);
     if (m) crc = crc32_update(crc32_update(crc, m, bytes), v, bytes);
@@ -2095,9 +2192,11 @@ fail:
 /* a model checkpoint for the task: the vocabulary must be the task's */
 static int load_task_model(GPT *model, const char *path, char *err) {
     if (checkpoint_load(model, path, NULL, err)) return -1;
-    if (model->config.vocab_size != VOCAB_SIZE || model->config.block_size < MAX_PROMPT + minimal_length(MAX_TERMS)) {
-        seterr(err, "%s: a model with vocab_size %d and context %d cannot do this task (needs %d and >= %d)", path,
-               model->config.vocab_size, model->config.block_size, VOCAB_SIZE, MAX_PROMPT + minimal_length(MAX_TERMS));
+    if (model->config.vocab_size != VOCAB_SIZE ||
+        model->config.block_size < MAX_PROMPT + minimal_length(MAX_TERMS)) {
+        seterr(err, "%s: a model with vocab_size %d and context %d cannot do this task (needs %d and >= %d)",
+               path, model->config.vocab_size, model->config.block_size, VOCAB_SIZE,
+               MAX_PROMPT + minimal_length(MAX_TERMS));
         gpt_free(model);
         return -1;
     }
@@ -2179,7 +2278,9 @@ static char *split_text(const char *split, uint64_t seed, int *lines) {
             n = prompt_text(&p, line);
             n += minimal_trace(&p, line + n);
         } else {
-            int purpose = !strcmp(split, "train") ? STREAM_TRAIN : !strcmp(split, "valid") ? STREAM_VALID : STREAM_PRUNE;
+            int purpose = !strcmp(split, "train")   ? STREAM_TRAIN
+                          : !strcmp(split, "valid") ? STREAM_VALID
+                                                    : STREAM_PRUNE;
             Rng rng;
             rng_seed(&rng, seed, stream(purpose, (uint64_t)i), 0);
             int terms;
@@ -2217,7 +2318,8 @@ static int dataset_load(Dataset *ds, const char *path, int block_size, char *err
     for (size_t i = 0; i < size; i++) lines += ds->buffer[i] == '\n';
     if (size && ds->buffer[size - 1] != '\n') lines++;
     if (lines == 0 || lines > MAX_DATASET_LINES) {
-        seterr(err, "%s: %d lines, a split has 1 to %d; run 'o1pruner data' to write the splits", path, lines, MAX_DATASET_LINES);
+        seterr(err, "%s: %d lines, a split has 1 to %d; run 'o1pruner data' to write the splits", path, lines,
+               MAX_DATASET_LINES);
         dataset_free(ds);
         return -1;
     }
@@ -2227,7 +2329,11 @@ static int dataset_load(Dataset *ds, const char *path, int block_size, char *err
         char *end = strchr(line, '\n');
         if (end) *end = 0;
         int len = (int)strlen(line);
-        if (end == NULL && line + len != ds->buffer + size) { seterr(err, "%s:%d: NUL byte in line", path, ln); dataset_free(ds); return -1; }
+        if (end == NULL && line + len != ds->buffer + size) {
+            seterr(err, "%s:%d: NUL byte in line", path, ln);
+            dataset_free(ds);
+            return -1;
+        }
         Example *e = &ds->ex[ds->count];
         const char *eq = strchr(line, '=');
         const char *problem = NULL;
@@ -2272,24 +2378,27 @@ static void presampled_free(PresampledSet *ps) {
     memset(ps, 0, sizeof(*ps));
 }
 
-static uint32_t params_crc(const GPT *model) { return crc32_update(0, model->params, model->num_params * sizeof(float)); }
+static uint32_t params_crc(const GPT *model) {
+    return crc32_update(0, model->params, model->num_params * sizeof(float));
+}
 
 #define PRESAMPLED_FORMAT 1
-static int presampled_write(const char *path, const PresampledSet *ps, const Problem *problems, const Response *r,
-                            const char *ref_path, char *err) {
+static int presampled_write(const char *path, const PresampledSet *ps, const Problem *problems,
+                            const Response *r, const char *ref_path, char *err) {
     AtomicFile af;
     if (atomic_open(&af, path, err)) return -1;
     const GPTConfig *c = &ps->config;
     fprintf(af.f, "# o1pruner presampled set, format %d\n", PRESAMPLED_FORMAT);
-    fprintf(af.f, "# reference %08x config %d %d %d %d %d (%s)\n", ps->params_crc, c->vocab_size, c->block_size,
-            c->n_layer, c->n_head, c->n_embd, ref_path);
-    fprintf(af.f, "# problems %d k %d temperature %.9g top_p %.9g max_new %d seed %llu\n", ps->problems, ps->k,
-            ps->temperature, ps->top_p, ps->max_new, (unsigned long long)ps->seed);
+    fprintf(af.f, "# reference %08x config %d %d %d %d %d (%s)\n", ps->params_crc, c->vocab_size,
+            c->block_size, c->n_layer, c->n_head, c->n_embd, ref_path);
+    fprintf(af.f, "# problems %d k %d temperature %.9g top_p %.9g max_new %d seed %llu\n", ps->problems,
+            ps->k, ps->temperature, ps->top_p, ps->max_new, (unsigned long long)ps->seed);
     fprintf(af.f, "# columns: problem sample correct length prompt+response\n");
     for (int i = 0; i < ps->problems * ps->k; i++) {
         char prompt[MAX_PROMPT + 1];
         prompt_text(&problems[i / ps->k], prompt);
-        fprintf(af.f, "%d %d %d %d %s%s\n", i / ps->k, i % ps->k, r[i].correct, r[i].length, prompt, r[i].text);
+        fprintf(af.f, "%d %d %d %d %s%s\n", i / ps->k, i % ps->k, r[i].correct, r[i].length, prompt,
+                r[i].text);
     }
     return atomic_commit(&af, err);
 }
@@ -2337,9 +2446,10 @@ static int presampled_header_line(PresampledSet *ps, int ln, const char *line, c
         ps->params_crc = crc;
     }
     if (ln == 3) {
-        if (sscanf(line, "# problems %d k %d temperature %f top_p %f max_new %d seed %llu%n", &ps->problems, &ps->k,
-                   &ps->temperature, &ps->top_p, &ps->max_new, &seed, &n) != 6 || line[n] || ps->problems < 1 ||
-            ps->problems > 1000000 || ps->k < 1 || ps->k > 1024 || ps->max_new < 1 || ps->max_new > c->block_size) {
+        if (sscanf(line, "# problems %d k %d temperature %f top_p %f max_new %d seed %llu%n", &ps->problems,
+                   &ps->k, &ps->temperature, &ps->top_p, &ps->max_new, &seed, &n) != 6 ||
+            line[n] || ps->problems < 1 || ps->problems > 1000000 || ps->k < 1 || ps->k > 1024 ||
+            ps->max_new < 1 || ps->max_new > c->block_size) {
             seterr(why, "malformed or out-of-range settings line");
             return -1;
         }
@@ -2375,7 +2485,8 @@ static int presampled_sample_line(PresampledSet *ps, int i, char *line, char *wh
     }
     if (parse_prompt(text, prompt_len, &e->problem, why) != 0) return -1;
     if (length != len - prompt_len || length < 1 || length > ps->max_new) {
-        seterr(why, "length %d does not match the response (%d tokens, cap %d)", length, len - prompt_len, ps->max_new);
+        seterr(why, "length %d does not match the response (%d tokens, cap %d)", length, len - prompt_len,
+               ps->max_new);
         return -1;
     }
     if (len > ps->config.block_size) {
@@ -2386,7 +2497,8 @@ static int presampled_sample_line(PresampledSet *ps, int i, char *line, char *wh
         seterr(why, "'correct' is %d but grading says %d", correct, !correct);
         return -1;
     }
-    if (sample > 0 && memcmp(e->problem.digits, ps->sample[i - 1].problem.digits, sizeof(e->problem.digits))) {
+    if (sample > 0 &&
+        memcmp(e->problem.digits, ps->sample[i - 1].problem.digits, sizeof(e->problem.digits))) {
         seterr(why, "a different problem than the line before, for the same problem id");
         return -1;
     }
@@ -2413,7 +2525,8 @@ static int presampled_read(PresampledSet *ps, const char *path, char *err) {
      * file can hold is refused before anything is allocated for them */
     if ((size_t)total > (size - (size_t)(at - ps->buffer)) / 14 + 1) {
         ln = 3;
-        seterr(why, "the header promises %d x %d samples, the file is far too short for them", ps->problems, ps->k);
+        seterr(why, "the header promises %d x %d samples, the file is far too short for them", ps->problems,
+               ps->k);
         goto fail;
     }
     ps->sample = xcalloc((size_t)total, sizeof(Example), "pre-sampled set");
@@ -2442,21 +2555,25 @@ static int presample_read_partial(const PresampleConfig *c, const char *partial,
     if (access(partial, F_OK) != 0) return 0;
     PresampledSet ps;
     if (presampled_read(&ps, partial, err)) return -1;
-    int same = configs_equal(&ps.config, &want->config) && ps.params_crc == want->params_crc && ps.k == want->k &&
-               ps.max_new == want->max_new && ps.temperature == want->temperature && ps.top_p == want->top_p &&
-               ps.seed == want->seed && ps.problems <= P;
+    int same = configs_equal(&ps.config, &want->config) && ps.params_crc == want->params_crc &&
+               ps.k == want->k && ps.max_new == want->max_new && ps.temperature == want->temperature &&
+               ps.top_p == want->top_p && ps.seed == want->seed && ps.problems <= P;
     for (int p = 0; same && p < ps.problems; p++)
-        same = memcmp(ps.sample[p * ps.k].problem.digits, problems[p].digits, sizeof(problems[p].digits)) == 0 &&
-               ps.sample[p * ps.k].problem.n == problems[p].n;
+        same = ps.sample[p * ps.k].problem.n == problems[p].n &&
+               !memcmp(ps.sample[p * ps.k].problem.digits, problems[p].digits, sizeof(problems[p].digits));
     if (!same) {
         presampled_free(&ps);
         if (c->discard_stale) {
-            fprintf(stderr, "presample: %s holds samples of other settings or problems; starting over\n", partial);
+            fprintf(stderr, "presample: %s holds samples of other settings or problems; starting over\n",
+                    partial);
             remove(partial);
             return 0;
         }
-        seterr(err, "%s: the interrupted samples of a presample run with other settings or problems; rerun with the "
-               "settings it was started with, or delete it to start over", partial);
+        seterr(err,
+               "%s: the interrupted samples of a presample run with other settings or problems; rerun with "
+               "the "
+               "settings it was started with, or delete it to start over",
+               partial);
         return -1;
     }
     for (int i = 0; i < ps.problems * ps.k; i++) {
@@ -2497,8 +2614,8 @@ static uint32_t examples_crc(uint32_t crc, const Example *ex, int n) {
 }
 
 /* 1: *model holds the state from `resume`; 0: there is none (or a stale one was discarded); -1: error */
-static int resume_load(GPT *model, const char *resume, const GPTConfig *config, uint32_t tag, int discard_stale,
-                       const char *stage, char *err) {
+static int resume_load(GPT *model, const char *resume, const GPTConfig *config, uint32_t tag,
+                       int discard_stale, const char *stage, char *err) {
     if (access(resume, F_OK) != 0) return 0;
     int has_opt = 0;
     if (checkpoint_load(model, resume, &has_opt, err)) return -1;
@@ -2509,21 +2626,26 @@ static int resume_load(GPT *model, const char *resume, const GPTConfig *config, 
     uint32_t found = model->resume_tag;
     gpt_free(model);
     if (discard_stale) {
-        fprintf(stderr, "%s: %s holds the state of a run with other settings; starting over\n", stage, resume);
+        fprintf(stderr, "%s: %s holds the state of a run with other settings; starting over\n", stage,
+                resume);
         remove(resume);
         return 0;
     }
-    seterr(err, "%s: the interrupted state of a %s run with other settings or data (tag %08x, this run %08x); "
-           "rerun with the settings it was started with, or delete it to start over", resume, stage, found, tag);
+    seterr(err,
+           "%s: the interrupted state of a %s run with other settings or data (tag %08x, this run %08x); "
+           "rerun with the settings it was started with, or delete it to start over",
+           resume, stage, found, tag);
     return -1;
 }
 
 static uint32_t sft_tag(const SftConfig *c, const Dataset *train) {
     char s[512];
     const GPTConfig *m = &c->model;
-    snprintf(s, sizeof(s), "sft config %d %d %d %d %d steps %d batch %d warmup %d lr %.9g lr_min %.9g weight_decay %.9g "
-             "grad_clip %.9g seed %llu", m->vocab_size, m->block_size, m->n_layer, m->n_head, m->n_embd, c->steps, c->batch,
-             c->warmup, c->lr, c->lr_min, c->weight_decay, c->grad_clip, (unsigned long long)c->seed);
+    snprintf(s, sizeof(s),
+             "sft config %d %d %d %d %d steps %d batch %d warmup %d lr %.9g lr_min %.9g weight_decay %.9g "
+             "grad_clip %.9g seed %llu",
+             m->vocab_size, m->block_size, m->n_layer, m->n_head, m->n_embd, c->steps, c->batch, c->warmup,
+             c->lr, c->lr_min, c->weight_decay, c->grad_clip, (unsigned long long)c->seed);
     return examples_crc(crc32_update(0, s, strlen(s)), train->ex, train->count);
 }
 
@@ -2536,13 +2658,17 @@ static void print_duration(char *buf, size_t n, double seconds) {
 
 /* the settings a pruned model was made with, kept beside it so that run reuses it only for the same ones */
 static void prune_settings(char *out, size_t n, const PruneConfig *c) {
-    int k = c->method == METHOD_O1_PRUNER ? 0 : snprintf(out, n, "method %s beta %.9g ", METHOD_NAMES[c->method], c->beta);
+    int k = c->method == METHOD_O1_PRUNER
+                    ? 0
+                    : snprintf(out, n, "method %s beta %.9g ", METHOD_NAMES[c->method], c->beta);
     out += k;
     n -= (size_t)k;
-    snprintf(out, n, "m %d lambda %.9g epochs %d batch %d lr %.9g clip %.9g warmup %.9g weight_decay %.9g grad_clip %.9g "
-             "advantage %d ratio %d correct_only %d seed %llu\n", c->m, c->lambda, c->epochs, c->batch, c->lr, c->clip_eps,
-             c->warmup_frac, c->weight_decay, c->grad_clip, (int)c->advantage, (int)c->ratio, c->correct_only,
-             (unsigned long long)c->seed);
+    snprintf(out, n,
+             "m %d lambda %.9g epochs %d batch %d lr %.9g clip %.9g warmup %.9g weight_decay %.9g grad_clip "
+             "%.9g "
+             "advantage %d ratio %d correct_only %d seed %llu\n",
+             c->m, c->lambda, c->epochs, c->batch, c->lr, c->clip_eps, c->warmup_frac, c->weight_decay,
+             c->grad_clip, (int)c->advantage, (int)c->ratio, c->correct_only, (unsigned long long)c->seed);
 }
 
 static uint32_t prune_tag(const PruneConfig *c, const PresampledSet *ps) {
@@ -2567,7 +2693,8 @@ static int stop_due(long done, long total, long stop_after) {
 }
 
 /* 1: *model holds the state of OUT.resume; 0: a new model (zero parameters, tagged); -1: error */
-static int stage_begin(Stage *s, GPT *model, const GPTConfig *config, uint32_t tag, int discard_stale, char *err) {
+static int stage_begin(Stage *s, GPT *model, const GPTConfig *config, uint32_t tag, int discard_stale,
+                       char *err) {
     snprintf(s->resume, sizeof(s->resume), "%s.resume", s->out);
     int resumed = resume_load(model, s->resume, config, tag, discard_stale, s->name, err);
     if (resumed == 0) {
@@ -2582,8 +2709,8 @@ static int stage_begin(Stage *s, GPT *model, const GPTConfig *config, uint32_t t
 static int stage_diverged(const Stage *s, long step, double loss, char *err) {
     int saved = access(s->resume, F_OK) == 0;
     seterr(err, "%s: step %ld: non-finite %s; stopped without saving%s%s%s; try a lower --lr", s->name, step,
-           isfinite(loss) ? "gradient" : "loss", saved ? " (the last good state is in " : "", saved ? s->resume : "",
-           saved ? ")" : "");
+           isfinite(loss) ? "gradient" : "loss", saved ? " (the last good state is in " : "",
+           saved ? s->resume : "", saved ? ")" : "");
     return -1;
 }
 
@@ -2596,8 +2723,8 @@ static int stage_save_or_stop(Stage *s, const GPT *model, long done, char *err) 
     if (!stop && (s->save_every <= 0 || done % s->save_every != 0 || done >= s->total)) return 0;
     if (checkpoint_save(model, s->resume, 1, err) || (s->curve && curve_write(s->curve, err))) return -1;
     if (stop != 2) return stop;
-    seterr(err, "%s: interrupted at step %ld; state saved to %s, run the same command to resume", s->name, done,
-           s->resume);
+    seterr(err, "%s: interrupted at step %ld; state saved to %s, run the same command to resume", s->name,
+           done, s->resume);
     return -2;
 }
 
@@ -2630,29 +2757,33 @@ static int sft_load_data(const SftConfig *c, Dataset *train, Dataset *valid, cha
 }
 
 /* stage 1's progress lines, its validation every eval_every steps, the fingerprint after 3 steps */
-static void sft_progress(Stage *s, const SftConfig *c, GPT *model, const Dataset *valid, long done, double loss,
-                         double norm, float lr, int T, int *inputs, int *targets, float *mask) {
+static void sft_progress(Stage *s, const SftConfig *c, GPT *model, const Dataset *valid, long done,
+                         double loss, double norm, float lr, int T, int *inputs, int *targets, float *mask) {
     s->log_sum[0] += loss;
     s->log_n++;
     s->tokens += (double)c->batch * T;
     if (!c->quiet && (done % c->log_every == 0 || done == c->steps)) {
         char eta[32];
         stage_eta(s, done, eta, sizeof(eta));
-        fprintf(stderr, "step %5ld/%d | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | ETA %s\n", done, c->steps,
-                s->log_sum[0] / s->log_n, lr, norm, s->tokens / (now_seconds() - s->t_start), eta);
+        fprintf(stderr, "step %5ld/%d | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | ETA %s\n", done,
+                c->steps, s->log_sum[0] / s->log_n, lr, norm, s->tokens / (now_seconds() - s->t_start), eta);
         s->log_sum[0] = 0;
         s->log_n = 0;
     }
     if (!c->quiet && c->eval_every > 0 && (done % c->eval_every == 0 || done == c->steps)) {
         double vloss = dataset_loss(model, valid, c->batch, inputs, targets, mask);
-        SampleConfig greedy = {.temperature = 0.0f, .top_p = 1.0f, .max_new = c->model.block_size, .seed = c->seed};
+        SampleConfig greedy = {.temperature = 0.0f, .top_p = 1.0f, .max_new = c->model.block_size,
+                               .seed = c->seed};
         EvalStats es;
         evaluate(model, valid, 200, 1, &greedy, &es);
-        fprintf(stderr, "step %5ld/%d | valid loss %.4f | greedy accuracy %.1f%% on %d valid problems | mean length %.1f\n",
+        fprintf(stderr,
+                "step %5ld/%d | valid loss %.4f | greedy accuracy %.1f%% on %d valid problems | mean length "
+                "%.1f\n",
                 done, c->steps, vloss, 100 * accuracy(&es.all), es.all.count, mean_length(&es.all));
     }
     if (done == FINGERPRINT_STEPS) { /* README "Reproducing the reference model" */
-        printf("fingerprint: parameters after %d steps have CRC-32 %08x\n", FINGERPRINT_STEPS, params_crc(model));
+        printf("fingerprint: parameters after %d steps have CRC-32 %08x\n", FINGERPRINT_STEPS,
+               params_crc(model));
         fflush(stdout);
     }
 }
@@ -2661,8 +2792,8 @@ static void sft_progress(Stage *s, const SftConfig *c, GPT *model, const Dataset
 static int presample_begin(const PresampleConfig *c, GPT *ref, Problem **problems, int *P, char *err) {
     if (load_task_model(ref, c->ref, err)) return -1;
     if (c->max_new > ref->config.block_size) { /* responses stop at the context's end anyway */
-        seterr(err, "--max-new %d does not fit the context of %s (%d tokens); use at most %d", c->max_new, c->ref,
-               ref->config.block_size, ref->config.block_size);
+        seterr(err, "--max-new %d does not fit the context of %s (%d tokens); use at most %d", c->max_new,
+               c->ref, ref->config.block_size, ref->config.block_size);
         gpt_free(ref);
         return -1;
     }
@@ -2703,7 +2834,9 @@ static int presample_after_chunk(const PresampleConfig *c, PresampleProgress *pp
         pp->last_saved = done;
     }
     if (stop != 2) return stop;
-    seterr(err, "presample: interrupted after %d of %d problems; samples saved to %s, run the same command to resume",
+    seterr(err,
+           "presample: interrupted after %d of %d problems; samples saved to %s, run the same command to "
+           "resume",
            done, P, pp->partial);
     return -2;
 }
@@ -2723,8 +2856,10 @@ static int presample_finish(const PresampleConfig *c, const PresampleProgress *p
         L += back.length[i];
         A += back.correct[i];
     }
-    if (!c->quiet) fprintf(stderr, "presample: wrote %s and %s (%.0f s)\n", c->out, stats, now_seconds() - pp->t_start);
-    printf("pre-sampled %d x %d: accuracy %.1f%%, mean length %.1f\n", back.problems, back.k, 100 * A / n, L / n);
+    if (!c->quiet)
+        fprintf(stderr, "presample: wrote %s and %s (%.0f s)\n", c->out, stats, now_seconds() - pp->t_start);
+    printf("pre-sampled %d x %d: accuracy %.1f%%, mean length %.1f\n", back.problems, back.k, 100 * A / n,
+           L / n);
     presampled_free(&back);
     return rc;
 }
@@ -2733,7 +2868,8 @@ static int presample_finish(const PresampleConfig *c, const PresampleProgress *p
 static int prune_begin(const PruneConfig *c, PresampledSet *ps, GPT *ref, char *err) {
     if (presampled_read(ps, c->presampled, err)) return -1;
     if (c->method == METHOD_O1_PRUNER && c->m > ps->k) {
-        seterr(err, "%s: --m %d is more than the %d samples per problem it holds", c->presampled, c->m, ps->k);
+        seterr(err, "%s: --m %d is more than the %d samples per problem it holds", c->presampled, c->m,
+               ps->k);
         presampled_free(ps);
         return -1;
     }
@@ -2742,27 +2878,32 @@ static int prune_begin(const PruneConfig *c, PresampledSet *ps, GPT *ref, char *
         return -1;
     }
     if (configs_equal(&ref->config, &ps->config) && params_crc(ref) == ps->params_crc) return 0;
-    seterr(err, "%s was sampled from another model than %s (parameters CRC %08x, this one %08x); presample again "
-           "with --ref %s", c->presampled, c->ref, ps->params_crc, params_crc(ref), c->ref);
+    seterr(err,
+           "%s was sampled from another model than %s (parameters CRC %08x, this one %08x); presample again "
+           "with --ref %s",
+           c->presampled, c->ref, ps->params_crc, params_crc(ref), c->ref);
     gpt_free(ref);
     presampled_free(ps);
     return -1;
 }
 
-static void prune_announce(const PruneConfig *c, const PresampledSet *ps, int items, double mean_reward, long total) {
+static void prune_announce(const PruneConfig *c, const PresampledSet *ps, int items, double mean_reward,
+                           long total) {
     if (c->quiet) return;
     if (c->method == METHOD_O1_PRUNER)
-        fprintf(stderr, "prune: %d problems x m=%d samples%s: %d sequences, mean reward %+.3f", ps->problems, c->m,
-                c->correct_only ? " (correct only)" : "", items, mean_reward);
+        fprintf(stderr, "prune: %d problems x m=%d samples%s: %d sequences, mean reward %+.3f", ps->problems,
+                c->m, c->correct_only ? " (correct only)" : "", items, mean_reward);
     else
         fprintf(stderr, "prune: %s on %d problems: %d %s", METHOD_NAMES[c->method], ps->problems, items,
                 c->method == METHOD_DPO ? "pairs (chosen: the 2 shortest correct, rejected: the longest)"
                                         : "sequences (the 2 shortest correct)");
-    fprintf(stderr, ", %ld steps of %d (epochs: %d), %d thread(s)\n", total, c->batch, c->epochs, get_threads());
+    fprintf(stderr, ", %ld steps of %d (epochs: %d), %d thread(s)\n", total, c->batch, c->epochs,
+            get_threads());
 }
 
 /* stage 3's progress lines: means since the last line */
-static void prune_progress(Stage *s, const PruneConfig *c, long done, double loss, const double stat[3], float lr) {
+static void prune_progress(Stage *s, const PruneConfig *c, long done, double loss, const double stat[3],
+                           float lr) {
     s->log_sum[0] += loss;
     for (int i = 0; i < 3; i++) s->log_sum[i + 1] += stat[i];
     s->log_n++;
@@ -2773,7 +2914,8 @@ static void prune_progress(Stage *s, const PruneConfig *c, long done, double los
     int n = s->log_n;
     fprintf(stderr, "step %4ld/%ld | loss %+.4f", done, s->total, m[0] / n);
     if (c->method == METHOD_O1_PRUNER)
-        fprintf(stderr, " | ratio %.4f | clipped %4.1f%% | advantage %+.3f", m[1] / n, 100 * m[2] / n, m[3] / n);
+        fprintf(stderr, " | ratio %.4f | clipped %4.1f%% | advantage %+.3f", m[1] / n, 100 * m[2] / n,
+                m[3] / n);
     if (c->method == METHOD_DPO)
         fprintf(stderr, " | margin %+.3f | chosen preferred %5.1f%%", m[1] / n, 100 * m[2] / n);
     fprintf(stderr, " | lr %.2e | ETA %s\n", lr, eta);
@@ -2803,12 +2945,18 @@ static int curve_write(const Curve *curve, char *err) {
     const PruneConfig *c = curve->config;
     AtomicFile af;
     if (atomic_open(&af, curve->path, err)) return -1;
-    fprintf(af.f, "# o1pruner training curve (%s): step loss %s valid_length valid_accuracy; valid: greedy, "
-            "first %d problems\n", METHOD_NAMES[c->method],
-            c->method == METHOD_DPO ? "margin" : c->method == METHOD_O1_PRUNER ? "ratio" : "-", c->curve_problems);
+    fprintf(af.f,
+            "# o1pruner training curve (%s): step loss %s valid_length valid_accuracy; valid: greedy, "
+            "first %d problems\n",
+            METHOD_NAMES[c->method],
+            c->method == METHOD_DPO         ? "margin"
+            : c->method == METHOD_O1_PRUNER ? "ratio"
+                                            : "-",
+            c->curve_problems);
     for (int i = 0; i < curve->n; i++) {
         const CurvePoint *p = &curve->point[i];
-        fprintf(af.f, "%ld %.9g %.9g %.9g %.9g\n", p->step, p->loss, p->stat, p->valid_length, p->valid_accuracy);
+        fprintf(af.f, "%ld %.9g %.9g %.9g %.9g\n", p->step, p->loss, p->stat, p->valid_length,
+                p->valid_accuracy);
     }
     return atomic_commit(&af, err);
 }
@@ -2822,7 +2970,8 @@ static int curve_read(const char *path, CurvePoint *pt, int max, long until) {
     while (n < max && fgets(line, sizeof(line), f)) {
         CurvePoint p;
         if (line[0] == '#') continue;
-        if (sscanf(line, "%ld %lf %lf %lf %lf", &p.step, &p.loss, &p.stat, &p.valid_length, &p.valid_accuracy) != 5)
+        if (sscanf(line, "%ld %lf %lf %lf %lf", &p.step, &p.loss, &p.stat, &p.valid_length,
+                   &p.valid_accuracy) != 5)
             break;
         if (p.step <= until) pt[n++] = p;
     }
@@ -2833,7 +2982,8 @@ static int curve_read(const char *path, CurvePoint *pt, int max, long until) {
 static void curve_measure(GPT *model, const Dataset *valid, int problems, CurvePoint *pt) {
     pt->valid_length = pt->valid_accuracy = NAN;
     if (problems == 0) return;
-    SampleConfig greedy = {.temperature = 0.0f, .top_p = 1.0f, .max_new = model->config.block_size, .seed = 1};
+    SampleConfig greedy = {.temperature = 0.0f, .top_p = 1.0f, .max_new = model->config.block_size,
+                           .seed = 1};
     EvalStats es;
     evaluate(model, valid, problems, 1, &greedy, &es);
     pt->valid_length = mean_length(&es.all);
@@ -2841,7 +2991,8 @@ static void curve_measure(GPT *model, const Dataset *valid, int problems, CurveP
 }
 
 /* a resumed run keeps its points so far; a new one starts with the reference model at step 0 */
-static Curve *curve_begin(const PruneConfig *c, const Stage *s, GPT *policy, const Dataset *valid, int resumed) {
+static Curve *curve_begin(const PruneConfig *c, const Stage *s, GPT *policy, const Dataset *valid,
+                          int resumed) {
     Curve *curve = xcalloc(1, sizeof(Curve), "training curve");
     snprintf(curve->path, sizeof(curve->path), "%s.curve", c->out);
     curve->config = c;
@@ -2888,8 +3039,8 @@ typedef struct {
     float temperature, top_p;
 } EvalResult;
 
-static void evaluate_model(GPT *model, const Dataset *test, int samples, float temperature, float top_p, int max_new,
-                           uint64_t seed, EvalResult *er) {
+static void evaluate_model(GPT *model, const Dataset *test, int samples, float temperature, float top_p,
+                           int max_new, uint64_t seed, EvalResult *er) {
     SampleConfig sc = {.temperature = 0.0f, .top_p = 1.0f, .max_new = max_new, .seed = seed};
     evaluate(model, test, 0, 1, &sc, &er->greedy);
     er->samples = samples;
@@ -2903,24 +3054,28 @@ static void evaluate_model(GPT *model, const Dataset *test, int samples, float t
 }
 
 /* load and evaluate each model in turn on test.txt of data_dir (loaded into *test once) */
-static int evaluate_models(const char *const *paths, const char *const *names, int count, const char *data_dir,
-                           int samples, float temperature, float top_p, int max_new, uint64_t seed, int quiet,
-                           EvalResult *r, Dataset *test, char *err) {
+static int evaluate_models(const char *const *paths, const char *const *names, int count,
+                           const char *data_dir, int samples, float temperature, float top_p, int max_new,
+                           uint64_t seed, int quiet, EvalResult *r, Dataset *test, char *err) {
     memset(test, 0, sizeof(*test));
     for (int m = 0; m < count; m++) {
         GPT model;
         if (load_task_model(&model, paths[m], err)) { dataset_free(test); return -1; }
-        if (!test->ex && dataset_load_split(test, data_dir, "test", model.config.block_size, err)) { gpt_free(&model); return -1; }
+        if (!test->ex && dataset_load_split(test, data_dir, "test", model.config.block_size, err)) {
+            gpt_free(&model);
+            return -1;
+        }
         memset(&r[m], 0, sizeof(r[m]));
         r[m].name = names[m];
         r[m].path = paths[m];
         evaluate_model(&model, test, samples, temperature, top_p, max_new, seed, &r[m]);
         gpt_free(&model);
         if (!quiet) {
-            fprintf(stderr, "eval: %-9s greedy %.1f%% / %.1f tokens", names[m], 100 * accuracy(&r[m].greedy.all),
-                    mean_length(&r[m].greedy.all));
+            fprintf(stderr, "eval: %-9s greedy %.1f%% / %.1f tokens", names[m],
+                    100 * accuracy(&r[m].greedy.all), mean_length(&r[m].greedy.all));
             if (samples > 0)
-                fprintf(stderr, ", sampled %.1f%% / %.1f tokens", 100 * accuracy(&r[m].sampled.all), mean_length(&r[m].sampled.all));
+                fprintf(stderr, ", sampled %.1f%% / %.1f tokens", 100 * accuracy(&r[m].sampled.all),
+                        mean_length(&r[m].sampled.all));
             fprintf(stderr, "\n");
         }
     }
@@ -2947,28 +3102,37 @@ static void print_comparison(FILE *out, const EvalResult *r, int count) {
                 fprintf(out, " %6.1f %5.1f", 100 * accuracy(t), mean_length(t));
             }
             const EvalStats *base = mode == 0 ? &r[0].greedy : &r[0].sampled;
-            if (m > 0) fprintf(out, " %+6.2f", accuracy_efficiency_score(mean_length(&base->all), mean_length(&es->all), accuracy(&base->all), accuracy(&es->all)));
+            if (m > 0)
+                fprintf(out, " %+6.2f",
+                        accuracy_efficiency_score(mean_length(&base->all), mean_length(&es->all),
+                                                  accuracy(&base->all), accuracy(&es->all)));
             fprintf(out, "\n");
         }
     }
     fprintf(out, "%-22s", "minimal length");
     for (int n = MIN_TERMS; n <= MAX_TERMS; n++) fprintf(out, "        %5d", minimal_length(n));
     fprintf(out, "\n");
-    if (r[0].samples > 0) fprintf(out, "(sampled: temperature %g, %d responses per problem)\n", r[0].temperature, r[0].samples);
+    if (r[0].samples > 0)
+        fprintf(out, "(sampled: temperature %g, %d responses per problem)\n", r[0].temperature, r[0].samples);
 }
 
 /* the paper's Table 1 in miniature: within each problem, are the longer responses any more
  * accurate? And how far is each difficulty's mean length from the minimal one? */
 static void print_disharmony(FILE *out, const EvalResult *r, int count) {
     if (r[0].samples >= 4) {
-        fprintf(out, "Length disharmony (paper Table 1): each problem's %d sampled responses sorted by length and cut into\n"
-                     "4 groups; accuracy (%%) and mean length (tokens) per group\n%-22s", r[0].samples, "");
+        fprintf(out,
+                "Length disharmony (paper Table 1): each problem's %d sampled responses sorted by length and "
+                "cut into\n"
+                "4 groups; accuracy (%%) and mean length (tokens) per group\n%-22s",
+                r[0].samples, "");
         const char *group[4] = {"shortest", "2nd", "3rd", "longest"};
         for (int q = 0; q < 4; q++) fprintf(out, "%15s", group[q]);
         fprintf(out, "\n");
         for (int m = 0; m < count; m++) {
             fprintf(out, "%-22s", r[m].name);
-            for (int q = 0; q < 4; q++) fprintf(out, "  %5.1f / %5.1f", 100 * accuracy(&r[m].sampled.quartile[q]), mean_length(&r[m].sampled.quartile[q]));
+            for (int q = 0; q < 4; q++)
+                fprintf(out, "  %5.1f / %5.1f", 100 * accuracy(&r[m].sampled.quartile[q]),
+                        mean_length(&r[m].sampled.quartile[q]));
             fprintf(out, "\n");
         }
     }
@@ -2977,7 +3141,8 @@ static void print_disharmony(FILE *out, const EvalResult *r, int count) {
     fprintf(out, "\n");
     for (int m = 0; m < count; m++) {
         fprintf(out, "%-22s", r[m].name);
-        for (int n = MIN_TERMS; n <= MAX_TERMS; n++) fprintf(out, " %6.2f", mean_length(&r[m].greedy.level[n]) / minimal_length(n));
+        for (int n = MIN_TERMS; n <= MAX_TERMS; n++)
+            fprintf(out, " %6.2f", mean_length(&r[m].greedy.level[n]) / minimal_length(n));
         fprintf(out, "\n");
     }
 }
@@ -2985,11 +3150,18 @@ static void print_disharmony(FILE *out, const EvalResult *r, int count) {
 /* a text histogram of the response lengths per difficulty, one column per LENGTH_BIN tokens; the
  * bar heights of a difficulty share one scale, ^ marks the minimal length */
 static void print_histograms(FILE *out, const EvalResult *r, int count) {
-    static const char *const bar[9] = {" ", "\xe2\x96\x81", "\xe2\x96\x82", "\xe2\x96\x83", "\xe2\x96\x84", "\xe2\x96\x85",
-                                       "\xe2\x96\x86", "\xe2\x96\x87", "\xe2\x96\x88"}; /* UTF-8 U+2581..U+2588 */
+    static const char *const bar[9] = {" ",
+                                       "\xe2\x96\x81",
+                                       "\xe2\x96\x82",
+                                       "\xe2\x96\x83",
+                                       "\xe2\x96\x84",
+                                       "\xe2\x96\x85",
+                                       "\xe2\x96\x86",
+                                       "\xe2\x96\x87",
+                                       "\xe2\x96\x88"}; /* UTF-8 U+2581..U+2588 */
     int sampled = r[0].samples > 0;
-    fprintf(out, "Response lengths (%s), one column per %d tokens from 1 to %d\n", sampled ? "sampled" : "greedy", LENGTH_BIN,
-            LENGTH_BIN * LENGTH_BINS);
+    fprintf(out, "Response lengths (%s), one column per %d tokens from 1 to %d\n",
+            sampled ? "sampled" : "greedy", LENGTH_BIN, LENGTH_BIN * LENGTH_BINS);
     for (int n = MIN_TERMS; n <= MAX_TERMS; n++) {
         int most = 1;
         for (int m = 0; m < count; m++)
@@ -3009,19 +3181,22 @@ static void print_histograms(FILE *out, const EvalResult *r, int count) {
             fprintf(out, "| %5.1f\n", mean_length(&es->level[n]));
         }
         fprintf(out, "%-21s ", "");
-        for (int b = 0; b < LENGTH_BINS; b++) fprintf(out, "%c", (minimal_length(n) - 1) / LENGTH_BIN == b ? '^' : ' ');
+        for (int b = 0; b < LENGTH_BINS; b++)
+            fprintf(out, "%c", (minimal_length(n) - 1) / LENGTH_BIN == b ? '^' : ' ');
         fprintf(out, "\n");
     }
 }
 
 static void json_stats(FILE *f, const EvalStats *es, const char *indent) {
-    fprintf(f, "{\"accuracy\": %.6f, \"mean_length\": %.4f, \"responses\": %d,\n%s \"by_difficulty\": [", accuracy(&es->all),
-            mean_length(&es->all), es->all.count, indent);
+    fprintf(f, "{\"accuracy\": %.6f, \"mean_length\": %.4f, \"responses\": %d,\n%s \"by_difficulty\": [",
+            accuracy(&es->all), mean_length(&es->all), es->all.count, indent);
     int first = 1;
     for (int n = MIN_TERMS; n <= MAX_TERMS; n++) {
         const Tally *t = &es->level[n];
         if (!t->count) continue;
-        fprintf(f, "%s\n%s   {\"n\": %d, \"responses\": %d, \"accuracy\": %.6f, \"mean_length\": %.4f, \"minimal_length\": %d}",
+        fprintf(f,
+                "%s\n%s   {\"n\": %d, \"responses\": %d, \"accuracy\": %.6f, \"mean_length\": %.4f, "
+                "\"minimal_length\": %d}",
                 first ? "" : ",", indent, n, t->count, accuracy(t), mean_length(t), minimal_length(n));
         first = 0;
     }
@@ -3029,8 +3204,8 @@ static void json_stats(FILE *f, const EvalStats *es, const char *indent) {
     if (es->quartile[0].count) {
         fprintf(f, ",\n%s \"length_quartiles\": [", indent);
         for (int q = 0; q < 4; q++)
-            fprintf(f, "%s{\"responses\": %d, \"accuracy\": %.6f, \"mean_length\": %.4f}", q ? ", " : "", es->quartile[q].count,
-                    accuracy(&es->quartile[q]), mean_length(&es->quartile[q]));
+            fprintf(f, "%s{\"responses\": %d, \"accuracy\": %.6f, \"mean_length\": %.4f}", q ? ", " : "",
+                    es->quartile[q].count, accuracy(&es->quartile[q]), mean_length(&es->quartile[q]));
         fprintf(f, "]");
     }
     fprintf(f, ",\n%s \"length_histogram\": {\"bin_tokens\": %d, \"by_difficulty\": {", indent, LENGTH_BIN);
@@ -3047,11 +3222,12 @@ static void json_stats(FILE *f, const EvalStats *es, const char *indent) {
  * against the reference; the top level repeats the pruned model's aes / aes_sampled / changes.
  * compare adds lambda_ablation: lambda[i] -> the model r[ablation[i]]. */
 static void json_aes(FILE *f, const char *key, const Tally *base, const Tally *t) {
-    fprintf(f, "%s: %.6f", key, accuracy_efficiency_score(mean_length(base), mean_length(t), accuracy(base), accuracy(t)));
+    fprintf(f, "%s: %.6f", key,
+            accuracy_efficiency_score(mean_length(base), mean_length(t), accuracy(base), accuracy(t)));
 }
 
-static int write_report(const char *path, const EvalResult *r, int count, const char *const *keys, const float *lambda,
-                        const int *ablation, int n_ablation, char *err) {
+static int write_report(const char *path, const EvalResult *r, int count, const char *const *keys,
+                        const float *lambda, const int *ablation, int n_ablation, char *err) {
     AtomicFile af;
     if (atomic_open(&af, path, err)) return -1;
     FILE *f = af.f;
@@ -3060,19 +3236,25 @@ static int write_report(const char *path, const EvalResult *r, int count, const 
     fprintf(f, "{\n");
     for (int m = 0; m < count; m++) {
         if (!strcmp(keys[m], "pruned")) pruned = m;
-        fprintf(f, "  \"%s\": {\n    \"model\": \"%s\",\n    \"accuracy\": %.6f,\n    \"mean_length\": %.4f,\n    \"greedy\": ",
+        fprintf(f,
+                "  \"%s\": {\n    \"model\": \"%s\",\n    \"accuracy\": %.6f,\n    \"mean_length\": %.4f,\n  "
+                "  \"greedy\": ",
                 keys[m], r[m].path, accuracy(&r[m].greedy.all), mean_length(&r[m].greedy.all));
         json_stats(f, &r[m].greedy, "     ");
         if (r[m].samples > 0) {
             fprintf(f, ",\n    \"sampled\": ");
             json_stats(f, &r[m].sampled, "     ");
-            fprintf(f, ",\n    \"sampling\": {\"temperature\": %g, \"top_p\": %g, \"samples_per_problem\": %d}", r[m].temperature,
-                    r[m].top_p, r[m].samples);
+            fprintf(f,
+                    ",\n    \"sampling\": {\"temperature\": %g, \"top_p\": %g, \"samples_per_problem\": %d}",
+                    r[m].temperature, r[m].top_p, r[m].samples);
         }
         if (m > 0) {
             fprintf(f, ",\n    ");
             json_aes(f, "\"aes\"", &base->greedy.all, &r[m].greedy.all);
-            if (r[m].samples > 0) { fprintf(f, ", "); json_aes(f, "\"aes_sampled\"", &base->sampled.all, &r[m].sampled.all); }
+            if (r[m].samples > 0) {
+                fprintf(f, ", ");
+                json_aes(f, "\"aes_sampled\"", &base->sampled.all, &r[m].sampled.all);
+            }
         }
         fprintf(f, "\n  },\n");
     }
@@ -3081,8 +3263,13 @@ static int write_report(const char *path, const EvalResult *r, int count, const 
         fprintf(f, "  ");
         json_aes(f, "\"aes\"", &base->greedy.all, &b->greedy.all);
         fprintf(f, ",\n");
-        if (base->samples > 0) { fprintf(f, "  "); json_aes(f, "\"aes_sampled\"", &base->sampled.all, &b->sampled.all); fprintf(f, ",\n"); }
-        fprintf(f, "  \"length_change\": %.6f,\n", mean_length(&b->greedy.all) / mean_length(&base->greedy.all) - 1.0);
+        if (base->samples > 0) {
+            fprintf(f, "  ");
+            json_aes(f, "\"aes_sampled\"", &base->sampled.all, &b->sampled.all);
+            fprintf(f, ",\n");
+        }
+        fprintf(f, "  \"length_change\": %.6f,\n",
+                mean_length(&b->greedy.all) / mean_length(&base->greedy.all) - 1.0);
         fprintf(f, "  \"accuracy_change\": %.6f,\n", accuracy(&b->greedy.all) - accuracy(&base->greedy.all));
     }
     if (n_ablation > 0) {
@@ -3091,7 +3278,8 @@ static int write_report(const char *path, const EvalResult *r, int count, const 
             fprintf(f, "%s{\"lambda\": %g, \"model\": \"%s\"}", i ? ", " : "", lambda[i], keys[ablation[i]]);
         fprintf(f, "],\n");
     }
-    fprintf(f, "  \"aes_formula\": \"dL + 3*dA if dA >= 0 else dL - 5*|dA|, dL = (L_ref - L)/L_ref, dA = (Acc - Acc_ref)/Acc_ref\"\n}\n");
+    fprintf(f, "  \"aes_formula\": \"dL + 3*dA if dA >= 0 else dL - 5*|dA|, dL = (L_ref - L)/L_ref, dA = "
+               "(Acc - Acc_ref)/Acc_ref\"\n}\n");
     return atomic_commit(&af, err);
 }
 
@@ -3099,29 +3287,42 @@ static int write_report(const char *path, const EvalResult *r, int count, const 
  * as one self-contained SVG written with fprintf */
 typedef struct { double left, top, width, height, xmin, xmax, ymin, ymax; } SvgPanel;
 
-static double svg_x(const SvgPanel *p, double x) { return p->left + (x - p->xmin) / (p->xmax - p->xmin) * p->width; }
-static double svg_y(const SvgPanel *p, double y) { return p->top + p->height - (y - p->ymin) / (p->ymax - p->ymin) * p->height; }
+static double svg_x(const SvgPanel *p, double x) {
+    return p->left + (x - p->xmin) / (p->xmax - p->xmin) * p->width;
+}
+static double svg_y(const SvgPanel *p, double y) {
+    return p->top + p->height - (y - p->ymin) / (p->ymax - p->ymin) * p->height;
+}
 
 static void svg_axes(FILE *f, const SvgPanel *p, const char *title, const char *xlabel) {
-    fprintf(f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='none' stroke='#444'/>\n", p->left, p->top, p->width, p->height);
-    fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='middle' font-weight='bold'>%s</text>\n", p->left + p->width / 2, p->top - 8, title);
-    fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='middle'>%s</text>\n", p->left + p->width / 2, p->top + p->height + 30, xlabel);
+    fprintf(f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='none' stroke='#444'/>\n", p->left,
+            p->top, p->width, p->height);
+    fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='middle' font-weight='bold'>%s</text>\n",
+            p->left + p->width / 2, p->top - 8, title);
+    fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='middle'>%s</text>\n", p->left + p->width / 2,
+            p->top + p->height + 30, xlabel);
     for (int i = 0; i <= 4; i++) { /* 5 ticks on each axis */
         double x = p->xmin + i * (p->xmax - p->xmin) / 4, y = p->ymin + i * (p->ymax - p->ymin) / 4;
-        fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='middle' font-size='10'>%.4g</text>\n", svg_x(p, x), p->top + p->height + 14, x);
-        fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='end' font-size='10'>%.4g</text>\n", p->left - 4, svg_y(p, y) + 3, y);
-        fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#ddd'/>\n", p->left, svg_y(p, y), p->left + p->width, svg_y(p, y));
+        fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='middle' font-size='10'>%.4g</text>\n", svg_x(p, x),
+                p->top + p->height + 14, x);
+        fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='end' font-size='10'>%.4g</text>\n", p->left - 4,
+                svg_y(p, y) + 3, y);
+        fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#ddd'/>\n", p->left, svg_y(p, y),
+                p->left + p->width, svg_y(p, y));
     }
 }
 
-static void svg_polyline(FILE *f, const SvgPanel *p, const double *x, const double *y, int n, const char *color, const char *style) {
+static void svg_polyline(FILE *f, const SvgPanel *p, const double *x, const double *y, int n,
+                         const char *color, const char *style) {
     fprintf(f, "<polyline fill='none' stroke='%s' stroke-width='2' %s points='", color, style);
     for (int i = 0; i < n; i++)
-        if (isfinite(y[i])) fprintf(f, "%.1f,%.1f ", svg_x(p, x[i]), svg_y(p, fmin(fmax(y[i], p->ymin), p->ymax)));
+        if (isfinite(y[i]))
+            fprintf(f, "%.1f,%.1f ", svg_x(p, x[i]), svg_y(p, fmin(fmax(y[i], p->ymin), p->ymax)));
     fprintf(f, "'/>\n");
 }
 
-static const char *const SVG_COLORS[] = {"#888888", "#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"};
+static const char *const SVG_COLORS[] = {"#888888", "#1f77b4", "#2ca02c", "#d62728",
+                                         "#9467bd", "#8c564b", "#e377c2"};
 
 /* the top row: per difficulty, the fraction of responses in each length bin, one line per model */
 static void svg_length_panels(FILE *f, const EvalResult *r, int count) {
@@ -3132,13 +3333,16 @@ static void svg_length_panels(FILE *f, const EvalResult *r, int count) {
             for (int b = 0; b < LENGTH_BINS; b++)
                 if (es->level[n].count) ymax = fmax(ymax, (double)es->histogram[n][b] / es->level[n].count);
         }
-        SvgPanel p = {60 + (n - MIN_TERMS) * 188, 80, 160, 200, 0, LENGTH_BIN * LENGTH_BINS, 0, ymax > 0 ? ymax * 1.05 : 1};
+        SvgPanel p = {60 + (n - MIN_TERMS) * 188, 80, 160, 200, 0, LENGTH_BIN * LENGTH_BINS, 0,
+                      ymax > 0 ? ymax * 1.05 : 1};
         char title[32];
         snprintf(title, sizeof(title), "n = %d terms", n);
         svg_axes(f, &p, title, "response tokens");
         double lx = svg_x(&p, minimal_length(n));
-        fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='black' stroke-dasharray='4,3'/>"
-                   "<text x='%.1f' y='%.1f' font-size='10'>minimal</text>\n", lx, p.top, lx, p.top + p.height, lx + 3, p.top + 12);
+        fprintf(f,
+                "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='black' stroke-dasharray='4,3'/>"
+                "<text x='%.1f' y='%.1f' font-size='10'>minimal</text>\n",
+                lx, p.top, lx, p.top + p.height, lx + 3, p.top + 12);
         for (int m = 0; m < count; m++) {
             const EvalStats *es = r[0].samples > 0 ? &r[m].sampled : &r[m].greedy;
             int k = 0;
@@ -3147,14 +3351,16 @@ static void svg_length_panels(FILE *f, const EvalResult *r, int count) {
                 y[k++] = es->level[n].count ? (double)es->histogram[n][b] / es->level[n].count : 0;
             }
             if (m > 0) { svg_polyline(f, &p, x, y, k, SVG_COLORS[m % 7], ""); continue; }
-            fprintf(f, "<polygon fill='#d8d8d8' stroke='none' points='%.1f,%.1f ", svg_x(&p, 0), svg_y(&p, 0)); /* before: an area */
+            fprintf(f, "<polygon fill='#d8d8d8' stroke='none' points='%.1f,%.1f ", svg_x(&p, 0),
+                    svg_y(&p, 0)); /* before: an area */
             for (int i = 0; i < k; i++) fprintf(f, "%.1f,%.1f ", svg_x(&p, x[i]), svg_y(&p, y[i]));
             fprintf(f, "%.1f,%.1f'/>\n", svg_x(&p, p.xmax), svg_y(&p, 0));
         }
     }
 }
 
-static int write_svg(const char *path, const EvalResult *r, int count, const char *const *model_paths, int o1, char *err) {
+static int write_svg(const char *path, const EvalResult *r, int count, const char *const *model_paths, int o1,
+                     char *err) {
     CurvePoint curve[8][CURVE_POINTS + 2];
     int points[8] = {0};
     double length_max = 0, loss_min = 0, loss_max = 0, stat_min = 1, stat_max = 1;
@@ -3165,27 +3371,45 @@ static int write_svg(const char *path, const EvalResult *r, int count, const cha
         for (int i = 0; i < points[m]; i++) {
             length_max = fmax(length_max, curve[m][i].valid_length);
             if (m != o1) continue; /* loss and ratio: O1-Pruner's */
-            if (isfinite(curve[m][i].loss)) { loss_min = fmin(loss_min, curve[m][i].loss); loss_max = fmax(loss_max, curve[m][i].loss); }
-            if (isfinite(curve[m][i].stat)) { stat_min = fmin(stat_min, curve[m][i].stat); stat_max = fmax(stat_max, curve[m][i].stat); }
+            if (isfinite(curve[m][i].loss)) {
+                loss_min = fmin(loss_min, curve[m][i].loss);
+                loss_max = fmax(loss_max, curve[m][i].loss);
+            }
+            if (isfinite(curve[m][i].stat)) {
+                stat_min = fmin(stat_min, curve[m][i].stat);
+                stat_max = fmax(stat_max, curve[m][i].stat);
+            }
         }
     }
     AtomicFile af;
     if (atomic_open(&af, path, err)) return -1;
     FILE *f = af.f;
     int W = 1000, H = 660;
-    fprintf(f, "<?xml version='1.0' encoding='UTF-8'?>\n<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
-               "viewBox='0 0 %d %d' font-family='sans-serif' font-size='12'>\n<rect width='100%%' height='100%%' fill='white'/>\n", W, H, W, H);
-    fprintf(f, "<text x='%d' y='24' text-anchor='middle' font-size='16' font-weight='bold'>O1-Pruner on the toy task: "
-               "response lengths on the test split (%s), and training</text>\n", W / 2, r[0].samples > 0 ? "sampled" : "greedy");
+    fprintf(f,
+            "<?xml version='1.0' encoding='UTF-8'?>\n<svg xmlns='http://www.w3.org/2000/svg' width='%d' "
+            "height='%d' "
+            "viewBox='0 0 %d %d' font-family='sans-serif' font-size='12'>\n<rect width='100%%' "
+            "height='100%%' fill='white'/>\n",
+            W, H, W, H);
+    fprintf(f,
+            "<text x='%d' y='24' text-anchor='middle' font-size='16' font-weight='bold'>O1-Pruner on the toy "
+            "task: "
+            "response lengths on the test split (%s), and training</text>\n",
+            W / 2, r[0].samples > 0 ? "sampled" : "greedy");
     for (int m = 0; m < count; m++) /* legend */
-        fprintf(f, "<rect x='%d' y='%d' width='14' height='%d' fill='%s'/><text x='%d' y='44'>%s</text>\n", 60 + 170 * m,
-                m == 0 ? 34 : 38, m == 0 ? 12 : 4, m == 0 ? "#d8d8d8" : SVG_COLORS[m % 7], 80 + 170 * m, r[m].name);
+        fprintf(f, "<rect x='%d' y='%d' width='14' height='%d' fill='%s'/><text x='%d' y='44'>%s</text>\n",
+                60 + 170 * m, m == 0 ? 34 : 38, m == 0 ? 12 : 4, m == 0 ? "#d8d8d8" : SVG_COLORS[m % 7],
+                80 + 170 * m, r[m].name);
     svg_length_panels(f, r, count);
-    fprintf(f, "<text x='20' y='180' transform='rotate(-90 20 180)' text-anchor='middle'>fraction of responses</text>\n");
+    fprintf(f, "<text x='20' y='180' transform='rotate(-90 20 180)' text-anchor='middle'>fraction of "
+               "responses</text>\n");
     /* bottom row: O1-Pruner's loss and mean ratio, and every trained model's greedy length on valid */
     long last_step = 1;
-    for (int m = 1; m < count && m < 8; m++) if (points[m]) last_step = curve[m][points[m] - 1].step > last_step ? curve[m][points[m] - 1].step : last_step;
-    const char *title[3] = {"O1-Pruner: PPO-clip loss", "O1-Pruner: mean ratio pi_theta / pi_ref", "greedy mean length on valid problems"};
+    for (int m = 1; m < count && m < 8; m++)
+        if (points[m])
+            last_step = curve[m][points[m] - 1].step > last_step ? curve[m][points[m] - 1].step : last_step;
+    const char *title[3] = {"O1-Pruner: PPO-clip loss", "O1-Pruner: mean ratio pi_theta / pi_ref",
+                            "greedy mean length on valid problems"};
     double ylo[3] = {loss_min, stat_min, 0}, yhi[3] = {loss_max, stat_max, length_max * 1.05};
     for (int j = 0; j < 3; j++) {
         if (yhi[j] <= ylo[j]) yhi[j] = ylo[j] + 1;
@@ -3201,12 +3425,12 @@ static int write_svg(const char *path, const EvalResult *r, int count, const cha
         }
         if (j == 2 && points[o1] > 0 && isfinite(curve[o1][0].valid_length)) {
             double ref_length = curve[o1][0].valid_length;
-            fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='%s' stroke-dasharray='6,3'/>\n", p.left, svg_y(&p, ref_length),
-                    p.left + p.width, svg_y(&p, ref_length), SVG_COLORS[0]);
+            fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='%s' stroke-dasharray='6,3'/>\n",
+                    p.left, svg_y(&p, ref_length), p.left + p.width, svg_y(&p, ref_length), SVG_COLORS[0]);
         }
         if (points[o1] == 0)
-            fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='middle'>no curve: %s.curve is missing</text>\n", p.left + p.width / 2,
-                    p.top + p.height / 2, model_paths[o1]);
+            fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='middle'>no curve: %s.curve is missing</text>\n",
+                    p.left + p.width / 2, p.top + p.height / 2, model_paths[o1]);
     }
     fprintf(f, "</svg>\n");
     return atomic_commit(&af, err);
@@ -3297,7 +3521,8 @@ static void vec_params(FILE *f, const char *prefix, const GPT *model, const floa
 #define VECTORS_SEED 1
 #define VECTORS_INIT_NOISE 0.05f /* added to the initial parameters: no zero biases, no unit gains */
 #define VECTORS_PERTURB 0.1f     /* pi_theta = pi_ref + this much noise */
-static const GPTConfig VECTORS_CONFIG = {.vocab_size = VOCAB_SIZE, .block_size = 48, .n_layer = 2, .n_head = 2, .n_embd = 16};
+static const GPTConfig VECTORS_CONFIG = {.vocab_size = VOCAB_SIZE, .block_size = 48, .n_layer = 2, .n_head = 2,
+                                         .n_embd = 16};
 static const char *const VECTORS_BATCH[2] = {"3+4+5=03+4=07,07+5=12,A12$", "2+7=02+7=09,v02+7=09,A09$"};
 #define VECTORS_PROBLEMS 2
 #define VECTORS_K 4
@@ -3307,8 +3532,9 @@ static const char *const VECTORS_RESPONSES[VECTORS_PROBLEMS * VECTORS_K] = {
     "03+4=07,07+5=12,A12$", "03+4=07,07+5=12,v03+4=07,A12$", "03+4=07,07+5=11,A11$",
     "03+4=07,07+5=12,r03+4=07,07+5=12,A12$"};
 #define VECTORS_MAX_LEN 64
-static const OptimConfig VECTORS_ADAMW = {.lr_max = 1e-2f, .lr_min = 1e-2f, .warmup_steps = 0, .total_steps = 2, .beta1 = 0.9f,
-                                          .beta2 = 0.95f, .eps = 1e-5f, .weight_decay = 0.1f, .grad_clip = 1.0f};
+static const OptimConfig VECTORS_ADAMW = {.lr_max = 1e-2f, .lr_min = 1e-2f, .warmup_steps = 0,
+                                          .total_steps = 2, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-5f,
+                                          .weight_decay = 0.1f, .grad_clip = 1.0f};
 
 /* examples from prompt+response texts, and their batch as SFT and prune build it; padded
  * positions get target 0 instead of "none" so that every log-prob is defined (mask 0 there) */
@@ -3318,7 +3544,10 @@ static void vectors_examples(Example *ex, char (*text)[VECTORS_MAX_LEN], int n) 
         ex[i].text = text[i];
         ex[i].length = (int)strlen(text[i]);
         ex[i].prompt_len = (int)(strchr(text[i], '=') - text[i]) + 1;
-        if (parse_prompt(text[i], ex[i].prompt_len, &ex[i].problem, err)) { fprintf(stderr, "internal error: %s\n", err); exit(1); }
+        if (parse_prompt(text[i], ex[i].prompt_len, &ex[i].problem, err)) {
+            fprintf(stderr, "internal error: %s\n", err);
+            exit(1);
+        }
     }
 }
 
@@ -3332,9 +3561,13 @@ static int vectors_batch(const Example *ex, int B, int *inputs, int *targets, fl
 }
 
 static void vectors_header(FILE *f, const char *what) {
-    fprintf(f, "# o1pruner reference vectors, format 1: %s\n"
-               "# per tensor: a line 'name type ndim dim...', then its values row-major, one row (last dimension) per line;\n"
-               "# types i32, f32 (%%.9g), f64 (%%.17g). Written by 'o1pruner vectors'; README \"Validating another implementation\".\n", what);
+    fprintf(f,
+            "# o1pruner reference vectors, format 1: %s\n"
+            "# per tensor: a line 'name type ndim dim...', then its values row-major, one row (last "
+            "dimension) per line;\n"
+            "# types i32, f32 (%%.9g), f64 (%%.17g). Written by 'o1pruner vectors'; README \"Validating "
+            "another implementation\".\n",
+            what);
 }
 
 /* params += std * normal(), tensor i from the stream rng_seed(VECTORS_SEED, stream, i) */
@@ -3343,7 +3576,8 @@ static void perturb(const GPT *model, float *params, float std, uint64_t stream)
         const TensorInfo *ti = &model->param_info[i];
         Rng rng;
         rng_seed(&rng, VECTORS_SEED, stream, (uint64_t)i);
-        for (size_t k = ti->offset; k < ti->offset + ti->size; k++) params[k] += (float)(std * rng_normal(&rng));
+        for (size_t k = ti->offset; k < ti->offset + ti->size; k++)
+            params[k] += (float)(std * rng_normal(&rng));
     }
 }
 
@@ -3367,7 +3601,8 @@ static void vectors_model(FILE *f, GPT *model) {
     float mask[2 * VECTORS_MAX_LEN];
     int T = vectors_batch(ex, B, inputs, targets, mask);
     int C = c->n_embd, V = c->vocab_size, N = B * T;
-    fprintf(f, "# the batch: '%s' and '%s' (padded); mask = 1 where the target is a response token\n", VECTORS_BATCH[0], VECTORS_BATCH[1]);
+    fprintf(f, "# the batch: '%s' and '%s' (padded); mask = 1 where the target is a response token\n",
+            VECTORS_BATCH[0], VECTORS_BATCH[1]);
     vec_write(f, "batch.inputs", VEC_I32, inputs, 2, (int[]){B, T});
     vec_write(f, "batch.targets", VEC_I32, targets, 2, (int[]){B, T});
     vec_write(f, "batch.mask", VEC_F32, mask, 2, (int[]){B, T});
@@ -3424,7 +3659,8 @@ static void vectors_method(FILE *f, GPT *ref, GPT *policy) {
     int problem[S], length[S], correct[S];
     for (int i = 0; i < S; i++) {
         snprintf(text[i], VECTORS_MAX_LEN, "%s%s", VECTORS_PROMPTS[i / K], VECTORS_RESPONSES[i]);
-        fprintf(f, "# sample %d: problem %d, prompt %s, response %s\n", i, i / K, VECTORS_PROMPTS[i / K], VECTORS_RESPONSES[i]);
+        fprintf(f, "# sample %d: problem %d, prompt %s, response %s\n", i, i / K, VECTORS_PROMPTS[i / K],
+                VECTORS_RESPONSES[i]);
     }
     vectors_examples(ex, text, S);
     for (int i = 0; i < S; i++) {
@@ -3436,10 +3672,12 @@ static void vectors_method(FILE *f, GPT *ref, GPT *policy) {
     vec_write(f, "sample.length", VEC_I32, length, 1, (int[]){S});
     vec_write(f, "sample.correct", VEC_I32, correct, 1, (int[]){S});
     double L_ref[P], A_ref[P], reward[S];
-    for (int p = 0; p < P; p++) reference_stats(length + p * K, correct + p * K, K, &L_ref[p], &A_ref[p]); /* Eq. 8-9 */
+    for (int p = 0; p < P; p++)
+        reference_stats(length + p * K, correct + p * K, K, &L_ref[p], &A_ref[p]); /* Eq. 8-9 */
     vec_write(f, "problem.L_ref", VEC_F64, L_ref, 1, (int[]){P});
     vec_write(f, "problem.A_ref", VEC_F64, A_ref, 1, (int[]){P});
-    for (int i = 0; i < S; i++) reward[i] = length_reward(L_ref[i / K], length[i], correct[i], A_ref[i / K], lambda);
+    for (int i = 0; i < S; i++)
+        reward[i] = length_reward(L_ref[i / K], length[i], correct[i], A_ref[i / K], lambda);
     vec_write(f, "reward", VEC_F64, reward, 1, (int[]){S});
     float w[2][S];
     advantages(reward, S, ADVANTAGE_OFFICIAL, w[0]);
@@ -3462,20 +3700,23 @@ static void vectors_method(FILE *f, GPT *ref, GPT *policy) {
     vec_write(f, "ref_logprob", VEC_F32, ref_logprob, 2, (int[]){S, T});
     vec_write(f, "ref_logprob_sum", VEC_F64, ref_sum, 1, (int[]){S});
     vec_write(f, "policy_logprob", VEC_F32, policy->logprob, 2, (int[]){S, T});
-    static const char *const ratio_names[2] = {"mean", "sum"}, *const advantage_names[2] = {"official", "paper"};
+    static const char *const ratio_names[2] = {"mean", "sum"}, *const advantage_names[2] = {"official",
+                                                                                            "paper"};
     for (int r = 0; r < 2; r++) {
         double ratio[S];
         for (int a = 0; a < 2; a++) {
-            PpoStats st = ppo_clip_loss(policy->logprob, mask, ref_sum, w[a], S, T, r == 0 ? RATIO_MEAN : RATIO_SUM, clip_eps,
-                                        dlogprob, ratio);
+            PpoStats st = ppo_clip_loss(policy->logprob, mask, ref_sum, w[a], S, T,
+                                        r == 0 ? RATIO_MEAN : RATIO_SUM, clip_eps, dlogprob, ratio);
             char name[96];
             if (a == 0) {
                 snprintf(name, sizeof(name), "ratio.%s", ratio_names[r]);
                 vec_write(f, name, VEC_F64, ratio, 1, (int[]){S});
             }
-            snprintf(name, sizeof(name), "ppo.ratio_%s.advantage_%s.loss", ratio_names[r], advantage_names[a]);
+            snprintf(name, sizeof(name), "ppo.ratio_%s.advantage_%s.loss", ratio_names[r],
+                     advantage_names[a]);
             vec_double(f, name, st.loss);
-            snprintf(name, sizeof(name), "ppo.ratio_%s.advantage_%s.dlogprob", ratio_names[r], advantage_names[a]);
+            snprintf(name, sizeof(name), "ppo.ratio_%s.advantage_%s.dlogprob", ratio_names[r],
+                     advantage_names[a]);
             vec_write(f, name, VEC_F32, dlogprob, 2, (int[]){S, T});
         }
     }
@@ -3495,7 +3736,8 @@ static int write_vectors(const char *dir, char *err) {
     gpt_build(&policy, &VECTORS_CONFIG);
     gpt_alloc_training(&policy, max_batch, max_seq);
     memcpy(policy.params, ref.params, ref.num_params * sizeof(float));
-    perturb(&policy, policy.params, VECTORS_PERTURB, 7); /* a stream whose ratios hit every branch of the clip */
+    perturb(&policy, policy.params, VECTORS_PERTURB,
+            7); /* a stream whose ratios hit every branch of the clip */
     char path[2][4200];
     snprintf(path[0], sizeof(path[0]), "%s/model.txt", dir);
     snprintf(path[1], sizeof(path[1]), "%s/method.txt", dir);
@@ -3589,7 +3831,8 @@ static int vector_header(const VectorFile *vf, Vector *v, char **field, int nf, 
     memset(v, 0, sizeof(*v));
     size_t len = strlen(field[0]);
     double x;
-    if (len >= sizeof(v->name)) return seterr(why, "tensor name longer than %d characters", (int)sizeof(v->name) - 1);
+    if (len >= sizeof(v->name))
+        return seterr(why, "tensor name longer than %d characters", (int)sizeof(v->name) - 1);
     for (size_t i = 0; i < len; i++)
         if (!isalnum((unsigned char)field[0][i]) && field[0][i] != '.' && field[0][i] != '_')
             return seterr(why, "tensor name '%.64s' has a character other than A-Z a-z 0-9 . _", field[0]);
@@ -3602,16 +3845,19 @@ static int vector_header(const VectorFile *vf, Vector *v, char **field, int nf, 
     if (parse_value(field[2], VEC_I32, &x) || x < 0 || x > VEC_MAX_DIMS)
         return seterr(why, "tensor '%s': ndim '%.16s' is not 0..%d", v->name, field[2], VEC_MAX_DIMS);
     v->ndim = (int)x;
-    if (nf != 3 + v->ndim) return seterr(why, "tensor '%s': ndim %d but %d dimensions", v->name, v->ndim, nf - 3);
+    if (nf != 3 + v->ndim)
+        return seterr(why, "tensor '%s': ndim %d but %d dimensions", v->name, v->ndim, nf - 3);
     v->count = 1;
     for (int d = 0; d < v->ndim; d++) {
         if (parse_value(field[3 + d], VEC_I32, &x) || x < 1)
-            return seterr(why, "tensor '%s': dimension '%.16s' is not a positive whole number", v->name, field[3 + d]);
+            return seterr(why, "tensor '%s': dimension '%.16s' is not a positive whole number", v->name,
+                          field[3 + d]);
         v->dims[d] = (int)x;
         v->count *= (size_t)x;
         /* every value takes at least 2 bytes ("0\n"): bound the allocation by the file size */
         if (v->count > room / 2 + 1)
-            return seterr(why, "tensor '%s': %zu+ values cannot fit in the rest of the file", v->name, v->count);
+            return seterr(why, "tensor '%s': %zu+ values cannot fit in the rest of the file", v->name,
+                          v->count);
     }
     return 0;
 }
@@ -3628,7 +3874,8 @@ static int vector_rows(Vector *v, char **at, int *line, char *why) {
         }
         int n = split_fields(l, value, row);
         if (n != row) {
-            seterr(why, "tensor '%s': row %zu has %s values, expected %d", v->name, r, n > row ? "more" : "fewer", row);
+            seterr(why, "tensor '%s': row %zu has %s values, expected %d", v->name, r,
+                   n > row ? "more" : "fewer", row);
             goto done;
         }
         for (int i = 0; i < row; i++)
@@ -3684,7 +3931,8 @@ static int vectors_read(VectorFile *vf, const char *path, char *err) {
     free(buf);
     return 0;
 fail:
-    if (why[0]) seterr(err, "%s:%d: %s; re-create the file with 'o1pruner vectors --out DIR'", path, line, why);
+    if (why[0])
+        seterr(err, "%s:%d: %s; re-create the file with 'o1pruner vectors --out DIR'", path, line, why);
     free(buf);
     vectors_free(vf);
     return -1;
@@ -3696,8 +3944,10 @@ fail:
 static double vector_tolerance(const char *name) {
     static const char *const exact[] = {"config.", "batch.", "sample.", "adamw.", "method."};
     static const char *const tight[] = {"problem.", "reward", "advantage."};
-    for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++) if (!strncmp(name, exact[i], strlen(exact[i]))) return 0.0;
-    for (size_t i = 0; i < sizeof(tight) / sizeof(tight[0]); i++) if (!strncmp(name, tight[i], strlen(tight[i]))) return 1e-6;
+    for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
+        if (!strncmp(name, exact[i], strlen(exact[i]))) return 0.0;
+    for (size_t i = 0; i < sizeof(tight) / sizeof(tight[0]); i++)
+        if (!strncmp(name, tight[i], strlen(tight[i]))) return 1e-6;
     if (!strncmp(name, "grad.", 5)) return 1e-4;
     return 1e-5; /* activations, logits, log-probs, losses, AdamW steps, ratios and PPO numbers */
 }
@@ -3715,18 +3965,22 @@ static int vectors_check(const char *mine_path, const char *ref_path, FILE *out,
         double tol = vector_tolerance(x->name);
         found += r != NULL;
         if (!r || r->count != x->count || r->ndim != x->ndim || memcmp(r->dims, x->dims, sizeof(r->dims))) {
-            fprintf(out, "  %-48s %s\n", x->name, r ? "FAIL: the shape differs" : "FAIL: not a reference tensor");
+            fprintf(out, "  %-48s %s\n", x->name,
+                    r ? "FAIL: the shape differs" : "FAIL: not a reference tensor");
             bad++;
             continue;
         }
         double worst = 0, scale = 0;
-        for (size_t k = 0; k < x->count; k++) { worst = fmax(worst, fabs(x->values[k] - r->values[k])); scale = fmax(scale, fabs(r->values[k])); }
+        for (size_t k = 0; k < x->count; k++) {
+            worst = fmax(worst, fabs(x->values[k] - r->values[k]));
+            scale = fmax(scale, fabs(r->values[k]));
+        }
         double e = scale > 0 ? worst / scale : worst;
         fprintf(out, "  %-48s %9.2e  (tolerance %.0e)  %s\n", x->name, e, tol, e <= tol ? "ok" : "FAIL");
         bad += e > tol;
     }
-    fprintf(out, "%d of %d tensors within tolerance; %d reference tensors not compared\n", mine.count - bad, mine.count,
-           ref.count - found);
+    fprintf(out, "%d of %d tensors within tolerance; %d reference tensors not compared\n", mine.count - bad,
+            mine.count, ref.count - found);
     if (bad) seterr(err, "%s: %d tensor(s) differ from %s", mine_path, bad, ref_path);
     vectors_free(&mine);
     vectors_free(&ref);
@@ -3750,14 +4004,18 @@ static int export_safetensors(const GPT *model, const char *path, char *err) {
     char *json = xmalloc(cap, "safetensors header");
     const GPTConfig *c = &model->config;
     len += (size_t)snprintf(json + len, cap - len,
-                            "{\"__metadata__\":{\"format\":\"pt\",\"vocab\":\"%s\",\"vocab_size\":\"%d\",\"block_size\":\"%d\","
+                            "{\"__metadata__\":{\"format\":\"pt\",\"vocab\":\"%s\",\"vocab_size\":\"%d\","
+                            "\"block_size\":\"%d\","
                             "\"n_layer\":\"%d\",\"n_head\":\"%d\",\"n_embd\":\"%d\"}",
-                            c->vocab_size == VOCAB_SIZE ? VOCAB : "", c->vocab_size, c->block_size, c->n_layer, c->n_head, c->n_embd);
+                            c->vocab_size == VOCAB_SIZE ? VOCAB : "", c->vocab_size, c->block_size,
+                            c->n_layer, c->n_head, c->n_embd);
     for (int i = 0; i < n; i++) {
         size_t bytes = t[i].size * sizeof(float);
-        len += (size_t)snprintf(json + len, cap - len, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%d", t[i].name, t[i].shape[0]);
+        len += (size_t)snprintf(json + len, cap - len, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%d", t[i].name,
+                                t[i].shape[0]);
         if (t[i].ndim == 2) len += (size_t)snprintf(json + len, cap - len, ",%d", t[i].shape[1]);
-        len += (size_t)snprintf(json + len, cap - len, "],\"data_offsets\":[%zu,%zu]}", offset, offset + bytes);
+        len += (size_t)snprintf(json + len, cap - len, "],\"data_offsets\":[%zu,%zu]}", offset,
+                                offset + bytes);
         offset += bytes;
     }
     len += (size_t)snprintf(json + len, cap - len, "}");
@@ -3801,12 +4059,20 @@ static void print_help(FILE *out, const CommandHelp *h, const Flag *flags, int n
         const Flag *f = &flags[i];
         char left[64], def[96] = "";
         snprintf(left, sizeof(left), "--%s%s", f->name,
-                 f->type == FLAG_BOOL ? "" : f->type == FLAG_STR ? " S" : f->type == FLAG_FLOAT ? " X" : " N");
+                 f->type == FLAG_BOOL    ? ""
+                 : f->type == FLAG_STR   ? " S"
+                 : f->type == FLAG_FLOAT ? " X"
+                                         : " N");
         switch (f->type) {
         case FLAG_INT: snprintf(def, sizeof(def), " (default %d)", *(int *)f->value); break;
         case FLAG_FLOAT: snprintf(def, sizeof(def), " (default %g)", *(float *)f->value); break;
-        case FLAG_U64: snprintf(def, sizeof(def), " (default %llu)", (unsigned long long)*(uint64_t *)f->value); break;
-        case FLAG_STR: if (*(const char **)f->value) snprintf(def, sizeof(def), " (default %s)", *(const char **)f->value); break;
+        case FLAG_U64:
+            snprintf(def, sizeof(def), " (default %llu)", (unsigned long long)*(uint64_t *)f->value);
+            break;
+        case FLAG_STR:
+            if (*(const char **)f->value)
+                snprintf(def, sizeof(def), " (default %s)", *(const char **)f->value);
+            break;
         case FLAG_BOOL: break;
         }
         fprintf(out, "  %-18s %s%s\n", left, f->help, def);
@@ -3848,9 +4114,12 @@ static void parse_flags(const CommandHelp *h, Flag *flags, int n, int argc, char
         errno = 0;
         double x;
         if (f->type == FLAG_FLOAT) x = strtod(val, &end);
-        else if (f->type == FLAG_U64) x = val[0] == '-' ? (end = (char *)val, 0.0) : (double)strtoull(val, &end, 10);
+        else if (f->type == FLAG_U64)
+            x = val[0] == '-' ? (end = (char *)val, 0.0) : (double)strtoull(val, &end, 10);
         else x = (double)strtoll(val, &end, 10);
-        if (*end || errno || !isfinite(x)) usage_error(h->name, "--%s '%s' is not a %s", f->name, val, f->type == FLAG_FLOAT ? "number" : "whole number");
+        if (*end || errno || !isfinite(x))
+            usage_error(h->name, "--%s '%s' is not a %s", f->name, val,
+                        f->type == FLAG_FLOAT ? "number" : "whole number");
         if (f->type != FLAG_U64 && (x < f->min || x > f->max)) /* a seed may be any 64-bit value */
             usage_error(h->name, "--%s %s is outside [%g, %g]", f->name, val, f->min, f->max);
         if (f->type == FLAG_INT) *(int *)f->value = (int)x;
@@ -3941,10 +4210,12 @@ static int cmd_sft(int argc, char **argv) {
         {"threads", FLAG_INT, &threads, 0, 1024, "threads (0: OpenMP's default)"},
         {"quiet", FLAG_BOOL, &c.quiet, 0, 0, "no progress output"},
     };
-    CommandHelp h = {"sft", "[flags]", "Train the long-thought reference model from scratch on the teacher's traces\n"
-                                       "(loss on the response tokens). Resumes from OUT.resume if it exists."};
+    CommandHelp h = {"sft", "[flags]",
+                     "Train the long-thought reference model from scratch on the teacher's traces\n"
+                     "(loss on the response tokens). Resumes from OUT.resume if it exists."};
     parse_flags(&h, flags, NFLAGS(flags), argc, argv);
-    if (c.model.n_embd % c.model.n_head) usage_error("sft", "--heads %d does not divide --embd %d", c.model.n_head, c.model.n_embd);
+    if (c.model.n_embd % c.model.n_head)
+        usage_error("sft", "--heads %d does not divide --embd %d", c.model.n_head, c.model.n_embd);
     if (c.warmup > c.steps) usage_error("sft", "--warmup %d is longer than --steps %d", c.warmup, c.steps);
     set_threads(threads);
     signal(SIGINT, on_signal);
@@ -3959,16 +4230,17 @@ static int cmd_eval(int argc, char **argv) {
     float top_p = 1.0f, temperature = 1.0f;
     uint64_t seed = 1;
     Flag flags[] = {
-        {"model", FLAG_STR, &model_path, 0, 0, "checkpoint to evaluate"},
-        {"baseline", FLAG_STR, &baseline, 0, 0, "checkpoint to compare with (AES baseline), e.g. data/reference.bin"},
-        {"data", FLAG_STR, &data, 0, 0, "directory with test.txt"},
-        {"json", FLAG_STR, &json, 0, 0, "also write the results to this JSON file"},
-        {"samples", FLAG_INT, &samples, 0, 1000, "sampled responses per problem (0: greedy only)"},
-        {"temperature", FLAG_FLOAT, &temperature, 0.01, 100, "temperature of the sampled evaluation"},
-        {"top-p", FLAG_FLOAT, &top_p, 0.01, 1, "nucleus sampling mass (1: off)"},
-        {"max-new", FLAG_INT, &max_new, 1, 4096, "generation cap in tokens"},
-        {"seed", FLAG_U64, &seed, 0, 0, "sampling seed"},
-        {"threads", FLAG_INT, &threads, 0, 1024, "threads (0: OpenMP's default)"},
+            {"model", FLAG_STR, &model_path, 0, 0, "checkpoint to evaluate"},
+            {"baseline", FLAG_STR, &baseline, 0, 0,
+             "checkpoint to compare with (AES baseline), e.g. data/reference.bin"},
+            {"data", FLAG_STR, &data, 0, 0, "directory with test.txt"},
+            {"json", FLAG_STR, &json, 0, 0, "also write the results to this JSON file"},
+            {"samples", FLAG_INT, &samples, 0, 1000, "sampled responses per problem (0: greedy only)"},
+            {"temperature", FLAG_FLOAT, &temperature, 0.01, 100, "temperature of the sampled evaluation"},
+            {"top-p", FLAG_FLOAT, &top_p, 0.01, 1, "nucleus sampling mass (1: off)"},
+            {"max-new", FLAG_INT, &max_new, 1, 4096, "generation cap in tokens"},
+            {"seed", FLAG_U64, &seed, 0, 0, "sampling seed"},
+            {"threads", FLAG_INT, &threads, 0, 1024, "threads (0: OpenMP's default)"},
     };
     CommandHelp h = {"eval", "[--model FILE] [--baseline FILE]",
                      "Accuracy and mean response length on the test split, per difficulty: greedy decoding,\n"
@@ -3982,7 +4254,9 @@ static int cmd_eval(int argc, char **argv) {
     int count = baseline ? 2 : 1;
     Dataset test;
     double t0 = now_seconds();
-    if (evaluate_models(paths, names, count, data, samples, temperature, top_p, max_new, seed, 0, r, &test, err)) return fail(err);
+    if (evaluate_models(paths, names, count, data, samples, temperature, top_p, max_new, seed, 0, r, &test,
+                        err))
+        return fail(err);
     printf("%d test problems; %s %s%s%s\n", test.count, count == 2 ? "baseline" : "model", paths[0],
            count == 2 ? ", model " : "", count == 2 ? paths[1] : "");
     print_comparison(stdout, r, count);
@@ -4009,11 +4283,13 @@ static int cmd_sample(int argc, char **argv) {
         {"max-new", FLAG_INT, &max_new, 1, 4096, "generation cap in tokens"},
         {"seed", FLAG_U64, &seed, 0, 0, "sampling seed"},
     };
-    CommandHelp h = {"sample", "[--model FILE] [--prompt 3+5+2+7=]", "Show responses with their length, the minimal length, and whether they are right."};
+    CommandHelp h = {"sample", "[--model FILE] [--prompt 3+5+2+7=]",
+                     "Show responses with their length, the minimal length, and whether they are right."};
     parse_flags(&h, flags, NFLAGS(flags), argc, argv);
     char err[O1P_ERR_LEN];
     Problem own;
-    if (prompt && parse_prompt(prompt, (int)strlen(prompt), &own, err)) usage_error("sample", "--prompt '%s': %s", prompt, err);
+    if (prompt && parse_prompt(prompt, (int)strlen(prompt), &own, err))
+        usage_error("sample", "--prompt '%s': %s", prompt, err);
     Problem *problems = xcalloc((size_t)count, sizeof(Problem), "problems");
     int n = count, k = 1;
     if (prompt) {
@@ -4025,7 +4301,11 @@ static int cmd_sample(int argc, char **argv) {
     if (load_task_model(&model, model_path, err)) { free(problems); return fail(err); }
     if (!prompt) { /* spread over the test split: every difficulty shows up */
         Dataset test;
-        if (dataset_load_split(&test, data, "test", model.config.block_size, err)) { free(problems); gpt_free(&model); return fail(err); }
+        if (dataset_load_split(&test, data, "test", model.config.block_size, err)) {
+            free(problems);
+            gpt_free(&model);
+            return fail(err);
+        }
         for (int i = 0; i < n; i++) problems[i] = test.ex[(size_t)i * (size_t)test.count / (size_t)n].problem;
         dataset_free(&test);
     }
@@ -4053,7 +4333,8 @@ static int cmp_double(const void *a, const void *b) {
 static void bench_report(const char *what, double *seconds, int reps, double work, const char *unit) {
     qsort(seconds, (size_t)reps, sizeof(double), cmp_double);
     /* the fastest repetition gives the highest rate */
-    printf("  %-44s %9.1f %9.1f %9.1f  %s\n", what, work / seconds[reps - 1], work / seconds[reps / 2], work / seconds[0], unit);
+    printf("  %-44s %9.1f %9.1f %9.1f  %s\n", what, work / seconds[reps - 1], work / seconds[reps / 2],
+           work / seconds[0], unit);
 }
 
 /* forward, loss, backward, clip, AdamW on a random batch, as a training step does */
@@ -4062,7 +4343,8 @@ static void bench_training(GPT *model, int batch, int seq, int reps, double *t) 
     int C = cfg->n_embd, L = cfg->n_layer, V = cfg->vocab_size, N = batch * seq;
     Rng rng;
     rng_seed(&rng, 1, 0, 0);
-    int *inputs = xmalloc(sizeof(int) * (size_t)N, "batch"), *targets = xmalloc(sizeof(int) * (size_t)N, "batch");
+    int *inputs = xmalloc(sizeof(int) * (size_t)N, "batch"),
+        *targets = xmalloc(sizeof(int) * (size_t)N, "batch");
     float *mask = xmalloc(sizeof(float) * (size_t)N, "batch");
     for (int i = 0; i < N; i++) {
         inputs[i] = (int)(rng_u64(&rng) % V);
@@ -4095,7 +4377,8 @@ static void bench_sampling(GPT *model, int slots, int reps, double *t) {
     DecodeState st;
     decode_state_alloc(&st, cfg, slots);
     decode_prepare(&st, model);
-    int *slot = xmalloc(sizeof(int) * (size_t)slots, "slots"), *tok = xmalloc(sizeof(int) * (size_t)slots, "slots");
+    int *slot = xmalloc(sizeof(int) * (size_t)slots, "slots"),
+        *tok = xmalloc(sizeof(int) * (size_t)slots, "slots");
     int *pos = xmalloc(sizeof(int) * (size_t)slots, "slots");
     for (int r = -1; r < reps; r++) {
         double t0 = now_seconds();
@@ -4123,8 +4406,10 @@ static void bench_matmul(GPT *model, int N, int reps, double *t) {
         {"qkv", C, 3 * C}, {"attn proj", C, C}, {"mlp up", C, 4 * C}, {"mlp down", 4 * C, C}};
     Rng rng;
     rng_seed(&rng, 1, 0, 1);
-    float *x = xcalloc((size_t)N * 4 * C, sizeof(float), "bench"), *y = xcalloc((size_t)N * 4 * C, sizeof(float), "bench");
-    float *w = xcalloc((size_t)16 * C * C, sizeof(float), "bench"), *dw = xcalloc((size_t)16 * C * C, sizeof(float), "bench");
+    float *x = xcalloc((size_t)N * 4 * C, sizeof(float), "bench"),
+          *y = xcalloc((size_t)N * 4 * C, sizeof(float), "bench");
+    float *w = xcalloc((size_t)16 * C * C, sizeof(float), "bench"),
+          *dw = xcalloc((size_t)16 * C * C, sizeof(float), "bench");
     float *dx = xcalloc((size_t)N * 4 * C, sizeof(float), "bench");
     for (size_t i = 0; i < (size_t)N * 4 * C; i++) x[i] = rng_uniform(&rng);
     for (size_t i = 0; i < (size_t)16 * C * C; i++) w[i] = rng_uniform(&rng);
@@ -4137,7 +4422,8 @@ static void bench_matmul(GPT *model, int N, int reps, double *t) {
             matmul_forward(y, x, w, NULL, N, in, out, model->scratch);
             if (r >= 0) t[r] = now_seconds() - t0;
         }
-        snprintf(what, sizeof(what), "matmul forward %-9s (%d x %d -> %d): GFLOP/s", shapes[sh].name, N, in, out);
+        snprintf(what, sizeof(what), "matmul forward %-9s (%d x %d -> %d): GFLOP/s", shapes[sh].name, N, in,
+                 out);
         bench_report(what, t, reps, flops, "GFLOP/s");
         for (int r = -1; r < reps; r++) {
             double t0 = now_seconds();
@@ -4159,8 +4445,9 @@ static int cmd_bench(int argc, char **argv) {
         {"seq", FLAG_INT, &seq, 2, 160, "training sequence length"},
         {"samples", FLAG_INT, &slots, 1, 4096, "samples decoded together"},
     };
-    CommandHelp h = {"bench", "[flags]", "Throughput of the reference model's training step, of KV-cache sampling, and of\n"
-                                         "the matmul kernel at the model's shapes (min / median / max over --reps)."};
+    CommandHelp h = {"bench", "[flags]",
+                     "Throughput of the reference model's training step, of KV-cache sampling, and of\n"
+                     "the matmul kernel at the model's shapes (min / median / max over --reps)."};
     parse_flags(&h, flags, NFLAGS(flags), argc, argv);
     set_threads(threads);
     SftConfig sc;
@@ -4182,8 +4469,9 @@ static int cmd_bench(int argc, char **argv) {
 }
 
 static void presample_defaults(PresampleConfig *c) {
-    PresampleConfig d = {.ref = "data/reference.bin", .data_dir = "data", .out = "out/presampled.txt", .k = 16,
-                         .max_new = 160, .limit = 0, .save_every = 512, .temperature = 1.0f, .top_p = 1.0f, .seed = 1};
+    PresampleConfig d = {.ref = "data/reference.bin", .data_dir = "data", .out = "out/presampled.txt",
+                         .k = 16, .max_new = 160, .limit = 0, .save_every = 512, .temperature = 1.0f,
+                         .top_p = 1.0f, .seed = 1};
     *c = d;
 }
 
@@ -4202,18 +4490,22 @@ static int cmd_presample(int argc, char **argv) {
     presample_defaults(&c);
     int threads = 0;
     Flag flags[] = {
-        {"ref", FLAG_STR, &c.ref, 0, 0, "the reference model pi_ref"},
-        {"data", FLAG_STR, &c.data_dir, 0, 0, "directory with prune.txt (the training problems)"},
-        {"out", FLAG_STR, &c.out, 0, 0, "the pre-sampled set to write (OUT.stats: L_ref, A_ref per problem)"},
-        {"k", FLAG_INT, &c.k, 1, 1024, "samples per problem (K)"},
-        {"temperature", FLAG_FLOAT, &c.temperature, 0, 100, "sampling temperature (0: greedy)"},
-        {"top-p", FLAG_FLOAT, &c.top_p, 0.01, 1, "nucleus sampling mass (1: off; the official code used 0.8)"},
-        {"max-new", FLAG_INT, &c.max_new, 1, 4096, "generation cap: a sample cut off here is wrong and has L = cap"},
-        {"problems", FLAG_INT, &c.limit, 0, 1e8, "use only the first N problems of prune.txt (0: all)"},
-        {"save-every", FLAG_INT, &c.save_every, 0, 1e8, "problems between resumable saves to OUT.partial (0: only on Ctrl-C)"},
-        {"seed", FLAG_U64, &c.seed, 0, 0, "sampling seed"},
-        {"threads", FLAG_INT, &threads, 0, 1024, "threads (0: OpenMP's default)"},
-        {"quiet", FLAG_BOOL, &c.quiet, 0, 0, "no progress output"},
+            {"ref", FLAG_STR, &c.ref, 0, 0, "the reference model pi_ref"},
+            {"data", FLAG_STR, &c.data_dir, 0, 0, "directory with prune.txt (the training problems)"},
+            {"out", FLAG_STR, &c.out, 0, 0,
+             "the pre-sampled set to write (OUT.stats: L_ref, A_ref per problem)"},
+            {"k", FLAG_INT, &c.k, 1, 1024, "samples per problem (K)"},
+            {"temperature", FLAG_FLOAT, &c.temperature, 0, 100, "sampling temperature (0: greedy)"},
+            {"top-p", FLAG_FLOAT, &c.top_p, 0.01, 1,
+             "nucleus sampling mass (1: off; the official code used 0.8)"},
+            {"max-new", FLAG_INT, &c.max_new, 1, 4096,
+             "generation cap: a sample cut off here is wrong and has L = cap"},
+            {"problems", FLAG_INT, &c.limit, 0, 1e8, "use only the first N problems of prune.txt (0: all)"},
+            {"save-every", FLAG_INT, &c.save_every, 0, 1e8,
+             "problems between resumable saves to OUT.partial (0: only on Ctrl-C)"},
+            {"seed", FLAG_U64, &c.seed, 0, 0, "sampling seed"},
+            {"threads", FLAG_INT, &threads, 0, 1024, "threads (0: OpenMP's default)"},
+            {"quiet", FLAG_BOOL, &c.quiet, 0, 0, "no progress output"},
     };
     CommandHelp h = {"presample", "[--ref FILE] [--out FILE]",
                      "Pre-sample K solutions per training problem from the frozen reference model (paper\n"
@@ -4229,20 +4521,25 @@ static int cmd_presample(int argc, char **argv) {
 
 static void add_prune_flags(Flag *f, int *n, PruneConfig *c, int *paper_advantage, int *paper_ratio) {
     Flag list[] = {
-        {"m", FLAG_INT, &c->m, 1, 1024, "samples per problem to train on (the official code: 2)"},
-        {"lambda", FLAG_FLOAT, &c->lambda, 0, 1000, "weight of the accuracy term of the reward"},
-        {"epochs", FLAG_INT, &c->epochs, 1, 1000, "passes over the training samples"},
-        {"batch", FLAG_INT, &c->batch, 1, 4096, "sequences per step"},
-        {"lr", FLAG_FLOAT, &c->lr, 0, 1, "peak learning rate"},
-        {"clip", FLAG_FLOAT, &c->clip_eps, 0, 10, "PPO clip range epsilon"},
-        {"warmup", FLAG_FLOAT, &c->warmup_frac, 0, 1, "warmup, as a fraction of the steps"},
-        {"weight-decay", FLAG_FLOAT, &c->weight_decay, 0, 10, "AdamW decoupled weight decay"},
-        {"grad-clip", FLAG_FLOAT, &c->grad_clip, 0, 1e9, "max global gradient norm (0: off)"},
-        {"save-every", FLAG_INT, &c->save_every, 0, 1e8, "steps between resumable saves to OUT.resume (0: only on Ctrl-C)"},
-        {"curve-problems", FLAG_INT, &c->curve_problems, 0, 1e6, "valid problems decoded at each point of OUT.curve (0: none)"},
-        {"paper-advantage", FLAG_BOOL, paper_advantage, 0, 0, "advantage = the raw reward (paper) instead of clip + z-score (official)"},
-        {"paper-ratio", FLAG_BOOL, paper_ratio, 0, 0, "whole-sequence ratio (paper) instead of mean token log-prob (official)"},
-        {"correct-only", FLAG_BOOL, &c->correct_only, 0, 0, "extension: train only on correct samples (not in the paper)"},
+            {"m", FLAG_INT, &c->m, 1, 1024, "samples per problem to train on (the official code: 2)"},
+            {"lambda", FLAG_FLOAT, &c->lambda, 0, 1000, "weight of the accuracy term of the reward"},
+            {"epochs", FLAG_INT, &c->epochs, 1, 1000, "passes over the training samples"},
+            {"batch", FLAG_INT, &c->batch, 1, 4096, "sequences per step"},
+            {"lr", FLAG_FLOAT, &c->lr, 0, 1, "peak learning rate"},
+            {"clip", FLAG_FLOAT, &c->clip_eps, 0, 10, "PPO clip range epsilon"},
+            {"warmup", FLAG_FLOAT, &c->warmup_frac, 0, 1, "warmup, as a fraction of the steps"},
+            {"weight-decay", FLAG_FLOAT, &c->weight_decay, 0, 10, "AdamW decoupled weight decay"},
+            {"grad-clip", FLAG_FLOAT, &c->grad_clip, 0, 1e9, "max global gradient norm (0: off)"},
+            {"save-every", FLAG_INT, &c->save_every, 0, 1e8,
+             "steps between resumable saves to OUT.resume (0: only on Ctrl-C)"},
+            {"curve-problems", FLAG_INT, &c->curve_problems, 0, 1e6,
+             "valid problems decoded at each point of OUT.curve (0: none)"},
+            {"paper-advantage", FLAG_BOOL, paper_advantage, 0, 0,
+             "advantage = the raw reward (paper) instead of clip + z-score (official)"},
+            {"paper-ratio", FLAG_BOOL, paper_ratio, 0, 0,
+             "whole-sequence ratio (paper) instead of mean token log-prob (official)"},
+            {"correct-only", FLAG_BOOL, &c->correct_only, 0, 0,
+             "extension: train only on correct samples (not in the paper)"},
     };
     memcpy(f + *n, list, sizeof(list));
     *n += NFLAGS(list);
@@ -4261,28 +4558,32 @@ static int cmd_prune(int argc, char **argv) {
     int threads = 0, paper_advantage = 0, paper_ratio = 0, n = 0;
     Flag flags[32];
     Flag own[] = {
-        {"ref", FLAG_STR, &c.ref, 0, 0, "the reference model pi_ref (also the starting point)"},
-        {"presampled", FLAG_STR, &c.presampled, 0, 0, "the pre-sampled set"},
-        {"out", FLAG_STR, &c.out, 0, 0, "the pruned model to write"},
-        {"data", FLAG_STR, &c.data_dir, 0, 0, "directory with valid.txt (the training curve's greedy length and accuracy)"},
-        {"method", FLAG_STR, &method, 0, 0, "o1-pruner, or a baseline of the paper: sft-shortest or dpo"},
-        {"beta", FLAG_FLOAT, &c.beta, 1e-6, 1000, "DPO: inverse temperature of the implicit reward"},
-        {"seed", FLAG_U64, &c.seed, 0, 0, "seed of the sample selection and batch order"},
-        {"threads", FLAG_INT, &threads, 0, 1024, "threads (0: OpenMP's default)"},
-        {"quiet", FLAG_BOOL, &c.quiet, 0, 0, "no progress output"},
+            {"ref", FLAG_STR, &c.ref, 0, 0, "the reference model pi_ref (also the starting point)"},
+            {"presampled", FLAG_STR, &c.presampled, 0, 0, "the pre-sampled set"},
+            {"out", FLAG_STR, &c.out, 0, 0, "the pruned model to write"},
+            {"data", FLAG_STR, &c.data_dir, 0, 0,
+             "directory with valid.txt (the training curve's greedy length and accuracy)"},
+            {"method", FLAG_STR, &method, 0, 0, "o1-pruner, or a baseline of the paper: sft-shortest or dpo"},
+            {"beta", FLAG_FLOAT, &c.beta, 1e-6, 1000, "DPO: inverse temperature of the implicit reward"},
+            {"seed", FLAG_U64, &c.seed, 0, 0, "seed of the sample selection and batch order"},
+            {"threads", FLAG_INT, &threads, 0, 1024, "threads (0: OpenMP's default)"},
+            {"quiet", FLAG_BOOL, &c.quiet, 0, 0, "no progress output"},
     };
     memcpy(flags, own, sizeof(own));
     n = NFLAGS(own);
     add_prune_flags(flags, &n, &c, &paper_advantage, &paper_ratio);
-    CommandHelp h = {"prune", "[--ref FILE] [--presampled FILE] [--out FILE]",
-                     "Length-harmonizing fine-tuning (paper Eq. 10-11): reward m pre-sampled solutions per problem\n"
-                     "with L_ref/L - 1 + lambda(A - A_ref) and minimise the off-policy PPO-clip loss. --method\n"
-                     "sft-shortest / dpo train the paper's baselines on the same set instead."};
+    CommandHelp h = {
+            "prune", "[--ref FILE] [--presampled FILE] [--out FILE]",
+            "Length-harmonizing fine-tuning (paper Eq. 10-11): reward m pre-sampled solutions per problem\n"
+            "with L_ref/L - 1 + lambda(A - A_ref) and minimise the off-policy PPO-clip loss. --method\n"
+            "sft-shortest / dpo train the paper's baselines on the same set instead."};
     parse_flags(&h, flags, n, argc, argv);
     c.advantage = paper_advantage ? ADVANTAGE_PAPER : ADVANTAGE_OFFICIAL;
     c.ratio = paper_ratio ? RATIO_SUM : RATIO_MEAN;
-    if (parse_method(method, &c.method)) usage_error("prune", "--method '%s' is not o1-pruner, sft-shortest or dpo", method);
-    if (c.method == METHOD_DPO && c.batch % 2) usage_error("prune", "--batch %d: DPO needs an even batch (2 sequences a pair)", c.batch);
+    if (parse_method(method, &c.method))
+        usage_error("prune", "--method '%s' is not o1-pruner, sft-shortest or dpo", method);
+    if (c.method == METHOD_DPO && c.batch % 2)
+        usage_error("prune", "--batch %d: DPO needs an even batch (2 sequences a pair)", c.batch);
     set_threads(threads);
     char err[O1P_ERR_LEN];
     if (ensure_parent_dir(c.out, err)) return fail(err);
@@ -4296,8 +4597,9 @@ static int presampled_matches(const char *path, const PresampleConfig *c, uint32
     PresampledSet ps;
     char err[O1P_ERR_LEN];
     if (presampled_read(&ps, path, err)) return 0;
-    int same = ps.params_crc == crc && ps.k == c->k && ps.max_new == c->max_new && ps.temperature == c->temperature &&
-               ps.top_p == c->top_p && ps.seed == c->seed && ps.problems == problems;
+    int same = ps.params_crc == crc && ps.k == c->k && ps.max_new == c->max_new &&
+               ps.temperature == c->temperature && ps.top_p == c->top_p && ps.seed == c->seed &&
+               ps.problems == problems;
     presampled_free(&ps);
     return same;
 }
@@ -4314,25 +4616,32 @@ static int file_has_text(const char *path, const char *text) {
 
 /* stage 3 of run and compare: train a model on the pre-sampled set unless `out` holds one made
  * with the same settings (recorded beside it in OUT.settings) from the same set */
-static int train_stage(PruneConfig *pc, const char *out, uint32_t presampled_crc, int redo, int quiet, const char *what, char *err) {
+static int train_stage(PruneConfig *pc, const char *out, uint32_t presampled_crc, int redo, int quiet,
+                       const char *what, char *err) {
     char settings[600], settings_path[4300];
     pc->out = out;
     prune_settings(settings, sizeof(settings), pc);
-    snprintf(settings + strlen(settings), sizeof(settings) - strlen(settings), "presampled %08x\n", presampled_crc);
+    snprintf(settings + strlen(settings), sizeof(settings) - strlen(settings), "presampled %08x\n",
+             presampled_crc);
     snprintf(settings_path, sizeof(settings_path), "%s.settings", out);
     if (!redo && access(out, F_OK) == 0 && file_has_text(settings_path, settings)) {
-        if (!quiet) fprintf(stderr, "reusing %s, trained with the same settings (--redo to train again)\n", out);
+        if (!quiet)
+            fprintf(stderr, "reusing %s, trained with the same settings (--redo to train again)\n", out);
         return 0;
     }
     if (!quiet) fprintf(stderr, "training %s: %s\n", out, what);
     int rc = run_prune(pc, err);
-    if (rc == 0) rc = write_text_file(settings_path, settings, strlen(settings), err); /* after the model: a crash retrains */
+    if (rc == 0)
+        rc = write_text_file(settings_path, settings, strlen(settings),
+                             err); /* after the model: a crash retrains */
     return rc;
 }
 
 /* The paper's Table 3 in miniature: O1-Pruner with each lambda, against the reference */
-static void print_ablation(FILE *out, const EvalResult *reference, const EvalResult *const *pruned, const float *lambda, int count) {
-    fprintf(out, "O1-Pruner's lambda (paper Table 3): accuracy (%%), mean length (tokens), AES against the reference\n");
+static void print_ablation(FILE *out, const EvalResult *reference, const EvalResult *const *pruned,
+                           const float *lambda, int count) {
+    fprintf(out, "O1-Pruner's lambda (paper Table 3): accuracy (%%), mean length (tokens), AES against the "
+                 "reference\n");
     fprintf(out, "%-10s %23s", "", "greedy");
     if (reference->samples > 0) fprintf(out, " %23s", "sampled");
     fprintf(out, "\n");
@@ -4362,17 +4671,20 @@ static void pipeline_flags(Pipeline *pl, int argc, char **argv) {
     int paper_advantage = 0, paper_ratio = 0, n = 0;
     Flag flags[48];
     Flag own[] = {
-        {"out", FLAG_STR, &pl->out, 0, 0, "directory for everything the run writes"},
-        {"ref", FLAG_STR, &pl->pre.ref, 0, 0, "the reference model (make reference retrains it)"},
-        {"data", FLAG_STR, &pl->data, 0, 0, "directory with prune.txt and test.txt"},
-        {"k", FLAG_INT, &pl->pre.k, 1, 1024, "pre-sampled solutions per problem (K)"},
-        {"problems", FLAG_INT, &pl->pre.limit, 0, 1e8, "use only the first N problems of prune.txt (0: all)"},
-        {"samples", FLAG_INT, &pl->samples, 0, 1000, "sampled test responses per problem (0: greedy only)"},
-        {"seed", FLAG_U64, &pl->seed, 0, 0, "seed of sampling, selection and batch order"},
-        {"svg", FLAG_STR, &pl->svg, 0, 0, "also draw the length distributions and training curves into this SVG file"},
-        {"redo", FLAG_BOOL, &pl->redo, 0, 0, "redo every stage instead of reusing what OUT holds"},
-        {"threads", FLAG_INT, &pl->threads, 0, 1024, "threads (0: OpenMP's default)"},
-        {"quiet", FLAG_BOOL, &pl->quiet, 0, 0, "no progress output"},
+            {"out", FLAG_STR, &pl->out, 0, 0, "directory for everything the run writes"},
+            {"ref", FLAG_STR, &pl->pre.ref, 0, 0, "the reference model (make reference retrains it)"},
+            {"data", FLAG_STR, &pl->data, 0, 0, "directory with prune.txt and test.txt"},
+            {"k", FLAG_INT, &pl->pre.k, 1, 1024, "pre-sampled solutions per problem (K)"},
+            {"problems", FLAG_INT, &pl->pre.limit, 0, 1e8,
+             "use only the first N problems of prune.txt (0: all)"},
+            {"samples", FLAG_INT, &pl->samples, 0, 1000,
+             "sampled test responses per problem (0: greedy only)"},
+            {"seed", FLAG_U64, &pl->seed, 0, 0, "seed of sampling, selection and batch order"},
+            {"svg", FLAG_STR, &pl->svg, 0, 0,
+             "also draw the length distributions and training curves into this SVG file"},
+            {"redo", FLAG_BOOL, &pl->redo, 0, 0, "redo every stage instead of reusing what OUT holds"},
+            {"threads", FLAG_INT, &pl->threads, 0, 1024, "threads (0: OpenMP's default)"},
+            {"quiet", FLAG_BOOL, &pl->quiet, 0, 0, "no progress output"},
     };
     memcpy(flags, own, sizeof(own));
     n = NFLAGS(own);
@@ -4386,17 +4698,19 @@ static void pipeline_flags(Pipeline *pl, int argc, char **argv) {
         memcpy(flags + n, baseline_flags, sizeof(baseline_flags));
         n += NFLAGS(baseline_flags);
     }
-    CommandHelp run_help = {"run", "[--out DIR]",
-                            "The whole method: pre-sample the reference model, prune it, evaluate both on the test\n"
-                            "split, print the before/after table (the paper's Table 2 in miniature), the length\n"
-                            "analysis and histograms, write report.json. Stages whose output OUT already holds are\n"
-                            "reused; --redo recomputes them."};
-    CommandHelp compare_help = {"compare", "[--out DIR] [--svg FILE]",
-                                "O1-Pruner against the paper's baselines, from the same reference model and pre-sampled\n"
-                                "set: SFT on the two shortest correct samples per problem, and DPO (chosen: those two,\n"
-                                "rejected: the longest sample); then O1-Pruner with lambda 0, 1, 2, 5. Prints the paper's\n"
-                                "Tables 2, 3 and 1 in miniature and writes them to report.json. Reuses what OUT holds\n"
-                                "(what 'run' left there too); --redo recomputes."};
+    CommandHelp run_help = {
+            "run", "[--out DIR]",
+            "The whole method: pre-sample the reference model, prune it, evaluate both on the test\n"
+            "split, print the before/after table (the paper's Table 2 in miniature), the length\n"
+            "analysis and histograms, write report.json. Stages whose output OUT already holds are\n"
+            "reused; --redo recomputes them."};
+    CommandHelp compare_help = {
+            "compare", "[--out DIR] [--svg FILE]",
+            "O1-Pruner against the paper's baselines, from the same reference model and pre-sampled\n"
+            "set: SFT on the two shortest correct samples per problem, and DPO (chosen: those two,\n"
+            "rejected: the longest sample); then O1-Pruner with lambda 0, 1, 2, 5. Prints the paper's\n"
+            "Tables 2, 3 and 1 in miniature and writes them to report.json. Reuses what OUT holds\n"
+            "(what 'run' left there too); --redo recomputes."};
     parse_flags(pl->compare ? &compare_help : &run_help, flags, n, argc, argv);
     pl->prune.advantage = paper_advantage ? ADVANTAGE_PAPER : ADVANTAGE_OFFICIAL;
     pl->prune.ratio = paper_ratio ? RATIO_SUM : RATIO_MEAN;
@@ -4484,13 +4798,14 @@ static int pipeline_presample(Pipeline *pl, char *err) {
         if (!pl->quiet) fprintf(stderr, "%s: reusing %s (--redo to sample again)\n", cmd, pl->pre.out);
         return 0;
     }
-    if (!pl->quiet) fprintf(stderr, "%s: pre-sampling %d solutions per problem from %s\n", cmd, pl->pre.k, pl->pre.ref);
+    if (!pl->quiet)
+        fprintf(stderr, "%s: pre-sampling %d solutions per problem from %s\n", cmd, pl->pre.k, pl->pre.ref);
     return run_presample(&pl->pre, err);
 }
 
 /* stage 4 of run/compare: the tables on stdout, report.json, the picture */
-static int pipeline_report(const Pipeline *pl, const ModelEntry *m, int count, int main_model, const int *ablation,
-                           const EvalResult *r, int test_count, double t0, char *err) {
+static int pipeline_report(const Pipeline *pl, const ModelEntry *m, int count, int main_model,
+                           const int *ablation, const EvalResult *r, int test_count, double t0, char *err) {
     int shown = main_model + 1; /* reference, the baselines, O1-Pruner */
     char report[4200];
     snprintf(report, sizeof(report), "%s/report.json", pl->out);
@@ -4513,9 +4828,11 @@ static int pipeline_report(const Pipeline *pl, const ModelEntry *m, int count, i
            100 * (accuracy(&b->greedy.all) - accuracy(&a->greedy.all)), report, now_seconds() - t0);
     const char *keys[MAX_MODELS], *paths[MAX_MODELS];
     for (int i = 0; i < count; i++) keys[i] = m[i].key, paths[i] = m[i].path;
-    int rc = write_report(report, r, count, keys, ABLATION_LAMBDAS, ablation, pl->compare ? NUM_ABLATION : 0, err);
+    int rc = write_report(report, r, count, keys, ABLATION_LAMBDAS, ablation, pl->compare ? NUM_ABLATION : 0,
+                          err);
     if (rc == 0 && pl->svg) rc = write_svg(pl->svg, r, shown, paths, main_model, err);
-    if (rc == 0 && pl->svg && !pl->quiet) fprintf(stderr, "%s: wrote %s\n", pl->compare ? "compare" : "run", pl->svg);
+    if (rc == 0 && pl->svg && !pl->quiet)
+        fprintf(stderr, "%s: wrote %s\n", pl->compare ? "compare" : "run", pl->svg);
     return rc;
 }
 
@@ -4536,10 +4853,18 @@ static int run_pipeline(int argc, char **argv, int compare) {
     if (ensure_dir(pl.out, err) || (pl.svg && ensure_parent_dir(pl.svg, err))) return fail(err);
     snprintf(presampled, sizeof(presampled), "%s/presampled.txt", pl.out);
     double t0 = now_seconds();
-    pl.pre = (PresampleConfig){.ref = pl.pre.ref, .data_dir = pl.data, .out = presampled, .k = pl.pre.k,
-                               .max_new = pl.pre.max_new, .limit = pl.pre.limit, .quiet = pl.quiet,
-                               .save_every = pl.pre.save_every, .discard_stale = 1, .temperature = pl.pre.temperature,
-                               .top_p = pl.pre.top_p, .seed = pl.seed};
+    pl.pre = (PresampleConfig){.ref = pl.pre.ref,
+                               .data_dir = pl.data,
+                               .out = presampled,
+                               .k = pl.pre.k,
+                               .max_new = pl.pre.max_new,
+                               .limit = pl.pre.limit,
+                               .quiet = pl.quiet,
+                               .save_every = pl.pre.save_every,
+                               .discard_stale = 1,
+                               .temperature = pl.pre.temperature,
+                               .top_p = pl.pre.top_p,
+                               .seed = pl.seed};
     int rc = pipeline_presample(&pl, err);
     if (rc) return stage_status(rc, err);
     /* stage 3: every model from the reference and the pre-sampled set (its CRC-32 in
@@ -4556,18 +4881,20 @@ static int run_pipeline(int argc, char **argv, int compare) {
     int count, ablation[NUM_ABLATION];
     int main_model = pipeline_models(&pl, m, &count, ablation);
     for (int i = 1; i < count; i++)
-        if ((rc = train_stage(&m[i].config, m[i].path, presampled_crc, pl.redo, pl.quiet, m[i].what, err)) != 0)
+        if ((rc = train_stage(&m[i].config, m[i].path, presampled_crc, pl.redo, pl.quiet, m[i].what, err)) !=
+            0)
             return stage_status(rc, err);
     /* stage 4: evaluation: nothing to resume, its one output is written at the end */
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
-    if (!pl.quiet) fprintf(stderr, "%s: evaluating %d models on the test split\n", compare ? "compare" : "run", count);
+    if (!pl.quiet)
+        fprintf(stderr, "%s: evaluating %d models on the test split\n", compare ? "compare" : "run", count);
     EvalResult r[MAX_MODELS];
     const char *paths[MAX_MODELS], *names[MAX_MODELS];
     for (int i = 0; i < count; i++) paths[i] = m[i].path, names[i] = m[i].name;
     Dataset test;
-    if (evaluate_models(paths, names, count, pl.data, pl.samples, 1.0f, 1.0f, pl.pre.max_new, pl.seed, pl.quiet, r,
-                        &test, err))
+    if (evaluate_models(paths, names, count, pl.data, pl.samples, 1.0f, 1.0f, pl.pre.max_new, pl.seed,
+                        pl.quiet, r, &test, err))
         return fail(err);
     rc = pipeline_report(&pl, m, count, main_model, ablation, r, test.count, t0, err);
     dataset_free(&test);
@@ -4580,20 +4907,24 @@ static int cmd_compare(int argc, char **argv) { return run_pipeline(argc, argv, 
 static int cmd_vectors(int argc, char **argv) {
     const char *out = "data/vectors", *check = NULL, *reference = "data/vectors/model.txt";
     Flag flags[] = {
-        {"out", FLAG_STR, &out, 0, 0, "directory for model.txt and method.txt"},
-        {"check", FLAG_STR, &check, 0, 0, "instead: compare the tensors of this file (your implementation's) with --reference"},
-        {"reference", FLAG_STR, &reference, 0, 0, "the reference vectors file for --check"},
+            {"out", FLAG_STR, &out, 0, 0, "directory for model.txt and method.txt"},
+            {"check", FLAG_STR, &check, 0, 0,
+             "instead: compare the tensors of this file (your implementation's) with --reference"},
+            {"reference", FLAG_STR, &reference, 0, 0, "the reference vectors file for --check"},
     };
-    CommandHelp h = {"vectors", "[--out DIR] | --check FILE [--reference FILE]",
-                     "Write the reference vectors other implementations check themselves against: a tiny model's\n"
-                     "parameters, forward pass, loss, gradients and two AdamW steps (model.txt); the reward,\n"
-                     "advantages, ratios and PPO-clip loss with its gradient (method.txt). With --check, compare a\n"
-                     "file of your own in the same format, tensor by tensor, and exit 1 if one is off.\n"
-                     "README \"Validating another implementation\" describes them."};
+    CommandHelp h = {
+            "vectors", "[--out DIR] | --check FILE [--reference FILE]",
+            "Write the reference vectors other implementations check themselves against: a tiny model's\n"
+            "parameters, forward pass, loss, gradients and two AdamW steps (model.txt); the reward,\n"
+            "advantages, ratios and PPO-clip loss with its gradient (method.txt). With --check, compare a\n"
+            "file of your own in the same format, tensor by tensor, and exit 1 if one is off.\n"
+            "README \"Validating another implementation\" describes them."};
     const char *default_out = out, *default_reference = reference;
     parse_flags(&h, flags, NFLAGS(flags), argc, argv);
-    if (check && out != default_out) usage_error("vectors", "--out writes the vectors, --check compares a file with them: give one");
-    if (!check && reference != default_reference) usage_error("vectors", "--reference is only used with --check FILE");
+    if (check && out != default_out)
+        usage_error("vectors", "--out writes the vectors, --check compares a file with them: give one");
+    if (!check && reference != default_reference)
+        usage_error("vectors", "--reference is only used with --check FILE");
     char err[O1P_ERR_LEN];
     if (check) return vectors_check(check, reference, stdout, err) ? fail(err) : 0;
     if (ensure_dir(out, err) || write_vectors(out, err)) return fail(err);
@@ -4607,9 +4938,10 @@ static int cmd_export(int argc, char **argv) {
         {"model", FLAG_STR, &model_path, 0, 0, "checkpoint to export"},
         {"safetensors", FLAG_STR, &out, 0, 0, "the safetensors file to write (required)"},
     };
-    CommandHelp h = {"export", "--safetensors FILE [--model FILE]",
-                     "Write a checkpoint's parameters as safetensors with nanoGPT's tensor names, loadable without\n"
-                     "this program (README \"Validating another implementation\")."};
+    CommandHelp h = {
+            "export", "--safetensors FILE [--model FILE]",
+            "Write a checkpoint's parameters as safetensors with nanoGPT's tensor names, loadable without\n"
+            "this program (README \"Validating another implementation\")."};
     parse_flags(&h, flags, NFLAGS(flags), argc, argv);
     if (!out) usage_error("export", "--safetensors FILE is required");
     char err[O1P_ERR_LEN];
