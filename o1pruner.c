@@ -3521,8 +3521,8 @@ static void vec_params(FILE *f, const char *prefix, const GPT *model, const floa
 #define VECTORS_SEED 1
 #define VECTORS_INIT_NOISE 0.05f /* added to the initial parameters: no zero biases, no unit gains */
 #define VECTORS_PERTURB 0.1f     /* pi_theta = pi_ref + this much noise */
-static const GPTConfig VECTORS_CONFIG = {.vocab_size = VOCAB_SIZE, .block_size = 48, .n_layer = 2, .n_head = 2,
-                                         .n_embd = 16};
+static const GPTConfig VECTORS_CONFIG = {.vocab_size = VOCAB_SIZE, .block_size = 48, .n_layer = 2,
+                                         .n_head = 2, .n_embd = 16};
 static const char *const VECTORS_BATCH[2] = {"3+4+5=03+4=07,07+5=12,A12$", "2+7=02+7=09,v02+7=09,A09$"};
 #define VECTORS_PROBLEMS 2
 #define VECTORS_K 4
