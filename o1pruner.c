@@ -1,10 +1,52 @@
 /* o1pruner.c - O1-Pruner (Length-Harmonizing Fine-Tuning, arXiv 2501.12570) in one C file.
  *
- * Read top to bottom: utilities; the transformer layer by layer, each *_forward beside its
- * *_backward; the model; the optimizer; checkpoints; then the command line.
- * The exact model and file formats are written down in README.md "Specification".
+ * O1-Pruner teaches a long-thought reasoning model to think shorter without losing accuracy.
+ * Sample K solutions per problem from the frozen reference model pi_ref and take their mean
+ * length L_ref and accuracy A_ref (Eq. 8-9); reward each solution y with
+ * R = L_ref / L(y) - 1 + lambda (A(y) - A_ref) (Eq. 10); fine-tune pi_theta on the off-policy,
+ * PPO-clipped objective that weighs each solution by R (Eq. 11). Here: the whole method, and the
+ * small GPT-2 it runs on, in plain C11 with libc and libm (OpenMP if the compiler has it).
  *
- * Build: make            Tests: make test           (test.c includes this file with O1P_NO_MAIN)
+ * Read this first (an afternoon): o1pruner.h, the API -> section 11, the method -> prune_step,
+ * one step of Algorithm 1 -> gpt_forward and gpt_backward (3) -> attention_row and
+ * attention_backward (2) -> gpt_decode_step (4), the forward pass of sampling.
+ *
+ *     section                                  key functions                         paper
+ * PART I, THE METHOD
+ *   1 utilities                                rng_seed, shuffle
+ *   2 the layers, forward beside backward      matmul_forward, attention_forward,
+ *                                              layernorm_forward, gelu_forward
+ *   3 the model                                gpt_forward, gpt_backward
+ *   4 decoding with a KV cache                 gpt_decode_step
+ *   5 the optimizer                            adamw_step, train_step
+ *   6 the task and its verbose teacher         teacher_trace, grade_response
+ *   7 sampling                                 sample_token, generate
+ *   8 evaluation                               evaluate
+ *   9 stage 1: the reference model pi_ref      run_sft
+ *  10 stage 2: pre-sampling                    run_presample                         Alg. 1
+ *  11 THE METHOD                               reference_stats                       Eq. 8-9
+ *                                              length_reward                         Eq. 10
+ *                                              advantages, select_o1_pruner          the weights
+ *                                              ppo_clip_loss                         Eq. 11
+ *                                              select_baseline, dpo_loss             Sec. 4
+ *                                              accuracy_efficiency_score             Sec. 4, AES
+ *                                              prune_step                            Alg. 1
+ *  12 stage 3: prune                           run_prune                             Alg. 1
+ * PART II, THE MACHINERY (a learner can stop at its banner)
+ *  13 files                                    crc32_update, atomic_commit
+ *  14 checkpoints                              checkpoint_save, checkpoint_load
+ *  15 the task's data splits                   split_text, dataset_load
+ *  16 the pre-sampled set                      presampled_write, presampled_read
+ *  17 the stages' bookkeeping                  stage_begin, stage_save_or_stop
+ *  18 the training curve                       curve_step
+ *  19 reports                                  print_comparison, write_report, write_svg
+ *  20 vectors for other implementations        write_vectors, vectors_check
+ *  21 the command line                         parse_flags, run_pipeline
+ *  22 bench                                    cmd_bench
+ *  23 main
+ *
+ * The exact model, method and formats: README.md "The method" and "Specification".
+ * Build: make.  Tests: make test (test.c includes this file with O1P_NO_MAIN defined).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "o1pruner.h"
@@ -27,10 +69,10 @@
 #endif
 
 /* ########################################################################################## */
-/*  PART I - THE METHOD                                                                         */
+/*  PART I - THE METHOD                                                                       */
 /* ########################################################################################## */
 /* ========================================================================================== */
-/* utilities */
+/* 1. Utilities: allocation, errors, threads, random numbers                                  */
 
 static const char *program_name = "o1pruner";
 #define PI 3.14159265358979323846
@@ -147,9 +189,9 @@ static int cmp_long(const void *a, const void *b) {
 }
 
 /* ========================================================================================== */
-/* the transformer, layer by layer. N = B*T rows of the residual stream.                      */
-/* Parallel loops only ever split independent outputs, and every sum runs in one fixed order, */
-/* so results are bitwise identical for any thread count.                                      */
+/* 2. The layers, each *_forward beside its *_backward. N = B*T rows of the residual stream.  */
+/*    Parallel loops only ever split independent outputs, and every sum runs in one fixed     */
+/*    order, so results are bitwise identical for any thread count.                           */
 
 /* encoder: (B,T) token ids -> (B,T,C) = wte[token] + wpe[position] */
 static void encoder_forward(float *out, const int *inp, const float *wte, const float *wpe,
@@ -568,7 +610,8 @@ static void logprob_backward(float *dlogits, const float *dlogprob, const float 
 }
 
 /* ========================================================================================== */
-/* the model */
+/* 3. The model: GPT-2 (README "Specification"), its parameters and activations each one      */
+/*    array cut into named tensors; the forward pass and its backward pass                    */
 
 int gpt_config_check(const GPTConfig *c, char *err) {
     if (c->vocab_size < 2 || c->vocab_size > 65536) {
@@ -818,9 +861,10 @@ double masked_mean_nll(const float *logprob, const float *mask, int n, float *dl
     return weight > 0 ? total / weight : 0.0;
 }
 
-/* ------------------------------------------------------------------------------------------ */
-/* decoding with a KV cache: the forward pass for one new token per sample, reusing the keys and
- * values of the positions before it. Same layers, same order of operations as gpt_forward. */
+/* ========================================================================================== */
+/* 4. Decoding with a KV cache: the forward pass for one new token per sample, reusing the    */
+/*    keys and values of the positions before it. Same layers, same order of operations as    */
+/*    gpt_forward, so a sampled response is the one the training forward pass would score.    */
 
 void decode_state_alloc(DecodeState *st, const GPTConfig *c, int max_samples) {
     size_t S = (size_t)max_samples, C = (size_t)c->n_embd;
@@ -909,7 +953,7 @@ void gpt_decode_step(GPT *model, DecodeState *st, const int *slot, const int *to
 }
 
 /* ========================================================================================== */
-/* the optimizer: AdamW as torch.optim.AdamW computes it, global-norm clipping, lr schedule */
+/* 5. The optimizer: AdamW as torch.optim.AdamW computes it, gradient clipping, the schedule  */
 
 float lr_schedule(const OptimConfig *oc, long step) {
     if (step < oc->warmup_steps) return oc->lr_max * (float)(step + 1) / (float)oc->warmup_steps;
@@ -965,10 +1009,12 @@ static double train_step(GPT *model, const int *inputs, const int *targets, cons
 }
 
 /* ========================================================================================== */
-/* the task: add n single digits. The reasoning is the chain of running sums, each step exactly 8
- * characters ("03+5=08,") so the tiny model sees a fixed rhythm; the answer closes with "A17$".
- * The verbose teacher re-verifies steps ("v03+5=08,") and re-derives the chain ("r...") at an
- * over-thinking level p drawn per trace, independent of n: the paper's length disharmony. */
+/* 6. The task (README "The task"): add n single digits                                       */
+/* The reasoning is the chain of running sums, each step exactly 8 characters ("03+5=08,") so the
+ * tiny model sees a fixed rhythm; the answer closes with "A17$". The verbose teacher re-verifies
+ * steps ("v03+5=08,") and re-derives the chain ("r...") at an over-thinking level p drawn per
+ * trace, independent of n: easy problems are as over-long as hard ones, the paper's "length
+ * disharmony", which is what O1-Pruner removes. */
 
 /* RNG stream purposes: rng_seed(seed, stream(PURPOSE, index), ...) never collide across uses */
 enum { STREAM_INIT = 1, STREAM_TEST, STREAM_TRAIN, STREAM_VALID, STREAM_PRUNE, STREAM_BATCH, STREAM_SAMPLE };
@@ -1069,8 +1115,8 @@ typedef struct { Example *ex; int count; char *buffer; } Dataset;
 static void dataset_free(Dataset *ds) { free(ds->ex); free(ds->buffer); memset(ds, 0, sizeof(*ds)); }
 
 /* ========================================================================================== */
-/* sampling: the sampler is separate from the model; generation batches many samples through
- * the KV-cache decoder, refilling a slot as soon as its sample ends. */
+/* 7. Sampling: the sampler is separate from the model; generation batches many samples       */
+/*    through the KV-cache decoder, refilling a slot as soon as its sample ends               */
 
 #define MAX_SAMPLE_VOCAB 256
 #define DECODE_SLOTS 256
@@ -1183,7 +1229,7 @@ void generate(GPT *model, const Problem *problems, const int *problem_ids, int n
 }
 
 /* ========================================================================================== */
-/* evaluation: accuracy and mean response length, per difficulty and overall */
+/* 8. Evaluation: accuracy and mean response length, per difficulty and overall               */
 
 typedef struct { int count, correct; double length_sum; } Tally;
 #define LENGTH_BIN 8   /* histogram bins of response lengths: 1-8, 9-16, ... tokens */
@@ -1238,9 +1284,9 @@ static void evaluate(GPT *model, const Dataset *ds, int limit, int k, const Samp
 }
 
 /* ========================================================================================== */
-/* The stages below (Algorithm 1: train pi_ref, pre-sample, prune) keep their bookkeeping in   */
-/* Part II: reading and checking files, the resumable state OUT.resume (an interrupted run     */
-/* continues with the same bits), progress lines, Ctrl-C. These are what they call there.      */
+/* The stages below (Algorithm 1: train pi_ref, pre-sample, prune) keep their bookkeeping in  */
+/* Part II: reading and checking files, the resumable state OUT.resume (an interrupted run    */
+/* continues with the same bits), progress lines, Ctrl-C. These are what they call there.     */
 
 typedef struct Curve Curve; /* prune's training curve, OUT.curve */
 typedef struct {
@@ -1262,8 +1308,8 @@ static int stage_finish(Stage *s, const GPT *model, char *err);
 static int dataset_load_split(Dataset *ds, const char *dir, const char *split, int block_size, char *err);
 
 /* ========================================================================================== */
-/* 9. Stage 1: the long-thought reference model pi_ref, trained from scratch on the verbose    */
-/*    teacher's traces (next-token prediction, the loss on the trace's tokens only)            */
+/* 9. Stage 1: the long-thought reference model pi_ref, trained from scratch on the verbose   */
+/*    teacher's traces (next-token prediction, the loss on the trace's tokens only)           */
 
 typedef struct {
     const char *data_dir, *out;
@@ -1401,7 +1447,7 @@ static int run_sft(const SftConfig *c, char *err) {
 }
 
 /* ========================================================================================== */
-/* 10. Stage 2 (Algorithm 1, line 2): pre-sampling. K solutions per training problem from the  */
+/* 10. Stage 2 (Algorithm 1): pre-sampling. K solutions per training problem from the         */
 /*     frozen reference model, each with its length L(y) and correctness A(x, y)               */
 
 typedef struct {
@@ -1479,7 +1525,7 @@ static int run_presample(const PresampleConfig *c, char *err) {
 }
 
 /* ========================================================================================== */
-/* 11. THE METHOD: O1-Pruner, paper Sec. 3 and Algorithm 1                                     */
+/* 11. THE METHOD: O1-Pruner, paper Sec. 3 and Algorithm 1                                    */
 /*                                                                                            */
 /*   Eq. 8-9   L_ref(x), A_ref(x): the reference's mean length and accuracy       reference_stats */
 /*   Eq. 10    R(x,y) = L_ref(x) / L(y) - 1 + lambda (A(x,y) - A_ref(x))        length_reward   */
@@ -1487,9 +1533,9 @@ static int run_presample(const PresampleConfig *c, char *err) {
 /*   selection m of the K samples of each problem (official)                   select_o1_pruner */
 /*   Eq. 11    PPO-clip on r = pi_theta(y|x) / pi_ref(y|x), pi_ref frozen        ppo_clip_loss   */
 /*   the step  gather, forward, Eq. 11, backward, AdamW                           prune_step      */
-/*   beside it the paper's baselines (SFT on the shortest correct samples, DPO) and its AES.    */
+/*   beside it the paper's baselines (SFT on the shortest correct samples, DPO) and its AES.  */
 /*                                                                                            */
-/* Where the official code (StarDewXXX/O1-Pruner) and the paper differ, both are here; the      */
+/* Where the official code (StarDewXXX/O1-Pruner) and the paper differ, both are here; the    */
 /* official variant is the default, because it produced the published numbers (README "Paper  */
 /* vs official code").                                                                        */
 
@@ -1811,7 +1857,7 @@ static double prune_step(GPT *policy, const TrainingSet *ts, Batch *b, const Pru
 }
 
 /* ========================================================================================== */
-/* 12. Stage 3 (Algorithm 1): prune. pi_theta starts as pi_ref and minimises Eq. 11 over the   */
+/* 12. Stage 3 (Algorithm 1): prune. pi_theta starts as pi_ref and minimises Eq. 11 over the  */
 /*     weighted pre-sampled solutions for a few epochs; pi_ref stays frozen throughout         */
 
 static int prune_begin(const PruneConfig *c, PresampledSet *ps, GPT *ref, char *err);
@@ -1906,9 +1952,15 @@ cleanup:
 }
 
 /* ########################################################################################## */
-/*  PART II - THE MACHINERY                                                                     */
-/*  A learner can stop here: the method is all above.                                           */
+/*  PART II - THE MACHINERY                                                                   */
+/*  A learner can stop here: the method is all above. What follows makes it a tool: files that*/
+/*  survive a crash and refuse bad input, runs that resume, reports, vectors for other        */
+/*  implementations, the command line.                                                        */
 /* ########################################################################################## */
+
+/* ========================================================================================== */
+/* 13. Files: CRC-32, atomic writes, whole text files                                         */
+
 /* CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320) - the one in zlib, so that
  * Python's zlib.crc32 checks our files. */
 uint32_t crc32_update(uint32_t crc, const void *data, size_t n) {
@@ -1995,12 +2047,12 @@ static int read_text_file(const char *path, const char *hint, char **buffer, siz
 }
 
 /* ========================================================================================== */
-/* checkpoints: little-endian; see README "Checkpoint format"                                  */
+/* 14. Checkpoints: little-endian; see README "Checkpoint format"                             */
 /*   0  char[8]  "O1PRUNER"           32  u32 flags (bit 0: AdamW state follows the params)   */
-/*   8  u32      version (1)          36  u32 resume tag (0 unless bit 0 of flags is set)        */
-/*  12  u32[5]   vocab_size, block_size, n_layer, n_head, n_embd                               */
+/*   8  u32      version (1)          36  u32 resume tag (0 unless bit 0 of flags is set)     */
+/*  12  u32[5]   vocab_size, block_size, n_layer, n_head, n_embd                              */
 /*  40  u64      step                 48  u64 num_params                                      */
-/*  56  f32[num_params] params  [f32[num_params] adam_m, f32[num_params] adam_v]  u32 crc32    */
+/*  56  f32[num_params] params  [f32[num_params] adam_m, f32[num_params] adam_v]  u32 crc32   */
 
 #define CKPT_MAGIC "O1PRUNER"
 #define CKPT_VERSION 1u
@@ -2208,9 +2260,15 @@ static int configs_equal(const GPTConfig *a, const GPTConfig *b) {
            a->n_head == b->n_head && a->n_embd == b->n_embd;
 }
 
+/* the fingerprint of a model's parameters: which reference a pre-sampled set came from */
+static uint32_t params_crc(const GPT *model) {
+    return crc32_update(0, model->params, model->num_params * sizeof(float));
+}
 
-/* ------------------------------------------------------------------------------------------ */
-/* the data splits (README "Data"): test problems first, then every other split avoids them */
+
+/* ========================================================================================== */
+/* 15. The task's data splits (README "Data"): the test problems first, then every other      */
+/*     split avoids them; and the reader of a split file                                      */
 
 #define TASK_SEED 2501
 #define N_TRAIN 96000
@@ -2373,13 +2431,13 @@ static int dataset_load_split(Dataset *ds, const char *dir, const char *split, i
     return dataset_load(ds, path, block_size, err);
 }
 
+/* ========================================================================================== */
+/* 16. The pre-sampled set (README "The pre-sampled set"): plain text, one sample a line,     */
+/*     written by stage 2, read back (validated line by line) by stage 3 and a resumed stage 2 */
+
 static void presampled_free(PresampledSet *ps) {
     free(ps->sample); free(ps->length); free(ps->correct); free(ps->buffer);
     memset(ps, 0, sizeof(*ps));
-}
-
-static uint32_t params_crc(const GPT *model) {
-    return crc32_update(0, model->params, model->num_params * sizeof(float));
 }
 
 #define PRESAMPLED_FORMAT 1
@@ -2603,6 +2661,9 @@ static int presample_recover(const PresampleConfig *c, PresampleProgress *pp, co
     for (int i = start < 0 ? P : start; i < P; i++) pp->work_left += minimal_length(problems[i].n);
     return start;
 }
+
+/* ========================================================================================== */
+/* 17. The stages' bookkeeping (Stage, Part I's seam): resumable states, stops, progress      */
 
 /* A stage interrupted (Ctrl-C, a crash, a kill) leaves OUT.resume: the model with its AdamW state
  * and step, tagged with a CRC-32 of the settings and data that decide the run's trajectory.
@@ -2923,7 +2984,9 @@ static void prune_progress(Stage *s, const PruneConfig *c, long done, double los
     s->log_n = 0;
 }
 
-/* ------------------------------------------------------------------------------------------ */
+/* ========================================================================================== */
+/* 18. The training curve, OUT.curve                                                          */
+
 /* The training curve, OUT.curve: about CURVE_POINTS points, each with the mean loss and ratio (DPO:
  * margin) since the last one, and the greedy mean length and accuracy on the first problems of
  * valid.txt. Written with every resumable save and at the end; a resumed run keeps the
@@ -3030,7 +3093,8 @@ static void curve_free(Curve *curve) {
 }
 
 /* ========================================================================================== */
-/* stage 4: evaluation against the reference, the paper's Table 2 in miniature, report.json */
+/* 19. Reports: evaluation against the reference, the paper's Tables 1-3 in miniature,        */
+/*     report.json, the SVG picture                                                           */
 
 typedef struct {
     const char *name, *path;
@@ -3437,8 +3501,8 @@ static int write_svg(const char *path, const EvalResult *r, int count, const cha
 }
 
 /* ========================================================================================== */
-/* for other implementations: reference vectors and a safetensors export                       */
-/* (README "Validating another implementation")                                                */
+/* 20. For other implementations: reference vectors and a safetensors export                  */
+/*     (README "Validating another implementation")                                           */
 
 /* The parameters as a nanoGPT model names them, in its state_dict order: each a contiguous slice
  * of the parameter array (a per-layer spec tensor is cut into its L layers). */
@@ -4036,8 +4100,8 @@ static int export_safetensors(const GPT *model, const char *path, char *err) {
 }
 
 /* ========================================================================================== */
-/* the command line: o1pruner <command> [flags]. Exit 0 success, 1 bad input or failure,
- * 2 bad usage. Progress goes to stderr, results to stdout and files. */
+/* 21. The command line: o1pruner <command> [flags]. Exit 0 success, 1 bad input or failure,  */
+/*     2 bad usage. Progress goes to stderr, results to stdout and files.                     */
 #ifndef O1P_NO_MAIN
 
 static void on_signal(int sig) { (void)sig; stop_requested = 1; }
@@ -4320,150 +4384,6 @@ static int cmd_sample(int argc, char **argv) {
                r[i].length, minimal_length(problems[i / k].n));
     }
     free(r); free(arena); free(problems);
-    gpt_free(&model);
-    return 0;
-}
-
-/* make bench: min / median / max over repetitions after a warm-up, plain clock_gettime */
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static void bench_report(const char *what, double *seconds, int reps, double work, const char *unit) {
-    qsort(seconds, (size_t)reps, sizeof(double), cmp_double);
-    /* the fastest repetition gives the highest rate */
-    printf("  %-44s %9.1f %9.1f %9.1f  %s\n", what, work / seconds[reps - 1], work / seconds[reps / 2],
-           work / seconds[0], unit);
-}
-
-/* forward, loss, backward, clip, AdamW on a random batch, as a training step does */
-static void bench_training(GPT *model, int batch, int seq, int reps, double *t) {
-    const GPTConfig *cfg = &model->config;
-    int C = cfg->n_embd, L = cfg->n_layer, V = cfg->vocab_size, N = batch * seq;
-    Rng rng;
-    rng_seed(&rng, 1, 0, 0);
-    int *inputs = xmalloc(sizeof(int) * (size_t)N, "batch"),
-        *targets = xmalloc(sizeof(int) * (size_t)N, "batch");
-    float *mask = xmalloc(sizeof(float) * (size_t)N, "batch");
-    for (int i = 0; i < N; i++) {
-        inputs[i] = (int)(rng_u64(&rng) % V);
-        targets[i] = (int)(rng_u64(&rng) % V);
-        mask[i] = 1.0f;
-    }
-    OptimConfig oc = {.lr_max = 1e-4f, .lr_min = 1e-4f, .warmup_steps = 0, .total_steps = 1, .beta1 = 0.9f,
-                      .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f, .grad_clip = 1.0f};
-    for (int r = -1; r < reps; r++) { /* r = -1: the warm-up */
-        double t0 = now_seconds();
-        gpt_forward(model, inputs, targets, batch, seq);
-        double loss = masked_mean_nll(model->logprob, mask, N, model->dlogprob);
-        train_step(model, inputs, targets, &oc, 0, loss);
-        if (r >= 0) t[r] = now_seconds() - t0;
-    }
-    /* forward FLOPs: 2 per multiply-add of the linear layers and of attention (scores and mix) */
-    double fwd_flops = 2.0 * N * ((double)L * 12 * C * C + (double)C * V) +
-                       2.0 * 2.0 * L * batch * (seq * (seq + 1) / 2.0) * C;
-    char what[128];
-    snprintf(what, sizeof(what), "training step, batch %dx%d: tokens/s", batch, seq);
-    bench_report(what, t, reps, N, "tok/s");
-    bench_report("training step: GFLOP/s (3x forward FLOPs)", t, reps, 3 * fwd_flops * 1e-9, "GFLOP/s");
-    free(inputs); free(targets); free(mask);
-}
-
-/* KV-cache decoding: all slots step through positions 0..127 together */
-static void bench_sampling(GPT *model, int slots, int reps, double *t) {
-    const GPTConfig *cfg = &model->config;
-    int V = cfg->vocab_size, positions = 128;
-    DecodeState st;
-    decode_state_alloc(&st, cfg, slots);
-    decode_prepare(&st, model);
-    int *slot = xmalloc(sizeof(int) * (size_t)slots, "slots"),
-        *tok = xmalloc(sizeof(int) * (size_t)slots, "slots");
-    int *pos = xmalloc(sizeof(int) * (size_t)slots, "slots");
-    for (int r = -1; r < reps; r++) {
-        double t0 = now_seconds();
-        for (int p = 0; p < positions; p++) {
-            for (int i = 0; i < slots; i++) {
-                slot[i] = i;
-                tok[i] = (i + p) % V;
-                pos[i] = p;
-            }
-            gpt_decode_step(model, &st, slot, tok, pos, slots);
-        }
-        if (r >= 0) t[r] = now_seconds() - t0;
-    }
-    char what[128];
-    snprintf(what, sizeof(what), "KV-cache sampling, %d samples x %d tokens", slots, positions);
-    bench_report(what, t, reps, (double)slots * positions, "tok/s");
-    decode_state_free(&st);
-    free(slot); free(tok); free(pos);
-}
-
-/* the matmul kernel alone, at the shapes of the training step */
-static void bench_matmul(GPT *model, int N, int reps, double *t) {
-    int C = model->config.n_embd;
-    struct { const char *name; int in, out; } shapes[] = {
-        {"qkv", C, 3 * C}, {"attn proj", C, C}, {"mlp up", C, 4 * C}, {"mlp down", 4 * C, C}};
-    Rng rng;
-    rng_seed(&rng, 1, 0, 1);
-    float *x = xcalloc((size_t)N * 4 * C, sizeof(float), "bench"),
-          *y = xcalloc((size_t)N * 4 * C, sizeof(float), "bench");
-    float *w = xcalloc((size_t)16 * C * C, sizeof(float), "bench"),
-          *dw = xcalloc((size_t)16 * C * C, sizeof(float), "bench");
-    float *dx = xcalloc((size_t)N * 4 * C, sizeof(float), "bench");
-    for (size_t i = 0; i < (size_t)N * 4 * C; i++) x[i] = rng_uniform(&rng);
-    for (size_t i = 0; i < (size_t)16 * C * C; i++) w[i] = rng_uniform(&rng);
-    for (int sh = 0; sh < 4; sh++) {
-        int in = shapes[sh].in, out = shapes[sh].out;
-        double flops = 2.0 * N * in * out * 1e-9;
-        char what[128];
-        for (int r = -1; r < reps; r++) {
-            double t0 = now_seconds();
-            matmul_forward(y, x, w, NULL, N, in, out, model->scratch);
-            if (r >= 0) t[r] = now_seconds() - t0;
-        }
-        snprintf(what, sizeof(what), "matmul forward %-9s (%d x %d -> %d): GFLOP/s", shapes[sh].name, N, in,
-                 out);
-        bench_report(what, t, reps, flops, "GFLOP/s");
-        for (int r = -1; r < reps; r++) {
-            double t0 = now_seconds();
-            matmul_backward(dx, dw, NULL, y, x, w, N, in, out);
-            if (r >= 0) t[r] = now_seconds() - t0;
-        }
-        snprintf(what, sizeof(what), "matmul backward %-8s (both products): GFLOP/s", shapes[sh].name);
-        bench_report(what, t, reps, 2 * flops, "GFLOP/s");
-    }
-    free(x); free(y); free(w); free(dw); free(dx);
-}
-
-static int cmd_bench(int argc, char **argv) {
-    int threads = 0, reps = 5, batch = 64, seq = 96, slots = 256;
-    Flag flags[] = {
-        {"threads", FLAG_INT, &threads, 0, 1024, "threads (0: OpenMP's default)"},
-        {"reps", FLAG_INT, &reps, 1, 1000, "timed repetitions of each measurement"},
-        {"batch", FLAG_INT, &batch, 1, 1024, "training batch"},
-        {"seq", FLAG_INT, &seq, 2, 160, "training sequence length"},
-        {"samples", FLAG_INT, &slots, 1, 4096, "samples decoded together"},
-    };
-    CommandHelp h = {"bench", "[flags]",
-                     "Throughput of the reference model's training step, of KV-cache sampling, and of\n"
-                     "the matmul kernel at the model's shapes (min / median / max over --reps)."};
-    parse_flags(&h, flags, NFLAGS(flags), argc, argv);
-    set_threads(threads);
-    SftConfig sc;
-    sft_defaults(&sc);
-    GPT model;
-    gpt_build(&model, &sc.model);
-    gpt_init_weights(&model, 1);
-    gpt_alloc_training(&model, batch, seq);
-    printf("o1pruner bench: model L=%d H=%d C=%d V=%d (%zu parameters), %d thread(s)\n", sc.model.n_layer,
-           sc.model.n_head, sc.model.n_embd, sc.model.vocab_size, model.num_params, get_threads());
-    printf("  %-44s %9s %9s %9s\n", "", "min", "median", "max");
-    double *t = xmalloc(sizeof(double) * (size_t)reps, "timings");
-    bench_training(&model, batch, seq, reps, t);
-    bench_sampling(&model, slots, reps, t);
-    bench_matmul(&model, batch * seq, reps, t);
-    free(t);
     gpt_free(&model);
     return 0;
 }
@@ -4952,6 +4872,156 @@ static int cmd_export(int argc, char **argv) {
     gpt_free(&model);
     return rc ? fail(err) : 0;
 }
+
+/* ========================================================================================== */
+/* 22. make bench: min / median / max over repetitions after a warm-up, plain clock_gettime   */
+
+/* the rates of the fastest, the median and the slowest repetition */
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void bench_report(const char *what, double *seconds, int reps, double work, const char *unit) {
+    qsort(seconds, (size_t)reps, sizeof(double), cmp_double);
+    /* the fastest repetition gives the highest rate */
+    printf("  %-44s %9.1f %9.1f %9.1f  %s\n", what, work / seconds[reps - 1], work / seconds[reps / 2],
+           work / seconds[0], unit);
+}
+
+/* forward, loss, backward, clip, AdamW on a random batch, as a training step does */
+static void bench_training(GPT *model, int batch, int seq, int reps, double *t) {
+    const GPTConfig *cfg = &model->config;
+    int C = cfg->n_embd, L = cfg->n_layer, V = cfg->vocab_size, N = batch * seq;
+    Rng rng;
+    rng_seed(&rng, 1, 0, 0);
+    int *inputs = xmalloc(sizeof(int) * (size_t)N, "batch"),
+        *targets = xmalloc(sizeof(int) * (size_t)N, "batch");
+    float *mask = xmalloc(sizeof(float) * (size_t)N, "batch");
+    for (int i = 0; i < N; i++) {
+        inputs[i] = (int)(rng_u64(&rng) % V);
+        targets[i] = (int)(rng_u64(&rng) % V);
+        mask[i] = 1.0f;
+    }
+    OptimConfig oc = {.lr_max = 1e-4f, .lr_min = 1e-4f, .warmup_steps = 0, .total_steps = 1, .beta1 = 0.9f,
+                      .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f, .grad_clip = 1.0f};
+    for (int r = -1; r < reps; r++) { /* r = -1: the warm-up */
+        double t0 = now_seconds();
+        gpt_forward(model, inputs, targets, batch, seq);
+        double loss = masked_mean_nll(model->logprob, mask, N, model->dlogprob);
+        train_step(model, inputs, targets, &oc, 0, loss);
+        if (r >= 0) t[r] = now_seconds() - t0;
+    }
+    /* forward FLOPs: 2 per multiply-add of the linear layers and of attention (scores and mix) */
+    double fwd_flops = 2.0 * N * ((double)L * 12 * C * C + (double)C * V) +
+                       2.0 * 2.0 * L * batch * (seq * (seq + 1) / 2.0) * C;
+    char what[128];
+    snprintf(what, sizeof(what), "training step, batch %dx%d: tokens/s", batch, seq);
+    bench_report(what, t, reps, N, "tok/s");
+    bench_report("training step: GFLOP/s (3x forward FLOPs)", t, reps, 3 * fwd_flops * 1e-9, "GFLOP/s");
+    free(inputs); free(targets); free(mask);
+}
+
+/* KV-cache decoding: all slots step through positions 0..127 together */
+static void bench_sampling(GPT *model, int slots, int reps, double *t) {
+    const GPTConfig *cfg = &model->config;
+    int V = cfg->vocab_size, positions = 128;
+    DecodeState st;
+    decode_state_alloc(&st, cfg, slots);
+    decode_prepare(&st, model);
+    int *slot = xmalloc(sizeof(int) * (size_t)slots, "slots"),
+        *tok = xmalloc(sizeof(int) * (size_t)slots, "slots");
+    int *pos = xmalloc(sizeof(int) * (size_t)slots, "slots");
+    for (int r = -1; r < reps; r++) {
+        double t0 = now_seconds();
+        for (int p = 0; p < positions; p++) {
+            for (int i = 0; i < slots; i++) {
+                slot[i] = i;
+                tok[i] = (i + p) % V;
+                pos[i] = p;
+            }
+            gpt_decode_step(model, &st, slot, tok, pos, slots);
+        }
+        if (r >= 0) t[r] = now_seconds() - t0;
+    }
+    char what[128];
+    snprintf(what, sizeof(what), "KV-cache sampling, %d samples x %d tokens", slots, positions);
+    bench_report(what, t, reps, (double)slots * positions, "tok/s");
+    decode_state_free(&st);
+    free(slot); free(tok); free(pos);
+}
+
+/* the matmul kernel alone, at the shapes of the training step */
+static void bench_matmul(GPT *model, int N, int reps, double *t) {
+    int C = model->config.n_embd;
+    struct { const char *name; int in, out; } shapes[] = {
+        {"qkv", C, 3 * C}, {"attn proj", C, C}, {"mlp up", C, 4 * C}, {"mlp down", 4 * C, C}};
+    Rng rng;
+    rng_seed(&rng, 1, 0, 1);
+    float *x = xcalloc((size_t)N * 4 * C, sizeof(float), "bench"),
+          *y = xcalloc((size_t)N * 4 * C, sizeof(float), "bench");
+    float *w = xcalloc((size_t)16 * C * C, sizeof(float), "bench"),
+          *dw = xcalloc((size_t)16 * C * C, sizeof(float), "bench");
+    float *dx = xcalloc((size_t)N * 4 * C, sizeof(float), "bench");
+    for (size_t i = 0; i < (size_t)N * 4 * C; i++) x[i] = rng_uniform(&rng);
+    for (size_t i = 0; i < (size_t)16 * C * C; i++) w[i] = rng_uniform(&rng);
+    for (int sh = 0; sh < 4; sh++) {
+        int in = shapes[sh].in, out = shapes[sh].out;
+        double flops = 2.0 * N * in * out * 1e-9;
+        char what[128];
+        for (int r = -1; r < reps; r++) {
+            double t0 = now_seconds();
+            matmul_forward(y, x, w, NULL, N, in, out, model->scratch);
+            if (r >= 0) t[r] = now_seconds() - t0;
+        }
+        snprintf(what, sizeof(what), "matmul forward %-9s (%d x %d -> %d): GFLOP/s", shapes[sh].name, N, in,
+                 out);
+        bench_report(what, t, reps, flops, "GFLOP/s");
+        for (int r = -1; r < reps; r++) {
+            double t0 = now_seconds();
+            matmul_backward(dx, dw, NULL, y, x, w, N, in, out);
+            if (r >= 0) t[r] = now_seconds() - t0;
+        }
+        snprintf(what, sizeof(what), "matmul backward %-8s (both products): GFLOP/s", shapes[sh].name);
+        bench_report(what, t, reps, 2 * flops, "GFLOP/s");
+    }
+    free(x); free(y); free(w); free(dw); free(dx);
+}
+
+static int cmd_bench(int argc, char **argv) {
+    int threads = 0, reps = 5, batch = 64, seq = 96, slots = 256;
+    Flag flags[] = {
+        {"threads", FLAG_INT, &threads, 0, 1024, "threads (0: OpenMP's default)"},
+        {"reps", FLAG_INT, &reps, 1, 1000, "timed repetitions of each measurement"},
+        {"batch", FLAG_INT, &batch, 1, 1024, "training batch"},
+        {"seq", FLAG_INT, &seq, 2, 160, "training sequence length"},
+        {"samples", FLAG_INT, &slots, 1, 4096, "samples decoded together"},
+    };
+    CommandHelp h = {"bench", "[flags]",
+                     "Throughput of the reference model's training step, of KV-cache sampling, and of\n"
+                     "the matmul kernel at the model's shapes (min / median / max over --reps)."};
+    parse_flags(&h, flags, NFLAGS(flags), argc, argv);
+    set_threads(threads);
+    SftConfig sc;
+    sft_defaults(&sc);
+    GPT model;
+    gpt_build(&model, &sc.model);
+    gpt_init_weights(&model, 1);
+    gpt_alloc_training(&model, batch, seq);
+    printf("o1pruner bench: model L=%d H=%d C=%d V=%d (%zu parameters), %d thread(s)\n", sc.model.n_layer,
+           sc.model.n_head, sc.model.n_embd, sc.model.vocab_size, model.num_params, get_threads());
+    printf("  %-44s %9s %9s %9s\n", "", "min", "median", "max");
+    double *t = xmalloc(sizeof(double) * (size_t)reps, "timings");
+    bench_training(&model, batch, seq, reps, t);
+    bench_sampling(&model, slots, reps, t);
+    bench_matmul(&model, batch * seq, reps, t);
+    free(t);
+    gpt_free(&model);
+    return 0;
+}
+
+/* ========================================================================================== */
+/* 23. main: the commands                                                                     */
 
 static void usage(FILE *out) {
     fprintf(out,
