@@ -88,6 +88,7 @@ static void *xmalloc(size_t size, const char *what) {
     return p;
 }
 
+/* zeroed memory; an impossible count x size is refused by xmalloc rather than wrapping around */
 static void *xcalloc(size_t count, size_t size, const char *what) {
     if (size && count > SIZE_MAX / 4 / size) count = SIZE_MAX / 4 / size; /* xmalloc refuses it */
     void *p = xmalloc(count * size, what);
@@ -106,12 +107,14 @@ static int seterr(char *err, const char *fmt, ...) {
     return -1;
 }
 
+/* wall-clock seconds from a monotonic clock: progress lines and bench only, never results */
 static double now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* the thread count of every parallel loop; results do not depend on it (README "Determinism") */
 void set_threads(int n) {
 #ifdef _OPENMP
     if (n > 0) omp_set_num_threads(n);
@@ -120,6 +123,7 @@ void set_threads(int n) {
 #endif
 }
 
+/* the thread count the parallel loops will use, for the progress lines */
 static int get_threads(void) {
 #ifdef _OPENMP
     return omp_get_max_threads();
@@ -145,6 +149,8 @@ static uint64_t splitmix64(uint64_t *x) {
     return z ^ (z >> 31);
 }
 
+/* the stream (seed, stream_a, stream_b): each pair of indices mixed in through splitmix64, so
+ * neighbouring streams (sample 1, sample 2) are as unrelated as any two */
 void rng_seed(Rng *rng, uint64_t seed, uint64_t stream_a, uint64_t stream_b) {
     uint64_t x = seed;
     x = splitmix64(&x) ^ stream_a;
@@ -155,6 +161,7 @@ void rng_seed(Rng *rng, uint64_t seed, uint64_t stream_a, uint64_t stream_b) {
 
 static uint64_t rotl64(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
+/* xoshiro256**, the next 64 random bits */
 uint64_t rng_u64(Rng *rng) {
     uint64_t *s = rng->s;
     uint64_t result = rotl64(s[1] * 5, 7) * 9;
@@ -167,6 +174,7 @@ uint64_t rng_u64(Rng *rng) {
 
 float rng_uniform(Rng *rng) { return (float)(rng_u64(rng) >> 40) * (1.0f / 16777216.0f); }
 
+/* Box-Muller in double, one normal per call (the second one is dropped: simpler to reproduce) */
 double rng_normal(Rng *rng) {
     double u1 = 1.0 - (double)(rng_u64(rng) >> 11) * 0x1.0p-53; /* (0, 1] */
     double u2 = (double)(rng_u64(rng) >> 11) * 0x1.0p-53;       /* [0, 1) */
@@ -183,6 +191,7 @@ static void shuffle(int *x, int n, Rng *rng) {
     }
 }
 
+/* qsort's comparison of longs, without the overflow of a subtraction */
 static int cmp_long(const void *a, const void *b) {
     long x = *(const long *)a, y = *(const long *)b;
     return (x > y) - (x < y);
@@ -219,6 +228,7 @@ static void encoder_backward(float *dwte, float *dwpe, const float *dout, const 
  * Mean and variance (population, eps 1e-5) are accumulated in double. */
 #define LN_EPS 1e-5
 #define LN_CHANNELS 32
+/* out = (x - mean) / sqrt(var + eps) * weight + bias, row by row */
 static void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                               const float *weight, const float *bias, int N, int C) {
 #pragma omp parallel for
@@ -237,6 +247,8 @@ static void layernorm_forward(float *out, float *mean, float *rstd, const float 
     }
 }
 
+/* dinp += d x of each row (the mean and the variance depend on every x of the row, hence the two
+ * row means a and c); dweight, dbias += sums over the rows */
 static void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                                const float *inp, const float *weight, const float *mean,
                                const float *rstd, int N, int C) {
@@ -282,6 +294,7 @@ static void layernorm_backward(float *dinp, float *dweight, float *dbias, const 
  * order k = 0..K-1, in the tiled path and in the edge path alike, whatever the thread count. */
 #define TILE_ROWS 8
 #define TILE_COLS 32
+/* one full tile, TILE_ROWS x TILE_COLS outputs; fixed sizes let the compiler keep acc in registers */
 static void matmul_tile(float *restrict out, const float *restrict a, const float *restrict bm,
                         const float *restrict bias, int accumulate, int a_row, int a_col, int K, int M) {
     float acc[TILE_ROWS][TILE_COLS];
@@ -322,6 +335,7 @@ static void matmul_edge_tile(float *restrict out, const float *restrict a, const
  * reads stays in cache; each output still sees k in increasing order. A static schedule gives each
  * thread the same tiles in every block, so threads go on to the next block without waiting. */
 #define K_BLOCK 256
+/* the whole product, tile by tile; a_row/a_col let the same kernel read A or A^T */
 static void matmul_kernel(float *out, const float *a, const float *bm, const float *bias, int accumulate,
                           int a_row, int a_col, int N, int K, int M) {
     int row_tiles = (N + TILE_ROWS - 1) / TILE_ROWS, col_tiles = (M + TILE_COLS - 1) / TILE_COLS;
@@ -378,18 +392,35 @@ static void matmul_backward(float *dinp, float *dweight, float *dbias, const flo
         }
 }
 
-/* Attention's dot products, ATT_LANES at a time: s[t2] = x . y_t2 for t2 < n, vectors of length hs.
+/* Causal self-attention, the plain math. For each sequence b and head h (channels h*hs..h*hs+hs-1
+ * of q, k and v; hs = C/H), and each position t:
+ *     score[t2] = (q_t . k_t2) / sqrt(hs)                   for t2 = 0..t (causal: not after t)
+ *     att[t2]   = exp(score[t2] - max) / sum_t2' exp(score[t2'] - max)        (softmax)
+ *     out_t     = sum_t2 att[t2] v_t2
+ * that is, out = softmax(q k^T / sqrt(hs), masked) v. test.c's ref_attention is exactly these loops
+ * in double, and the tests hold the kernels below to it. The kernels compute the same sums, in
+ * the same order for every machine, but lay the keys out so that the compiler can vectorise them:
+ *
+ * Attention's dot products, ATT_LANES at a time: s[t2] = x . y_t2 for t2 < n, vectors of length hs.
  * The y_t2 are stored as columns, in tiles of ATT_LANES positions: tile b = t2 / ATT_LANES is
  * (hs, ATT_LANES) row-major at yt + b*hs*ATT_LANES (keys_index). A tile is read whole, its unused
  * columns included (their results are dropped), so it must be allocated whole.
  * Each s[t2] is summed like a plain dot product, in 8 interleaved partial sums combined in a fixed
  * order, so its value does not depend on the machine; the columns run side by side, which is what
- * the compiler vectorises, and a tile is one contiguous stream from memory. */
+ * the compiler vectorises, and a tile is one contiguous stream from memory.
+ * A worked example of the layout, hs = 3, with 4 lanes instead of 32, for 6 keys k0..k5 (ki[c]:
+ * channel c of key i): tile 0 holds k0..k3, tile 1 holds k4, k5 and two unused columns (.):
+ *     tile 0:  k0[0] k1[0] k2[0] k3[0] | k0[1] k1[1] k2[1] k3[1] | k0[2] k1[2] k2[2] k3[2]
+ *     tile 1:  k4[0] k5[0]   .     .   | k4[1] k5[1]   .     .   | k4[2] k5[2]   .     .
+ * so keys_index(5, 1, 3) = (1*3 + 1)*4 + 1 = 17: the 18th float, k5[1]. The dot products of a query
+ * x with k0..k3 are then 4 running sums updated by one vector multiply-add per channel. */
 #define ATT_LANES 32
 static int att_tiles(int T) { return (T + ATT_LANES - 1) / ATT_LANES; }
+/* where channel i of key t2 lives in the tiled layout (the worked example above) */
 static size_t keys_index(int t2, int i, int hs) {
     return ((size_t)(t2 / ATT_LANES) * hs + i) * ATT_LANES + t2 % ATT_LANES;
 }
+/* s[t2] = x . y_t2 for t2 < n: the y_t2 in tiles, 8 partial sums per column as described above */
 static void dot_columns(float *restrict s, const float *restrict x, const float *restrict yt, int n, int hs) {
     int hs8 = hs / 8 * 8;
     for (int t0 = 0; t0 < n; t0 += ATT_LANES) {
@@ -486,7 +517,13 @@ static void attention_forward(float *out, float *att, const float *qkv, int B, i
     }
 }
 
-/* dqkv (B,T,3C) += from dout (B,T,C). datt (B,H,T,T) is scratch. Each (b,h) pair owns its slice
+/* The plain math of the backward pass, per (b, h) and row t, with g = d loss / d out_t:
+ *     d att[t2]          = g . v_t2                                          for t2 = 0..t
+ *     d (q_t . k_t2)     = att[t2] (d att[t2] - sum_t2' att[t2'] d att[t2']) / sqrt(hs)
+ *     d q_t             += sum_t2 d (q_t . k_t2) k_t2
+ *     d k_t2            += d (q_t . k_t2) q_t,        d v_t2 += att[t2] g
+ * (the middle line is the softmax's Jacobian: d score = att * (d att - <att, d att>)).
+ * dqkv (B,T,3C) += from dout (B,T,C). datt (B,H,T,T) is scratch. Each (b,h) pair owns its slice
  * of dqkv, so the pairs run in parallel. Every gradient sums its terms in increasing position:
  * first each row's d scores (datt), then dq row by row, then dk and dv position by position, each
  * a weighted sum over the rows t >= t2 (a column of att and of datt). */
@@ -561,6 +598,7 @@ static void gelu_forward(float *out, float *slope, const float *inp, size_t n) {
     }
 }
 
+/* dinp += dout * GELU'(x), the slope the forward pass kept */
 static void gelu_backward(float *dinp, const float *slope, const float *dout, size_t n) {
 #pragma omp parallel for
     for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * slope[i];
@@ -572,6 +610,7 @@ static void residual_forward(float *out, const float *a, const float *b, size_t 
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
+/* a sum passes its gradient to both inputs unchanged */
 static void residual_backward(float *da, float *db, const float *dout, size_t n) {
 #pragma omp parallel for
     for (size_t i = 0; i < n; i++) { da[i] += dout[i]; db[i] += dout[i]; }
@@ -613,6 +652,9 @@ static void logprob_backward(float *dlogits, const float *dlogprob, const float 
 /* 3. The model: GPT-2 (README "Specification"), its parameters and activations each one      */
 /*    array cut into named tensors; the forward pass and its backward pass                    */
 
+
+/* a config this program can build: positive sizes, heads that divide the width, and a model small
+ * enough that every index fits an int (a corrupt checkpoint must not become a huge allocation) */
 int gpt_config_check(const GPTConfig *c, char *err) {
     if (c->vocab_size < 2 || c->vocab_size > 65536) {
         seterr(err, "vocab_size %d outside 2..65536", c->vocab_size);
@@ -669,6 +711,8 @@ static void fill_param_info(TensorInfo *info, const GPTConfig *c, size_t *total)
     *total = offset;
 }
 
+/* the named tensors point into one contiguous array, so that AdamW, clipping, checkpoints and
+ * CRCs see a single float array */
 static void point_params(ParameterTensors *p, float *base, const TensorInfo *info) {
     float **ptrs[NUM_PARAM_TENSORS] = {
         &p->wte, &p->wpe, &p->ln1w, &p->ln1b, &p->qkvw, &p->qkvb, &p->attprojw, &p->attprojb,
@@ -676,6 +720,7 @@ static void point_params(ParameterTensors *p, float *base, const TensorInfo *inf
     for (int i = 0; i < NUM_PARAM_TENSORS; i++) *ptrs[i] = base + info[i].offset;
 }
 
+/* the parameters (zero) and the forward scratch; training buffers come with gpt_alloc_training */
 void gpt_build(GPT *model, const GPTConfig *config) {
     memset(model, 0, sizeof(*model));
     model->config = *config;
@@ -727,6 +772,8 @@ static void activation_sizes(size_t *sizes, const GPTConfig *c, int B, int T) {
     memcpy(sizes, s, sizeof(s));
 }
 
+/* the activation tensors for a B x T batch point into one array (base NULL: only the size);
+ * called at every forward pass, so a smaller batch packs densely at the start */
 static size_t point_activations(ActivationTensors *a, float *base, const GPTConfig *c, int B, int T) {
     size_t sizes[NUM_ACTIVATION_TENSORS];
     activation_sizes(sizes, c, B, T);
@@ -742,6 +789,8 @@ static size_t point_activations(ActivationTensors *a, float *base, const GPTConf
     return offset;
 }
 
+/* gradients, AdamW moments (kept if a checkpoint brought them) and activations for batches of up
+ * to max_batch x max_seq: allocated once, before the first step, never inside the loop */
 void gpt_alloc_training(GPT *model, int max_batch, int max_seq) {
     size_t n = model->num_params;
     model->grads = xcalloc(n, sizeof(float), "gradients");
@@ -757,6 +806,7 @@ void gpt_alloc_training(GPT *model, int max_batch, int max_seq) {
     model->dlogprob = xcalloc((size_t)max_batch * max_seq, sizeof(float), "log-probability gradients");
 }
 
+/* everything gpt_build, gpt_alloc_training or checkpoint_load allocated; the model is zeroed */
 void gpt_free(GPT *model) {
     free(model->params); free(model->grads); free(model->adam_m); free(model->adam_v);
     free(model->acts); free(model->grad_acts); free(model->logprob); free(model->dlogprob);
@@ -790,12 +840,14 @@ void gpt_forward(GPT *model, const int *inputs, const int *targets, int B, int T
         float *fch = a->fch + l * 4 * NC, *fch_gelu = a->fch_gelu + l * 4 * NC;
         float *fcproj = a->fcproj + l * NC, *residual3 = a->residual3 + l * NC;
         size_t CC = (size_t)C * C;
+        /* attention: x + proj(attention(qkv(ln1(x)))) */
         layernorm_forward(ln1, a->ln1_mean + (size_t)l * N, a->ln1_rstd + (size_t)l * N, residual,
                           p->ln1w + l * C, p->ln1b + l * C, N, C);
         matmul_forward(qkv, ln1, p->qkvw + l * 3 * CC, p->qkvb + l * 3 * C, N, C, 3 * C, model->scratch);
         attention_forward(atty, att, qkv, B, T, C, H);
         matmul_forward(attproj, atty, p->attprojw + l * CC, p->attprojb + l * C, N, C, C, model->scratch);
         residual_forward(residual2, residual, attproj, NC);
+        /* the MLP: x + down(gelu(up(ln2(x)))) */
         layernorm_forward(ln2, a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N, residual2,
                           p->ln2w + l * C, p->ln2b + l * C, N, C);
         matmul_forward(fch, ln2, p->fcw + l * 4 * CC, p->fcb + l * 4 * C, N, C, 4 * C, model->scratch);
@@ -804,11 +856,15 @@ void gpt_forward(GPT *model, const int *inputs, const int *targets, int B, int T
                        model->scratch);
         residual_forward(residual3, residual2, fcproj, NC);
     }
+    /* the head: the token embedding reused as the output projection (tied), no bias */
     layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->residual3 + (L - 1) * NC, p->lnfw, p->lnfb, N, C);
     matmul_forward(a->logits, a->lnf, p->wte, NULL, N, C, V, model->scratch);
+    /* every loss of this program is a function of log p(target): the backward pass starts there */
     logprob_forward(targets ? model->logprob : NULL, a->probs, a->logits, targets, N, V);
 }
 
+/* the forward pass in reverse, from d loss / d logprob to every parameter's gradient; each layer's
+ * *_backward reads the activations its *_forward kept */
 void gpt_backward(GPT *model, const int *inputs, const int *targets, const float *dlogprob) {
     const GPTConfig *cfg = &model->config;
     int B = model->B, T = model->T;
@@ -823,6 +879,7 @@ void gpt_backward(GPT *model, const int *inputs, const int *targets, const float
                        ga->logits};
     size_t summed_size[] = {NC, 3 * LNC, LNC, LNC, 4 * LNC, LNC, LNC, (size_t)N * V};
     for (size_t i = 0; i < sizeof(summed) / sizeof(summed[0]); i++) zero_floats(summed[i], summed_size[i]);
+    /* the head; wte's gradient collects from here and from the embedding at the end (tied) */
     logprob_backward(ga->logits, dlogprob, a->probs, targets, N, V);
     matmul_backward(ga->lnf, g->wte, NULL, ga->logits, a->lnf, p->wte, N, C, V);
     layernorm_backward(ga->residual3 + (L - 1) * NC, g->lnfw, g->lnfb, ga->lnf, a->residual3 + (L - 1) * NC,
@@ -831,6 +888,7 @@ void gpt_backward(GPT *model, const int *inputs, const int *targets, const float
         const float *residual = l == 0 ? a->encoded : a->residual3 + (l - 1) * NC;
         float *dresidual = l == 0 ? ga->encoded : ga->residual3 + (l - 1) * NC;
         size_t att_off = (size_t)l * B * H * T * T;
+        /* the MLP, from its output back to ln2's input */
         residual_backward(ga->residual2 + l * NC, ga->fcproj + l * NC, ga->residual3 + l * NC, NC);
         matmul_backward(ga->fch_gelu + l * 4 * NC, g->fcprojw + l * 4 * CC, g->fcprojb + l * C,
                         ga->fcproj + l * NC, a->fch_gelu + l * 4 * NC, p->fcprojw + l * 4 * CC, N, 4 * C, C);
@@ -840,6 +898,7 @@ void gpt_backward(GPT *model, const int *inputs, const int *targets, const float
         layernorm_backward(ga->residual2 + l * NC, g->ln2w + l * C, g->ln2b + l * C, ga->ln2 + l * NC,
                            a->residual2 + l * NC, p->ln2w + l * C, a->ln2_mean + (size_t)l * N,
                            a->ln2_rstd + (size_t)l * N, N, C);
+        /* attention, from its output back to the block's input */
         residual_backward(dresidual, ga->attproj + l * NC, ga->residual2 + l * NC, NC);
         matmul_backward(ga->atty + l * NC, g->attprojw + l * CC, g->attprojb + l * C, ga->attproj + l * NC,
                         a->atty + l * NC, p->attprojw + l * CC, N, C, C);
@@ -853,6 +912,8 @@ void gpt_backward(GPT *model, const int *inputs, const int *targets, const float
     encoder_backward(g->wte, g->wpe, ga->encoded, inputs, B, T, C);
 }
 
+/* the loss of stage 1 and of the SFT baseline: the mean negative log-likelihood of the masked
+ * (response) tokens, so a long trace weighs as much per token as a short one */
 double masked_mean_nll(const float *logprob, const float *mask, int n, float *dlogprob) {
     double total = 0.0, weight = 0.0;
     for (int i = 0; i < n; i++) { total -= (double)mask[i] * logprob[i]; weight += mask[i]; }
@@ -866,6 +927,8 @@ double masked_mean_nll(const float *logprob, const float *mask, int n, float *dl
 /*    keys and values of the positions before it. Same layers, same order of operations as    */
 /*    gpt_forward, so a sampled response is the one the training forward pass would score.    */
 
+
+/* the KV cache and the per-step buffers of up to max_samples samples decoded together */
 void decode_state_alloc(DecodeState *st, const GPTConfig *c, int max_samples) {
     size_t S = (size_t)max_samples, C = (size_t)c->n_embd;
     size_t cache = (size_t)c->n_layer * S * c->block_size * C;
@@ -903,6 +966,7 @@ void decode_prepare(DecodeState *st, const GPT *model) {
     transpose(st->weights_t + c->n_layer * 12 * CC, model->p.wte, c->vocab_size, C);
 }
 
+/* everything decode_state_alloc allocated; the state is zeroed */
 void decode_state_free(DecodeState *st) {
     free(st->key_cache); free(st->value_cache); free(st->x); free(st->ln); free(st->qkv);
     free(st->atty); free(st->proj); free(st->fch); free(st->fch_gelu); free(st->mean);
@@ -910,6 +974,8 @@ void decode_state_free(DecodeState *st) {
     memset(st, 0, sizeof(*st));
 }
 
+/* one new token for each of n samples: the layers of gpt_forward on one row per sample, attention
+ * over the cached keys and values of that sample's earlier positions */
 void gpt_decode_step(GPT *model, DecodeState *st, const int *slot, const int *token, const int *pos, int n) {
     const GPTConfig *cfg = &model->config;
     int L = cfg->n_layer, C = cfg->n_embd, H = cfg->n_head, V = cfg->vocab_size, T = cfg->block_size;
@@ -955,6 +1021,8 @@ void gpt_decode_step(GPT *model, DecodeState *st, const int *slot, const int *to
 /* ========================================================================================== */
 /* 5. The optimizer: AdamW as torch.optim.AdamW computes it, gradient clipping, the schedule  */
 
+
+/* linear warmup to lr_max, then a cosine to lr_min at total_steps (and lr_min after it) */
 float lr_schedule(const OptimConfig *oc, long step) {
     if (step < oc->warmup_steps) return oc->lr_max * (float)(step + 1) / (float)oc->warmup_steps;
     long decay_steps = oc->total_steps - oc->warmup_steps;
@@ -963,6 +1031,8 @@ float lr_schedule(const OptimConfig *oc, long step) {
     return (float)(oc->lr_min + 0.5 * (oc->lr_max - oc->lr_min) * (1.0 + cos(PI * progress)));
 }
 
+/* the global L2 norm of all gradients, summed in double in one fixed order; if above max_norm,
+ * every gradient is scaled by the same factor (torch.nn.utils.clip_grad_norm_) */
 double clip_grad_norm(float *grads, size_t n, float max_norm) {
     double sumsq = 0.0;
     for (size_t i = 0; i < n; i++) sumsq += (double)grads[i] * grads[i];
@@ -1020,11 +1090,13 @@ static double train_step(GPT *model, const int *inputs, const int *targets, cons
 enum { STREAM_INIT = 1, STREAM_TEST, STREAM_TRAIN, STREAM_VALID, STREAM_PRUNE, STREAM_BATCH, STREAM_SAMPLE };
 static uint64_t stream(int purpose, uint64_t index) { return ((uint64_t)purpose << 40) ^ index; }
 
+/* a character's token id (its index in VOCAB), -1 if it is not in the vocabulary */
 static int token_of(char c) {
     const char *at = c ? strchr(VOCAB, c) : NULL;
     return at ? (int)(at - VOCAB) : -1;
 }
 
+/* the right answer */
 int problem_sum(const Problem *p) {
     int s = 0;
     for (int i = 0; i < p->n; i++) s += p->digits[i];
@@ -1033,6 +1105,7 @@ int problem_sum(const Problem *p) {
 
 int minimal_length(int n) { return 8 * (n - 1) + 4; }
 
+/* the prompt the model sees: the terms joined by '+', then '=' */
 int prompt_text(const Problem *p, char *out) {
     int len = 0;
     for (int i = 0; i < p->n && i < MAX_TERMS; i++) {
@@ -1050,17 +1123,21 @@ static int chain_step(const Problem *p, int k, char *out) {
     return sprintf(out, "%02d+%d=%02d,", before, p->digits[k], before + p->digits[k]);
 }
 
+/* the whole chain of running sums, steps 1..n-1 */
 static int write_chain(const Problem *p, char *out) {
     int len = 0;
     for (int k = 1; k < p->n; k++) len += chain_step(p, k, out + len);
     return len;
 }
 
+/* the shortest correct trace: the chain once, then the answer; what a perfectly pruned model says */
 int minimal_trace(const Problem *p, char *out) {
     int len = write_chain(p, out);
     return len + sprintf(out + len, "A%02d$", problem_sum(p));
 }
 
+/* the verbose teacher: the chain, then each step re-verified with probability p, then with
+ * probability p the whole chain again. Never wrong, only redundant. */
 int teacher_trace(const Problem *pr, float p, Rng *rng, char *out) {
     int len = write_chain(pr, out);
     for (int k = 1; k < pr->n; k++)
@@ -1069,6 +1146,8 @@ int teacher_trace(const Problem *pr, float p, Rng *rng, char *out) {
     return len + sprintf(out + len, "A%02d$", problem_sum(pr));
 }
 
+/* A(x, y): 1 if the response ends in "A<sum>$", whatever came before (like a math grader that
+ * reads only the final answer); a response cut off without '$' is wrong */
 int grade_response(const Problem *p, const char *r, int length) {
     if (length < 3 || r[length - 1] != '$') return 0;
     int i = length - 2, value = 0, scale = 1, digits = 0; /* the answer: 1 to 3 digits */
@@ -1082,6 +1161,7 @@ int grade_response(const Problem *p, const char *r, int length) {
     return value == problem_sum(p);
 }
 
+/* the problem of a prompt typed by a user or read from a file, checked term by term */
 int parse_prompt(const char *text, int length, Problem *p, char *err) {
     p->n = 0;
     for (int i = 0; i < length; i += 2) {
@@ -1121,6 +1201,8 @@ static void dataset_free(Dataset *ds) { free(ds->ex); free(ds->buffer); memset(d
 #define MAX_SAMPLE_VOCAB 256
 #define DECODE_SLOTS 256
 
+/* the next token from the logits: greedy at temperature 0, else softmax(logits / temperature),
+ * optionally cut to its top_p nucleus; probabilities in double, one uniform draw per token */
 int sample_token(const float *logits, int V, float temperature, float top_p, Rng *rng) {
     if (temperature <= 0.0f) { /* greedy: the first maximum */
         int best = 0;
@@ -1164,6 +1246,9 @@ typedef struct {
     Rng rng;
 } Slot;
 
+/* k responses for each of n problems. Up to DECODE_SLOTS samples decode together, each in its
+ * own KV-cache slot; a finished sample frees its slot for the next one at once. Each sample draws
+ * from its own RNG stream, so its text does not depend on which samples shared its steps. */
 void generate(GPT *model, const Problem *problems, const int *problem_ids, int n, int k,
               const SampleConfig *sc, Response *responses, char *arena) {
     const GPTConfig *cfg = &model->config;
@@ -1177,7 +1262,7 @@ void generate(GPT *model, const Problem *problems, const int *problem_ids, int n
         *token = xmalloc(sizeof(int) * (size_t)slots, "decode batch");
     int *pos = xmalloc(sizeof(int) * (size_t)slots, "decode batch");
     for (int s = 0; s < slots; s++) slot[s].job = -1;
-    for (;;) {
+    for (;;) { /* one token for every active sample per pass */
         int active = 0;
         for (int s = 0; s < slots; s++) {
             if (slot[s].job < 0 && next_job < jobs) { /* start the next sample in this slot */
@@ -1207,6 +1292,8 @@ void generate(GPT *model, const Problem *problems, const int *problem_ids, int n
         for (int a = 0; a < active; a++) {
             Slot *sl = &slot[slot_id[a]];
             sl->pos++;
+            /* the prompt is fed one token at a time through the same decoder: no separate prefill
+             * pass to keep bit-identical with it */
             if (sl->pos < sl->prompt_len) { sl->next = token_of(sl->prompt[sl->pos]); continue; }
             Response *r = &responses[sl->job];
             int t = sample_token(st.logits + (size_t)a * cfg->vocab_size, cfg->vocab_size, sc->temperature,
@@ -1242,12 +1329,14 @@ typedef struct {
     int histogram[MAX_TERMS + 1][LENGTH_BINS]; /* responses per difficulty and length bin */
 } EvalStats;
 
+/* one response into a tally */
 static void tally(Tally *t, const Response *r) {
     t->count++;
     t->correct += r->correct;
     t->length_sum += r->length;
 }
 
+/* the tallies of n problems x k responses: per difficulty, overall, by length quartile, histograms */
 static void tally_responses(EvalStats *es, const Problem *problems, const Response *r, int n, int k) {
     memset(es, 0, sizeof(*es));
     for (int i = 0; i < n * k; i++) {
@@ -1396,6 +1485,8 @@ static double dataset_loss(GPT *model, const Dataset *ds, int batch, int *inputs
     return weight > 0 ? total / weight : 0.0;
 }
 
+/* Stage 1: batches of similar-length traces, masked NLL, AdamW; Ctrl-C or a crash resumes from
+ * OUT.resume with the same bits. 0, or -1 / -2 (interrupted) with the message in err. */
 static int run_sft(const SftConfig *c, char *err) {
     Dataset train, valid;
     if (sft_load_data(c, &train, &valid, err)) return -1;
@@ -1406,6 +1497,7 @@ static int run_sft(const SftConfig *c, char *err) {
     if (rc < 0) { dataset_free(&train); dataset_free(&valid); return -1; }
     if (rc == 0) gpt_init_weights(&model, c->seed);
     gpt_alloc_training(&model, c->batch, c->model.block_size);
+    /* AdamW with beta2 0.95 (a small model learns fast and noisily), decay on the 2-D weights only */
     OptimConfig oc = {.lr_max = c->lr, .lr_min = c->lr_min, .warmup_steps = c->warmup,
                       .total_steps = c->steps, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
                       .weight_decay = c->weight_decay, .grad_clip = c->grad_clip};
@@ -1428,9 +1520,11 @@ static int run_sft(const SftConfig *c, char *err) {
         const int *idx = order + (step % steps_per_epoch) * c->batch;
         int T = make_sft_batch(&train, idx, c->batch, inputs, targets, mask);
         gpt_forward(&model, inputs, targets, c->batch, T);
+        /* the loss on the trace's tokens only: the model learns to answer, not to write prompts */
         double loss = masked_mean_nll(model.logprob, mask, c->batch * T, model.dlogprob);
         double norm = train_step(&model, inputs, targets, &oc, step, loss);
         if (!isfinite(norm)) { rc = stage_diverged(&st, step, loss, err); break; }
+        /* progress lines, validation, the fingerprint; then OUT.resume when due or on a stop */
         sft_progress(&st, c, &model, &valid, step + 1, loss, norm, lr_schedule(&oc, step), T, inputs, targets,
                      mask);
         rc = stage_save_or_stop(&st, &model, step + 1, err);
@@ -1490,6 +1584,8 @@ static uint32_t params_crc(const GPT *model);
 
 #define PRESAMPLE_CHUNK 128 /* problems per call of generate: a progress line, a chance to save */
 
+/* Stage 2: K samples of each problem of prune.txt at the given temperature, with their lengths
+ * and grades, into OUT (and OUT.stats: L_ref, A_ref per problem). Resumes from OUT.partial. */
 static int run_presample(const PresampleConfig *c, char *err) {
     GPT ref;
     Problem *problems;
@@ -1582,8 +1678,10 @@ void reference_stats(const int *length, const int *correct, int K, double *L_ref
 }
 
 /* Eq. 10, the length-harmonizing reward: shorter than the reference's mean length is good, and
- * so is being more accurate than the reference on this problem. Note that the length term is
- * unbounded above: a short enough WRONG solution still earns a positive reward. */
+ * so is being more accurate than the reference on this problem. The length term is unbounded
+ * above, the accuracy term is not: a WRONG solution (A = 0) still earns a positive reward when
+ * L < L_ref / (1 + lambda A_ref), and the official clip's top, 4, when L < L_ref / (5 + lambda A_ref).
+ * The z-score then ranks it with the right ones: lambda is what keeps accuracy in the loss. */
 double length_reward(double L_ref, double L, double A, double A_ref, double lambda) {
     return L_ref / L - 1.0 + lambda * (A - A_ref);
 }
@@ -1628,6 +1726,8 @@ static int select_o1_pruner(const PruneConfig *c, const PresampledSet *ps, Examp
         const int *length = ps->length + p * ps->k, *acc = ps->correct + p * ps->k;
         double L_ref, A_ref;
         reference_stats(length, acc, ps->k, &L_ref, &A_ref); /* Eq. 8-9 */
+        /* the official code shuffles each problem's K samples and keeps the first m: a random
+         * m of them, not the best or the shortest; every problem draws from its own stream */
         Rng rng;
         rng_seed(&rng, c->seed, stream(STREAM_SELECT, (uint64_t)p), 0);
         for (int j = 0; j < ps->k; j++) order[j] = j;
@@ -1639,7 +1739,7 @@ static int select_o1_pruner(const PruneConfig *c, const PresampledSet *ps, Examp
             correct[S] = acc[i];
         }
     }
-    advantages(reward, S, c->advantage, w);
+    advantages(reward, S, c->advantage, w); /* over the whole selected set at once */
     *mean_reward = 0.0;
     for (int i = 0; i < S; i++) *mean_reward += reward[i] / S;
     if (c->correct_only) {
@@ -1710,6 +1810,7 @@ PpoStats ppo_clip_loss(const float *logprob, const float *mask, const double *re
 #define BASELINE_SHORTEST 2
 #define BASELINE_SFT_LR 1e-4f /* compare's defaults: README "Comparison" explains them */
 #define BASELINE_DPO_LR 3e-6f
+/* the two shortest correct samples of each problem (SFT), or those against the longest (DPO) */
 static int select_baseline(Method method, const PresampledSet *ps, Example *ex) {
     int S = 0;
     for (int p = 0; p < ps->problems; p++) {
@@ -1783,6 +1884,7 @@ typedef struct {
 /* the buffers of one batch of B sequences of up to T tokens */
 typedef struct { int *idx, *inputs, *targets; float *mask, *weight; double *ref_logprob_sum; } Batch;
 
+/* buffers for batches of up to B sequences of T tokens */
 static void batch_alloc(Batch *b, int B, int T) {
     size_t bt = (size_t)B * T;
     b->idx = xmalloc(sizeof(int) * (size_t)B, "batch");
@@ -1793,6 +1895,7 @@ static void batch_alloc(Batch *b, int B, int T) {
     b->ref_logprob_sum = xmalloc(sizeof(double) * (size_t)B, "batch");
 }
 
+/* what batch_alloc allocated */
 static void batch_free(Batch *b) {
     free(b->idx); free(b->inputs); free(b->targets); free(b->mask); free(b->weight); free(b->ref_logprob_sum);
 }
@@ -1881,10 +1984,13 @@ static void step_batch(int *idx, const int *order, long step, long steps_per_epo
         for (int j = 0; j < per_item; j++) idx[q * per_item + j] = items[q] * per_item + j;
 }
 
+/* Stage 3: the training set (Eq. 8-10, log pi_ref once), then epochs of prune_step in batches of
+ * similar length. Resumes from OUT.resume; writes OUT and OUT.curve. 0, -1 or -2 (interrupted). */
 static int run_prune(const PruneConfig *c, char *err) {
     PresampledSet ps;
     GPT ref, policy;
     if (prune_begin(c, &ps, &ref, err)) return -1; /* the files, checked against each other */
+    /* pi_ref only ever runs forward: once per training sample, before the first step */
     gpt_alloc_training(&ref, c->batch, ref.config.block_size);
     Batch b;
     batch_alloc(&b, c->batch, ref.config.block_size);
@@ -1905,12 +2011,14 @@ static int run_prune(const PruneConfig *c, char *err) {
     }
     if ((resumed = stage_begin(&st, &policy, &ref.config, prune_tag(c, &ps), c->discard_stale, err)) < 0)
         goto cleanup;
-    if (!resumed) memcpy(policy.params, ref.params, ref.num_params * sizeof(float)); /* pi_theta = pi_ref */
+    /* Algorithm 1 starts pi_theta at pi_ref, so every ratio of the first step is exactly 1 */
+    if (!resumed) memcpy(policy.params, ref.params, ref.num_params * sizeof(float));
     if (dataset_load_split(&valid, c->data_dir, "valid", ref.config.block_size, err)) goto cleanup_policy;
     gpt_alloc_training(&policy, c->batch, ref.config.block_size);
     order = xmalloc(sizeof(int) * (size_t)items, "batch order");
     length = xmalloc(sizeof(int) * (size_t)items, "batch order"); /* batches group similar lengths */
     for (int q = 0; q < items; q++) length[q] = ts.samples.ex[q * ts.per_item + ts.per_item - 1].length;
+    /* the official schedule: warmup over the first 10% of the steps, then a cosine */
     OptimConfig oc = {.lr_max = c->lr, .lr_min = c->lr_min,
                       .warmup_steps = (int)(c->warmup_frac * st.total + 0.5), .total_steps = (int)st.total,
                       .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = c->weight_decay,
@@ -1923,10 +2031,12 @@ static int run_prune(const PruneConfig *c, char *err) {
             epoch = step / steps_per_epoch;
             epoch_order(order, items, length, per_step, c->seed ^ 0x5052554e45ULL, epoch);
         }
+        /* this step's sequences, then Algorithm 1's update on them */
         step_batch(b.idx, order, step, steps_per_epoch, per_step, ts.per_item);
         double loss, stat[3];
         double norm = prune_step(&policy, &ts, &b, c, &oc, step, &loss, stat);
         if (!isfinite(norm)) { rc = stage_diverged(&st, step, loss, err); break; }
+        /* a point of the training curve, a progress line, OUT.resume when due or on a stop */
         curve_step(st.curve, c, &policy, &valid, step + 1, loss, stat[0]);
         prune_progress(&st, c, step + 1, loss, stat, lr_schedule(&oc, step));
         rc = stage_save_or_stop(&st, &policy, step + 1, err);
@@ -1987,6 +2097,7 @@ typedef struct {
     char path[4096], tmp[4200];
 } AtomicFile;
 
+/* opens <path>.tmp for writing; af->path remembers where it goes */
 static int atomic_open(AtomicFile *af, const char *path, char *err) {
     if (strlen(path) >= sizeof(af->path)) { seterr(err, "%s: path too long", path); return -1; }
     strcpy(af->path, path);
@@ -2000,12 +2111,14 @@ static int atomic_open(AtomicFile *af, const char *path, char *err) {
     return 0;
 }
 
+/* gives up: the temporary file goes, <path> is untouched */
 static void atomic_abort(AtomicFile *af) {
     if (af->f) fclose(af->f);
     af->f = NULL;
     remove(af->tmp);
 }
 
+/* flush, fsync, close, rename over <path>: the complete new file, or (on any failure) the old one */
 static int atomic_commit(AtomicFile *af, char *err) {
     int ok = !ferror(af->f) && fflush(af->f) == 0 && fsync(fileno(af->f)) == 0;
     if (fclose(af->f) != 0) ok = 0;
@@ -2030,20 +2143,26 @@ static int atomic_commit(AtomicFile *af, char *err) {
 static int read_text_file(const char *path, const char *hint, char **buffer, size_t *size, char *err) {
     *buffer = NULL;
     FILE *f = fopen(path, "rb");
-    if (!f) { seterr(err, "%s: cannot open (%s); %s", path, strerror(errno), hint); return -1; }
+    if (!f) return seterr(err, "%s: cannot open (%s); %s", path, strerror(errno), hint);
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size >= (off_t)1 << 31) {
         seterr(err, "%s: not a regular file under 2 GiB; %s", path, hint);
-        fclose(f);
-        return -1;
+        goto fail;
     }
     *size = (size_t)st.st_size;
     *buffer = xmalloc(*size + 1, "file contents");
-    int ok = fread(*buffer, 1, *size, f) == *size;
-    fclose(f);
-    if (!ok) { seterr(err, "%s: read error; %s", path, hint); free(*buffer); *buffer = NULL; return -1; }
+    if (fread(*buffer, 1, *size, f) != *size) {
+        seterr(err, "%s: read error; %s", path, hint);
+        goto fail;
+    }
     (*buffer)[*size] = 0;
+    fclose(f);
     return 0;
+fail:
+    fclose(f);
+    free(*buffer);
+    *buffer = NULL;
+    return -1;
 }
 
 /* ========================================================================================== */
@@ -2059,6 +2178,7 @@ static int read_text_file(const char *path, const char *hint, char **buffer, siz
 #define CKPT_HEADER 56
 #define CKPT_REDO "re-create it (o1pruner sft / prune) or restore a copy"
 
+/* integers to and from little-endian bytes, whatever the host's byte order */
 static void put_u32(unsigned char *b, uint32_t v) {
     for (int i = 0; i < 4; i++) b[i] = (unsigned char)(v >> (8 * i));
 }
@@ -2084,15 +2204,17 @@ static int host_is_little_endian(void) {
     return b == 1;
 }
 
+/* writes n bytes and folds them into the running CRC-32 of the file */
 static int write_crc(FILE *f, uint32_t *crc, const void *data, size_t n) {
     *crc = crc32_update(*crc, data, n);
     return fwrite(data, 1, n, f) == n ? 0 : -1;
 }
 
+/* header, parameters, AdamW moments (with_optimizer: a resumable state), CRC-32; atomically */
 int checkpoint_save(const GPT *model, const char *path, int with_optimizer, char *err) {
     if (!host_is_little_endian()) { seterr(err, "%s: big-endian hosts are not supported", path); return -1; }
     with_optimizer = with_optimizer && model->adam_m && model->adam_v;
-    unsigned char h[CKPT_HEADER] = {0};
+    unsigned char h[CKPT_HEADER] = {0}; /* the layout above, every field little-endian */
     const GPTConfig *c = &model->config;
     memcpy(h, CKPT_MAGIC, 8);
     put_u32(h + 8, CKPT_VERSION);
@@ -2105,6 +2227,7 @@ int checkpoint_save(const GPT *model, const char *path, int with_optimizer, char
     put_u64(h + 48, (uint64_t)model->num_params);
     AtomicFile af;
     if (atomic_open(&af, path, err)) return -1;
+    /* the float arrays go out as the host holds them, which is why only little-endian hosts save */
     uint32_t crc = 0;
     size_t bytes = model->num_params * sizeof(float);
     int bad = write_crc(af.f, &crc, h, sizeof(h)) || write_crc(af.f, &crc, model->params, bytes);
@@ -2178,6 +2301,8 @@ static int checkpoint_header(const unsigned char *h, uint64_t file_size, GPTConf
     return 0;
 }
 
+/* the header checked before anything is allocated, then the arrays and the CRC-32: a corrupt or
+ * truncated file is refused with a message saying what is wrong and what to do */
 int checkpoint_load(GPT *model, const char *path, int *has_optimizer, char *err) {
     memset(model, 0, sizeof(*model));
     char why[O1P_ERR_LEN] = "";
@@ -2255,6 +2380,7 @@ static int load_task_model(GPT *model, const char *path, char *err) {
     return 0;
 }
 
+/* same architecture: a resumable state or a pre-sampled set belongs to this model */
 static int configs_equal(const GPTConfig *a, const GPTConfig *b) {
     return a->vocab_size == b->vocab_size && a->block_size == b->block_size && a->n_layer == b->n_layer &&
            a->n_head == b->n_head && a->n_embd == b->n_embd;
@@ -2276,12 +2402,14 @@ static uint32_t params_crc(const GPT *model) {
 #define N_PRUNE_PER_LEVEL 400
 static const int n_test_per_level[MAX_TERMS + 1] = {0, 0, 20, 200, 200, 200, 200}; /* only 81 sums of 2 */
 
+/* a number naming a problem (its n and digits), to keep the test problems out of other splits */
 static long problem_key(const Problem *p) {
     long key = p->n;
     for (int i = 0; i < p->n; i++) key = key * 10 + p->digits[i];
     return key;
 }
 
+/* n random terms 1..9 */
 static void draw_digits(Problem *p, int n, Rng *rng) {
     p->n = n;
     for (int i = 0; i < n; i++) p->digits[i] = 1 + (int)(rng_u64(rng) % 9);
@@ -2290,6 +2418,7 @@ static void draw_digits(Problem *p, int n, Rng *rng) {
 /* the sorted keys of the test problems, which no other split may contain */
 typedef struct { long keys[1024]; int count; Problem problems[1024]; } TestSet;
 
+/* the test problems: distinct, a fixed number per difficulty, from their own streams */
 static void make_test_set(TestSet *ts, uint64_t seed) {
     ts->count = 0;
     for (int n = MIN_TERMS; n <= MAX_TERMS; n++) {
@@ -2310,6 +2439,7 @@ static void make_test_set(TestSet *ts, uint64_t seed) {
     }
 }
 
+/* is p one of the test problems? (binary search in their sorted keys) */
 static int in_test_set(const long *sorted_keys, int count, const Problem *p) {
     long key = problem_key(p);
     return bsearch(&key, sorted_keys, (size_t)count, sizeof(long), cmp_long) != NULL;
@@ -2368,63 +2498,64 @@ static const char *split_names[4] = {"train", "valid", "test", "prune"};
  * in the vocabulary, a well-formed prompt, a trace that ends in the right answer, a length the
  * model's context holds. */
 #define MAX_DATASET_LINES 10000000
+/* every line of a split file, validated (see above); an error names the file and the line */
+/* one line of a split, "prompt+trace": 0 with e filled, or -1 with the reason in why. The checks
+ * are those a training example needs: tokens the model has, a prompt it can parse, a trace that
+ * fits its context and ends, once, in the right answer */
+static int dataset_line(Example *e, const char *line, int len, int block_size, char *why) {
+    const char *eq = strchr(line, '=');
+    for (int i = 0; i < len; i++)
+        if (token_of(line[i]) < 0 || line[i] == '.') return seterr(why, "character outside the vocabulary");
+    if (!eq) return seterr(why, "no '=' ending a prompt");
+    if (parse_prompt(line, (int)(eq - line) + 1, &e->problem, why) != 0) return -1;
+    if (len > block_size) return seterr(why, "%d characters, the model's context holds %d", len, block_size);
+    if (!grade_response(&e->problem, eq + 1, (int)(line + len - eq - 1)))
+        return seterr(why, "the trace does not end in the right answer \"A<sum>$\"");
+    if (memchr(eq + 1, '$', (size_t)(line + len - eq - 2)))
+        return seterr(why, "'$' before the end of the trace"); /* a response ends at its first '$' */
+    e->prompt_len = (int)(eq - line) + 1;
+    e->length = len;
+    e->text = line;
+    return 0;
+}
+
 static int dataset_load(Dataset *ds, const char *path, int block_size, char *err) {
     memset(ds, 0, sizeof(*ds));
     size_t size;
     if (read_text_file(path, "run 'o1pruner data' to write the splits", &ds->buffer, &size, err)) return -1;
-    int lines = 0;
+    int lines = 0, ln;
     for (size_t i = 0; i < size; i++) lines += ds->buffer[i] == '\n';
     if (size && ds->buffer[size - 1] != '\n') lines++;
     if (lines == 0 || lines > MAX_DATASET_LINES) {
         seterr(err, "%s: %d lines, a split has 1 to %d; run 'o1pruner data' to write the splits", path, lines,
                MAX_DATASET_LINES);
-        dataset_free(ds);
-        return -1;
+        goto fail;
     }
     ds->ex = xcalloc((size_t)lines, sizeof(Example), "dataset");
     char *line = ds->buffer, why[O1P_ERR_LEN];
-    for (int ln = 1; ln <= lines; ln++) {
+    for (ln = 1; ln <= lines; ln++) {
         char *end = strchr(line, '\n');
         if (end) *end = 0;
         int len = (int)strlen(line);
         if (end == NULL && line + len != ds->buffer + size) {
             seterr(err, "%s:%d: NUL byte in line", path, ln);
-            dataset_free(ds);
-            return -1;
+            goto fail;
         }
-        Example *e = &ds->ex[ds->count];
-        const char *eq = strchr(line, '=');
-        const char *problem = NULL;
-        for (int i = 0; i < len && !problem; i++)
-            if (token_of(line[i]) < 0 || line[i] == '.') problem = "character outside the vocabulary";
-        if (problem) {
-        } else if (!eq) {
-            problem = "no '=' ending a prompt";
-        } else if (parse_prompt(line, (int)(eq - line) + 1, &e->problem, why) != 0) {
-            problem = why;
-        } else if (len > block_size) {
-            snprintf(why, sizeof(why), "%d characters, the model's context holds %d", len, block_size);
-            problem = why;
-        } else if (!grade_response(&e->problem, eq + 1, (int)(line + len - eq - 1))) {
-            problem = "the trace does not end in the right answer \"A<sum>$\"";
-        } else if (memchr(eq + 1, '$', (size_t)(line + len - eq - 2))) {
-            problem = "'$' before the end of the trace";
+        if (dataset_line(&ds->ex[ds->count], line, len, block_size, why)) {
+            seterr(err, "%s:%d: %s; expected a line like 3+5=03+5=08,A08$", path, ln, why);
+            goto fail;
         }
-        if (problem) {
-            seterr(err, "%s:%d: %s; expected a line like 3+5=03+5=08,A08$", path, ln, problem);
-            dataset_free(ds);
-            return -1;
-        }
-        e->prompt_len = (int)(eq - line) + 1;
-        e->length = len;
-        e->text = line;
         ds->count++;
         if (!end) break;
         line = end + 1;
     }
     return 0;
+fail:
+    dataset_free(ds);
+    return -1;
 }
 
+/* DIR/SPLIT.txt */
 static int dataset_load_split(Dataset *ds, const char *dir, const char *split, int block_size, char *err) {
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s.txt", dir, split);
@@ -2435,12 +2566,15 @@ static int dataset_load_split(Dataset *ds, const char *dir, const char *split, i
 /* 16. The pre-sampled set (README "The pre-sampled set"): plain text, one sample a line,     */
 /*     written by stage 2, read back (validated line by line) by stage 3 and a resumed stage 2 */
 
+/* what presampled_read allocated; the set is zeroed */
 static void presampled_free(PresampledSet *ps) {
     free(ps->sample); free(ps->length); free(ps->correct); free(ps->buffer);
     memset(ps, 0, sizeof(*ps));
 }
 
 #define PRESAMPLED_FORMAT 1
+/* the header (format, the reference's CRC and config, the sampling settings), then one line per
+ * sample: problem, sample, correct, length, prompt+response. Atomically. */
 static int presampled_write(const char *path, const PresampledSet *ps, const Problem *problems,
                             const Response *r, const char *ref_path, char *err) {
     AtomicFile af;
@@ -2613,6 +2747,8 @@ static int presample_read_partial(const PresampleConfig *c, const char *partial,
     if (access(partial, F_OK) != 0) return 0;
     PresampledSet ps;
     if (presampled_read(&ps, partial, err)) return -1;
+    /* the same reference, sampling settings and first problems: its samples are the ones this run
+     * would draw, since each problem samples from its own streams */
     int same = configs_equal(&ps.config, &want->config) && ps.params_crc == want->params_crc &&
                ps.k == want->k && ps.max_new == want->max_new && ps.temperature == want->temperature &&
                ps.top_p == want->top_p && ps.seed == want->seed && ps.problems <= P;
@@ -2665,10 +2801,18 @@ static int presample_recover(const PresampleConfig *c, PresampleProgress *pp, co
 /* ========================================================================================== */
 /* 17. The stages' bookkeeping (Stage, Part I's seam): resumable states, stops, progress      */
 
-/* A stage interrupted (Ctrl-C, a crash, a kill) leaves OUT.resume: the model with its AdamW state
- * and step, tagged with a CRC-32 of the settings and data that decide the run's trajectory.
- * Rerunning the same command continues from it with the same bits as an uninterrupted run; a
- * state from other settings is refused (or, for `run`, discarded) instead of mixing two runs. */
+/* How a stage survives an interruption. Every save_every steps, and on Ctrl-C or SIGTERM, a
+ * training stage writes OUT.resume: the model with its AdamW moments and step, tagged with a
+ * CRC-32 of everything that decides the run's trajectory (the settings, the data, the reference
+ * model). Rerunning the same command finds OUT.resume, checks the tag and goes on from the saved
+ * step. Batch orders are functions of (seed, epoch) and every sample draws from its own RNG
+ * stream, so the result is the same bits as a run that was never interrupted. A state with
+ * another tag is refused (or, under run and compare, discarded) instead of mixing two runs.
+ * Every write is atomic (section 13): a kill at any instant leaves the old state or the new one,
+ * never a torn one. The end of a stage writes OUT and removes OUT.resume. Stage 2 does the same
+ * with OUT.partial, the samples of the problems done so far. */
+
+/* the CRC-32 of the examples' texts, for the tags */
 static uint32_t examples_crc(uint32_t crc, const Example *ex, int n) {
     for (int i = 0; i < n; i++) crc = crc32_update(crc, ex[i].text, (size_t)ex[i].length);
     return crc;
@@ -2680,10 +2824,12 @@ static int resume_load(GPT *model, const char *resume, const GPTConfig *config, 
     if (access(resume, F_OK) != 0) return 0;
     int has_opt = 0;
     if (checkpoint_load(model, resume, &has_opt, err)) return -1;
+    /* the same model, settings and data: continue where it stopped */
     if (configs_equal(&model->config, config) && has_opt && model->resume_tag == tag) {
         fprintf(stderr, "%s: resuming from %s at step %ld\n", stage, resume, model->step);
         return 1;
     }
+    /* another run's state: run and compare start over, a single stage refuses to mix two runs */
     uint32_t found = model->resume_tag;
     gpt_free(model);
     if (discard_stale) {
@@ -2699,6 +2845,7 @@ static int resume_load(GPT *model, const char *resume, const GPTConfig *config, 
     return -1;
 }
 
+/* the resume tag of stage 1: its settings and its training data */
 static uint32_t sft_tag(const SftConfig *c, const Dataset *train) {
     char s[512];
     const GPTConfig *m = &c->model;
@@ -2710,6 +2857,7 @@ static uint32_t sft_tag(const SftConfig *c, const Dataset *train) {
     return examples_crc(crc32_update(0, s, strlen(s)), train->ex, train->count);
 }
 
+/* "42s", "3m05s", "1h02m" */
 static void print_duration(char *buf, size_t n, double seconds) {
     int s = (int)(seconds + 0.5);
     if (s >= 3600) snprintf(buf, n, "%dh%02dm", s / 3600, s / 60 % 60);
@@ -2732,6 +2880,7 @@ static void prune_settings(char *out, size_t n, const PruneConfig *c) {
              c->grad_clip, (int)c->advantage, (int)c->ratio, c->correct_only, (unsigned long long)c->seed);
 }
 
+/* the resume tag of stage 3: its settings, the reference model, the pre-sampled samples */
 static uint32_t prune_tag(const PruneConfig *c, const PresampledSet *ps) {
     char settings[512];
     prune_settings(settings, sizeof(settings), c);
@@ -2767,6 +2916,7 @@ static int stage_begin(Stage *s, GPT *model, const GPTConfig *config, uint32_t t
     return resumed;
 }
 
+/* a non-finite loss or gradient: stop without saving the broken state, and say what to try */
 static int stage_diverged(const Stage *s, long step, double loss, char *err) {
     int saved = access(s->resume, F_OK) == 0;
     seterr(err, "%s: step %ld: non-finite %s; stopped without saving%s%s%s; try a lower --lr", s->name, step,
@@ -2948,6 +3098,7 @@ static int prune_begin(const PruneConfig *c, PresampledSet *ps, GPT *ref, char *
     return -1;
 }
 
+/* the first progress line of stage 3: what it trains on, and for how long */
 static void prune_announce(const PruneConfig *c, const PresampledSet *ps, int items, double mean_reward,
                            long total) {
     if (c->quiet) return;
@@ -3004,6 +3155,7 @@ struct Curve {
     const PruneConfig *config;
 };
 
+/* OUT.curve, atomically: a header line, then one point a line */
 static int curve_write(const Curve *curve, char *err) {
     const PruneConfig *c = curve->config;
     AtomicFile af;
@@ -3042,6 +3194,7 @@ static int curve_read(const char *path, CurvePoint *pt, int max, long until) {
     return n;
 }
 
+/* greedy length and accuracy on the first valid problems: what the curve plots */
 static void curve_measure(GPT *model, const Dataset *valid, int problems, CurvePoint *pt) {
     pt->valid_length = pt->valid_accuracy = NAN;
     if (problems == 0) return;
@@ -3071,6 +3224,7 @@ static Curve *curve_begin(const PruneConfig *c, const Stage *s, GPT *policy, con
     return curve;
 }
 
+/* after each step: the loss and ratio into the running sums, a point every curve->every steps */
 static void curve_step(Curve *curve, const PruneConfig *c, GPT *policy, const Dataset *valid, long done,
                        double loss, double stat) {
     curve->sum[0] += loss;
@@ -3086,6 +3240,7 @@ static void curve_step(Curve *curve, const PruneConfig *c, GPT *policy, const Da
     curve->sum_n = 0;
 }
 
+/* what curve_begin allocated */
 static void curve_free(Curve *curve) {
     if (!curve) return;
     free(curve->point);
@@ -3103,6 +3258,7 @@ typedef struct {
     float temperature, top_p;
 } EvalResult;
 
+/* greedy decoding of every test problem, then (samples > 0) that many sampled responses each */
 static void evaluate_model(GPT *model, const Dataset *test, int samples, float temperature, float top_p,
                            int max_new, uint64_t seed, EvalResult *er) {
     SampleConfig sc = {.temperature = 0.0f, .top_p = 1.0f, .max_new = max_new, .seed = seed};
@@ -3251,6 +3407,7 @@ static void print_histograms(FILE *out, const EvalResult *r, int count) {
     }
 }
 
+/* one evaluation as a JSON object: overall, per difficulty, length quartiles, histograms */
 static void json_stats(FILE *f, const EvalStats *es, const char *indent) {
     fprintf(f, "{\"accuracy\": %.6f, \"mean_length\": %.4f, \"responses\": %d,\n%s \"by_difficulty\": [",
             accuracy(&es->all), mean_length(&es->all), es->all.count, indent);
@@ -3290,6 +3447,7 @@ static void json_aes(FILE *f, const char *key, const Tally *base, const Tally *t
             accuracy_efficiency_score(mean_length(base), mean_length(t), accuracy(base), accuracy(t)));
 }
 
+/* report.json (README "report.json"), atomically */
 static int write_report(const char *path, const EvalResult *r, int count, const char *const *keys,
                         const float *lambda, const int *ablation, int n_ablation, char *err) {
     AtomicFile af;
@@ -3351,6 +3509,7 @@ static int write_report(const char *path, const EvalResult *r, int count, const 
  * as one self-contained SVG written with fprintf */
 typedef struct { double left, top, width, height, xmin, xmax, ymin, ymax; } SvgPanel;
 
+/* data coordinates to the panel's pixels */
 static double svg_x(const SvgPanel *p, double x) {
     return p->left + (x - p->xmin) / (p->xmax - p->xmin) * p->width;
 }
@@ -3358,6 +3517,7 @@ static double svg_y(const SvgPanel *p, double y) {
     return p->top + p->height - (y - p->ymin) / (p->ymax - p->ymin) * p->height;
 }
 
+/* a panel's frame, title, axis label, 5 ticks on each axis and light grid lines */
 static void svg_axes(FILE *f, const SvgPanel *p, const char *title, const char *xlabel) {
     fprintf(f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='none' stroke='#444'/>\n", p->left,
             p->top, p->width, p->height);
@@ -3376,6 +3536,7 @@ static void svg_axes(FILE *f, const SvgPanel *p, const char *title, const char *
     }
 }
 
+/* a data series as one polyline; points that are not finite (no measurement) are left out */
 static void svg_polyline(FILE *f, const SvgPanel *p, const double *x, const double *y, int n,
                          const char *color, const char *style) {
     fprintf(f, "<polyline fill='none' stroke='%s' stroke-width='2' %s points='", color, style);
@@ -3423,6 +3584,8 @@ static void svg_length_panels(FILE *f, const EvalResult *r, int count) {
     }
 }
 
+/* the picture of make compare: length distributions (top) and the training curves read back from
+ * each model's OUT.curve (bottom); o1 is O1-Pruner's index, whose loss and ratio are drawn */
 static int write_svg(const char *path, const EvalResult *r, int count, const char *const *model_paths, int o1,
                      char *err) {
     CurvePoint curve[8][CURVE_POINTS + 2];
@@ -3504,7 +3667,13 @@ static int write_svg(const char *path, const EvalResult *r, int count, const cha
 /* 20. For other implementations: reference vectors and a safetensors export                  */
 /*     (README "Validating another implementation")                                           */
 
-/* The parameters as a nanoGPT model names them, in its state_dict order: each a contiguous slice
+/* Another implementation checks itself against this one in two ways. The vectors: plain text
+ * files of named tensors (a tiny model's parameters, forward pass, loss, every gradient, two AdamW
+ * steps; the method's rewards, weights, ratios, losses and their gradients), which any language
+ * reads in a few lines; `o1pruner vectors --check` compares a file of its own with them. The
+ * export: a checkpoint as safetensors with nanoGPT's names, loadable with load_state_dict.
+ *
+ * The parameters as a nanoGPT model names them, in its state_dict order: each a contiguous slice
  * of the parameter array (a per-layer spec tensor is cut into its L layers). */
 typedef struct { char name[64]; int ndim, shape[2]; size_t offset, size; } NamedTensor;
 
@@ -3514,6 +3683,7 @@ static const char *const NANOGPT_NAMES[NUM_PARAM_TENSORS] = {
     "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias",
     "mlp.c_proj.weight", "mlp.c_proj.bias", "transformer.ln_f.weight", "transformer.ln_f.bias"};
 
+/* spec tensor i (of one layer, or whole if layer < 0) under its nanoGPT name */
 static void add_named(NamedTensor *t, const GPT *model, int i, int layer) {
     const TensorInfo *ti = &model->param_info[i];
     int per_layer = layer >= 0;
@@ -3538,6 +3708,7 @@ static int named_tensors(const GPT *model, NamedTensor *t) {
     return n;
 }
 
+/* named_tensors into a new array (the caller frees it) */
 static NamedTensor *alloc_named_tensors(const GPT *model, int *count) {
     NamedTensor *t = xmalloc(sizeof(NamedTensor) * (size_t)(4 + 12 * model->config.n_layer), "tensor names");
     *count = named_tensors(model, t);
@@ -3551,6 +3722,7 @@ typedef enum { VEC_I32, VEC_F32, VEC_F64 } VecType;
 static const char *const VEC_TYPE_NAMES[3] = {"i32", "f32", "f64"};
 #define VEC_MAX_DIMS 4
 
+/* one tensor: its header line, then its rows */
 static void vec_write(FILE *f, const char *name, VecType type, const void *data, int ndim, const int *dims) {
     size_t count = 1;
     fprintf(f, "%s %s %d", name, VEC_TYPE_NAMES[type], ndim);
@@ -3615,6 +3787,7 @@ static void vectors_examples(Example *ex, char (*text)[VECTORS_MAX_LEN], int n) 
     }
 }
 
+/* the batch of the examples in order, as make_sft_batch builds it for training */
 static int vectors_batch(const Example *ex, int B, int *inputs, int *targets, float *mask) {
     Dataset ds = {.ex = (Example *)ex, .count = B, .buffer = NULL};
     int idx[VECTORS_PROBLEMS * VECTORS_K];
@@ -3624,6 +3797,7 @@ static int vectors_batch(const Example *ex, int B, int *inputs, int *targets, fl
     return T;
 }
 
+/* the comment lines that open a vectors file and say how to read it */
 static void vectors_header(FILE *f, const char *what) {
     fprintf(f,
             "# o1pruner reference vectors, format 1: %s\n"
@@ -3828,12 +4002,14 @@ typedef struct {
 } Vector;
 typedef struct { Vector *v; int count; } VectorFile;
 
+/* what vectors_read allocated */
 static void vectors_free(VectorFile *vf) {
     for (int i = 0; i < vf->count; i++) free(vf->v[i].values);
     free(vf->v);
     memset(vf, 0, sizeof(*vf));
 }
 
+/* the tensor of that name, or NULL */
 static const Vector *vectors_find(const VectorFile *vf, const char *name) {
     for (int i = 0; i < vf->count; i++) if (!strcmp(vf->v[i].name, name)) return &vf->v[i];
     return NULL;
@@ -3853,6 +4029,7 @@ static int split_fields(char *line, char **field, int max) {
     return n;
 }
 
+/* one number of a vectors file: the whole field, in the type's range, finite */
 static int parse_value(const char *s, VecType type, double *out) {
     char *end;
     errno = 0;
@@ -3956,6 +4133,7 @@ done:
 }
 
 #define VEC_MAX_TENSORS 100000
+/* every tensor of a vectors file; an error names the file and the line */
 static int vectors_read(VectorFile *vf, const char *path, char *err) {
     memset(vf, 0, sizeof(*vf));
     char *buf, *at, *l, *field[3 + VEC_MAX_DIMS + 1], why[O1P_ERR_LEN] = "";
@@ -4106,6 +4284,9 @@ static int export_safetensors(const GPT *model, const char *path, char *err) {
 
 static void on_signal(int sig) { (void)sig; stop_requested = 1; }
 
+/* Each command describes its flags in a table: name, type, where the value goes, the accepted
+ * range and a help line. One parser checks every value against it, and --help is printed from it,
+ * so the help text, the defaults and the checks cannot drift apart. */
 typedef enum { FLAG_INT, FLAG_FLOAT, FLAG_STR, FLAG_BOOL, FLAG_U64 } FlagType;
 typedef struct {
     const char *name; /* without the leading -- */
@@ -4117,6 +4298,7 @@ typedef struct {
 
 typedef struct { const char *name, *args, *summary; } CommandHelp;
 
+/* a command's --help: usage, what it does, every flag with its default */
 static void print_help(FILE *out, const CommandHelp *h, const Flag *flags, int n) {
     fprintf(out, "usage: o1pruner %s %s\n\n%s\n\nflags:\n", h->name, h->args, h->summary);
     for (int i = 0; i < n; i++) {
@@ -4144,6 +4326,7 @@ static void print_help(FILE *out, const CommandHelp *h, const Flag *flags, int n
     fprintf(out, "  %-18s %s\n", "--help", "this text");
 }
 
+/* bad usage: one line saying what is wrong and where the help is; exit status 2 */
 static void usage_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -4192,6 +4375,7 @@ static void parse_flags(const CommandHelp *h, Flag *flags, int n, int argc, char
     }
 }
 
+/* a failure's message on stderr; exit status 1 */
 static int fail(const char *err) {
     fprintf(stderr, "%s: %s\n", program_name, err);
     return 1;
@@ -4205,6 +4389,7 @@ static int stage_status(int rc, const char *err) {
     return rc ? fail(err) : 0;
 }
 
+/* a whole text file, atomically */
 static int write_text_file(const char *path, const char *text, size_t len, char *err) {
     AtomicFile af;
     if (atomic_open(&af, path, err)) return -1;
@@ -4216,6 +4401,7 @@ static int write_text_file(const char *path, const char *text, size_t len, char 
     return atomic_commit(&af, err);
 }
 
+/* the directory exists (created if needed) and is a directory */
 static int ensure_dir(const char *dir, char *err) {
     if (mkdir(dir, 0777) == 0 || errno == EEXIST) {
         struct stat st;
@@ -4228,6 +4414,7 @@ static int ensure_dir(const char *dir, char *err) {
 }
 
 
+/* o1pruner data: the task's four splits as text files (make data; the tests check data/ matches) */
 static int cmd_data(int argc, char **argv) {
     const char *out = "data";
     uint64_t seed = TASK_SEED;
@@ -4249,6 +4436,7 @@ static int cmd_data(int argc, char **argv) {
     return 0;
 }
 
+/* o1pruner sft: stage 1, the reference model (make reference) */
 static int cmd_sft(int argc, char **argv) {
     SftConfig c;
     sft_defaults(&c);
@@ -4288,6 +4476,7 @@ static int cmd_sft(int argc, char **argv) {
     return stage_status(run_sft(&c, err), err);
 }
 
+/* o1pruner eval: a model (and a baseline) on the test split, the table and optionally the JSON */
 static int cmd_eval(int argc, char **argv) {
     const char *model_path = "out/pruned.bin", *baseline = NULL, *data = "data", *json = NULL;
     int samples = 4, threads = 0, max_new = 160;
@@ -4332,6 +4521,7 @@ static int cmd_eval(int argc, char **argv) {
     return rc ? fail(err) : 0;
 }
 
+/* o1pruner sample: a model's responses to see with one's own eyes, with lengths and grades */
 static int cmd_sample(int argc, char **argv) {
     const char *model_path = "data/reference.bin", *data = "data", *prompt = NULL;
     int count = 6, max_new = 160;
@@ -4388,6 +4578,8 @@ static int cmd_sample(int argc, char **argv) {
     return 0;
 }
 
+/* K = 16 samples at temperature 1 without top-p: the samples come from the very distribution
+ * whose log-probs the ratio of Eq. 11 uses (the official runs sampled at 0.5 / top-p 0.8) */
 static void presample_defaults(PresampleConfig *c) {
     PresampleConfig d = {.ref = "data/reference.bin", .data_dir = "data", .out = "out/presampled.txt",
                          .k = 16, .max_new = 160, .limit = 0, .save_every = 512, .temperature = 1.0f,
@@ -4405,6 +4597,7 @@ static int ensure_parent_dir(const char *path, char *err) {
     return ensure_dir(dir, err);
 }
 
+/* o1pruner presample: stage 2 */
 static int cmd_presample(int argc, char **argv) {
     PresampleConfig c;
     presample_defaults(&c);
@@ -4439,6 +4632,7 @@ static int cmd_presample(int argc, char **argv) {
     return stage_status(run_presample(&c, err), err);
 }
 
+/* the flags of the method, shared by prune, run and compare */
 static void add_prune_flags(Flag *f, int *n, PruneConfig *c, int *paper_advantage, int *paper_ratio) {
     Flag list[] = {
             {"m", FLAG_INT, &c->m, 1, 1024, "samples per problem to train on (the official code: 2)"},
@@ -4465,12 +4659,14 @@ static void add_prune_flags(Flag *f, int *n, PruneConfig *c, int *paper_advantag
     *n += NFLAGS(list);
 }
 
+/* --method NAME: O1-Pruner or one of the paper's baselines */
 static int parse_method(const char *name, Method *method) {
     for (int i = 0; i < (int)(sizeof(METHOD_NAMES) / sizeof(METHOD_NAMES[0])); i++)
         if (!strcmp(name, METHOD_NAMES[i])) { *method = (Method)i; return 0; }
     return -1;
 }
 
+/* o1pruner prune: stage 3, O1-Pruner or a baseline of the paper */
 static int cmd_prune(int argc, char **argv) {
     PruneConfig c;
     prune_defaults(&c);
@@ -4524,6 +4720,7 @@ static int presampled_matches(const char *path, const PresampleConfig *c, uint32
     return same;
 }
 
+/* is the file's whole content exactly `text`? (a missing file: no) */
 static int file_has_text(const char *path, const char *text) {
     FILE *f = fopen(path, "rb");
     if (!f) return 0;
@@ -4587,6 +4784,7 @@ typedef struct {
     float sft_lr, dpo_lr, dpo_beta;  /* compare's baselines */
 } Pipeline;
 
+/* run's and compare's flags: the pipeline's own, the method's, and compare's baselines */
 static void pipeline_flags(Pipeline *pl, int argc, char **argv) {
     int paper_advantage = 0, paper_ratio = 0, n = 0;
     Flag flags[48];
@@ -4647,6 +4845,7 @@ typedef struct {
     PruneConfig config;
 } ModelEntry;
 
+/* appends one model to the table */
 static void add_model(ModelEntry *m, int *count, const char *file, const char *name, const char *key,
                       const char *what, const PruneConfig *config) {
     ModelEntry *e = &m[(*count)++];
@@ -4824,6 +5023,7 @@ static int run_pipeline(int argc, char **argv, int compare) {
 static int cmd_run(int argc, char **argv) { return run_pipeline(argc, argv, 0); }
 static int cmd_compare(int argc, char **argv) { return run_pipeline(argc, argv, 1); }
 
+/* o1pruner vectors: write the reference vectors, or --check a file of another implementation */
 static int cmd_vectors(int argc, char **argv) {
     const char *out = "data/vectors", *check = NULL, *reference = "data/vectors/model.txt";
     Flag flags[] = {
@@ -4852,6 +5052,7 @@ static int cmd_vectors(int argc, char **argv) {
     return 0;
 }
 
+/* o1pruner export: a checkpoint as safetensors with nanoGPT's names */
 static int cmd_export(int argc, char **argv) {
     const char *model_path = "data/reference.bin", *out = NULL;
     Flag flags[] = {
@@ -4988,6 +5189,7 @@ static void bench_matmul(GPT *model, int N, int reps, double *t) {
     free(x); free(y); free(w); free(dw); free(dx);
 }
 
+/* o1pruner bench (make bench): the reference model's shapes, a random batch, random weights */
 static int cmd_bench(int argc, char **argv) {
     int threads = 0, reps = 5, batch = 64, seq = 96, slots = 256;
     Flag flags[] = {
@@ -5023,6 +5225,8 @@ static int cmd_bench(int argc, char **argv) {
 /* ========================================================================================== */
 /* 23. main: the commands                                                                     */
 
+
+/* the program's --help: the commands */
 static void usage(FILE *out) {
     fprintf(out,
             "usage: o1pruner <command> [flags]\n"
@@ -5046,6 +5250,7 @@ static void usage(FILE *out) {
             "Run 'o1pruner <command> --help' for a command's flags.\n");
 }
 
+/* o1pruner <command> [flags] */
 int main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
     const char *cmd = argv[1];
