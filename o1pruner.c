@@ -579,6 +579,7 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
  * pass writes it too (when slope != NULL; it may overwrite inp), and backward is one multiply. */
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
 #define GELU_BLOCK 512
+/* out = GELU(inp), and (slope != NULL) GELU'(inp) for the backward pass */
 static void gelu_forward(float *out, float *slope, const float *inp, size_t n) {
 #pragma omp parallel for
     for (size_t b = 0; b < n; b += GELU_BLOCK) {
@@ -1237,6 +1238,8 @@ int sample_token(const float *logits, int V, float temperature, float top_p, Rng
     return order[keep - 1];
 }
 
+/* a place in the decoder for one sample at a time: its KV-cache rows are slot-indexed, so a new
+ * sample reuses a finished one's rows without any copying */
 typedef struct {
     int job;            /* index into responses, -1: free */
     int pos;            /* position of the token fed next */
@@ -1318,6 +1321,7 @@ void generate(GPT *model, const Problem *problems, const int *problem_ids, int n
 /* ========================================================================================== */
 /* 8. Evaluation: accuracy and mean response length, per difficulty and overall               */
 
+/* responses counted, how many were right, their total length: accuracy and mean length */
 typedef struct { int count, correct; double length_sum; } Tally;
 #define LENGTH_BIN 8   /* histogram bins of response lengths: 1-8, 9-16, ... tokens */
 #define LENGTH_BINS 20 /* up to the context; longer ones land in the last bin */
@@ -1881,7 +1885,8 @@ typedef struct {
     int per_item;             /* sequences that stay together in a batch: 1, or 2 (a DPO pair) */
 } TrainingSet;
 
-/* the buffers of one batch of B sequences of up to T tokens */
+/* the buffers of one batch of B sequences of up to T tokens: the indices of its sequences in the
+ * training set, the token ids and the loss mask (make_sft_batch), what prune_step gathers for Eq. 11 */
 typedef struct { int *idx, *inputs, *targets; float *mask, *weight; double *ref_logprob_sum; } Batch;
 
 /* buffers for batches of up to B sequences of T tokens */
@@ -2519,6 +2524,7 @@ static int dataset_line(Example *e, const char *line, int len, int block_size, c
     return 0;
 }
 
+/* every line of a split file, validated by dataset_line; an error names the file and the line */
 static int dataset_load(Dataset *ds, const char *path, int block_size, char *err) {
     memset(ds, 0, sizeof(*ds));
     size_t size;
@@ -4383,7 +4389,8 @@ static int fail(const char *err) {
 
 #define NFLAGS(f) ((int)(sizeof(f) / sizeof((f)[0])))
 
-/* the exit status of a stage: 0, 1 after an error, 130 after a clean stop on Ctrl-C */
+/* the exit status of a stage: 0, 1 after an error, 130 after a clean stop on Ctrl-C (the shell's
+ * code for SIGINT, so scripts see the interruption) */
 static int stage_status(int rc, const char *err) {
     if (rc == -2) { fprintf(stderr, "%s\n", err); return 130; }
     return rc ? fail(err) : 0;
