@@ -191,9 +191,19 @@ static void shuffle(int *x, int n, Rng *rng) {
     }
 }
 
-/* qsort's comparison of longs, without the overflow of a subtraction */
+/* qsort's comparisons, without the overflow of a subtraction */
 static int cmp_long(const void *a, const void *b) {
     long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sort keys (value, index) in one 64-bit number, the value in the high half: sorting them sorts by
+ * value, ties by index. 64 bits on every platform: a long has 32 on 32-bit systems and Windows. */
+static uint64_t sort_key(int value, int index) { return (uint64_t)(uint32_t)value << 32 | (uint32_t)index; }
+static int key_index(uint64_t key) { return (int)(key & 0xffffffffu); }
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return (x > y) - (x < y);
 }
 
@@ -1091,10 +1101,15 @@ static double train_step(GPT *model, const int *inputs, const int *targets, cons
 enum { STREAM_INIT = 1, STREAM_TEST, STREAM_TRAIN, STREAM_VALID, STREAM_PRUNE, STREAM_BATCH, STREAM_SAMPLE };
 static uint64_t stream(int purpose, uint64_t index) { return ((uint64_t)purpose << 40) ^ index; }
 
-/* a character's token id (its index in VOCAB), -1 if it is not in the vocabulary */
+/* the vocabulary as one array: two uses of the literal VOCAB need not be one object in C, so a
+ * pointer into one minus the other is not an index (tcc keeps two copies) */
+static const char vocabulary[VOCAB_SIZE + 1] = VOCAB;
+
+/* a character's token id (its index in the vocabulary), -1 if it is not in it */
 static int token_of(char c) {
-    const char *at = c ? strchr(VOCAB, c) : NULL;
-    return at ? (int)(at - VOCAB) : -1;
+    for (int i = 0; i < VOCAB_SIZE; i++)
+        if (vocabulary[i] == c) return i;
+    return -1;
 }
 
 /* the right answer */
@@ -1301,9 +1316,9 @@ void generate(GPT *model, const Problem *problems, const int *problem_ids, int n
             Response *r = &responses[sl->job];
             int t = sample_token(st.logits + (size_t)a * cfg->vocab_size, cfg->vocab_size, sc->temperature,
                                  sc->top_p, &sl->rng);
-            r->text[r->length++] = VOCAB[t];
+            r->text[r->length++] = vocabulary[t];
             r->text[r->length] = 0;
-            r->finished = VOCAB[t] == '$';
+            r->finished = vocabulary[t] == '$';
             int cap = sc->max_new < cfg->block_size - sl->prompt_len ? sc->max_new
                                                                      : cfg->block_size - sl->prompt_len;
             if (r->finished || r->length >= cap) { /* a sample cut off at the cap has L = cap, and is wrong */
@@ -1350,13 +1365,13 @@ static void tally_responses(EvalStats *es, const Problem *problems, const Respon
         es->histogram[problems[i / k].n][bin < LENGTH_BINS ? bin : LENGTH_BINS - 1]++;
     }
     if (k < 4) return;
-    long *key = xmalloc(sizeof(long) * (size_t)k, "quartiles");
+    uint64_t *key = xmalloc(sizeof(uint64_t) * (size_t)k, "quartiles");
     for (int p = 0; p < n; p++) {
         for (int j = 0; j < k; j++)
-            key[j] = (long)r[p * k + j].length << 32 | j; /* by length, ties by index */
-        qsort(key, (size_t)k, sizeof(long), cmp_long);
+            key[j] = sort_key(r[p * k + j].length, j); /* by length, ties by index */
+        qsort(key, (size_t)k, sizeof(uint64_t), cmp_u64);
         for (int rank = 0; rank < k; rank++)
-            tally(&es->quartile[rank * 4 / k], &r[p * k + (int)(key[rank] & 0xffffffff)]);
+            tally(&es->quartile[rank * 4 / k], &r[p * k + key_index(key[rank])]);
     }
     free(key);
 }
@@ -1439,18 +1454,17 @@ static void epoch_order(int *order, int n, const int *length, int batch, uint64_
     for (int i = 0; i < n; i++) order[i] = i;
     shuffle(order, n, &rng);
     int chunk = batch * BUCKET_BATCHES;
-    long *keys = xmalloc(sizeof(long) * (size_t)chunk, "batch order");
+    uint64_t *keys = xmalloc(sizeof(uint64_t) * (size_t)chunk, "batch order");
     int *copy = xmalloc(sizeof(int) * (size_t)chunk, "batch order");
     for (int c0 = 0; c0 + chunk <= n; c0 += chunk) {
-        /* sort key: the length in the high bits, the example in the low ones (ties by index) */
-        for (int i = 0; i < chunk; i++) keys[i] = (long)length[order[c0 + i]] << 32 | (long)order[c0 + i];
-        qsort(keys, (size_t)chunk, sizeof(long), cmp_long);
+        for (int i = 0; i < chunk; i++) keys[i] = sort_key(length[order[c0 + i]], order[c0 + i]);
+        qsort(keys, (size_t)chunk, sizeof(uint64_t), cmp_u64); /* by length, ties by index */
         int perm[BUCKET_BATCHES];
         for (int b = 0; b < BUCKET_BATCHES; b++) perm[b] = b;
         shuffle(perm, BUCKET_BATCHES, &rng);
         for (int b = 0; b < BUCKET_BATCHES; b++)
             for (int i = 0; i < batch; i++)
-                copy[b * batch + i] = (int)(keys[perm[b] * batch + i] & 0xffffffff);
+                copy[b * batch + i] = key_index(keys[perm[b] * batch + i]);
         memcpy(order + c0, copy, sizeof(int) * (size_t)chunk);
     }
     free(keys); free(copy);
@@ -2150,7 +2164,8 @@ static int read_text_file(const char *path, const char *hint, char **buffer, siz
     FILE *f = fopen(path, "rb");
     if (!f) return seterr(err, "%s: cannot open (%s); %s", path, strerror(errno), hint);
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size >= (off_t)1 << 31) {
+    /* compared as intmax_t: (off_t)1 << 31 overflows where off_t has 32 bits (32-bit x86, Windows) */
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (intmax_t)st.st_size >= (intmax_t)1 << 31) {
         seterr(err, "%s: not a regular file under 2 GiB; %s", path, hint);
         goto fail;
     }
@@ -2201,23 +2216,66 @@ static uint64_t get_u64(const unsigned char *b) {
     return v;
 }
 
-/* float arrays are written as their little-endian bytes; this program runs on little-endian hosts */
-static int host_is_little_endian(void) {
-    uint32_t one = 1;
-    unsigned char b;
-    memcpy(&b, &one, 1);
-    return b == 1;
+/* Float arrays as little-endian bytes, whatever the host's byte order, LE_CHUNK floats at a time
+ * through a buffer: a float's bits are read as a uint32 (memcpy) and written byte by byte. A CRC
+ * (crc != NULL) runs over the bytes as they are in the file, so a big-endian host reads the
+ * shipped files and writes the same bytes as a little-endian one. */
+#define LE_CHUNK 1024
+static void floats_to_le(unsigned char *b, const float *x, size_t n) {
+    for (size_t j = 0; j < n; j++) {
+        uint32_t u;
+        memcpy(&u, &x[j], 4);
+        put_u32(b + 4 * j, u);
+    }
 }
 
-/* writes n bytes and folds them into the running CRC-32 of the file */
-static int write_crc(FILE *f, uint32_t *crc, const void *data, size_t n) {
-    *crc = crc32_update(*crc, data, n);
-    return fwrite(data, 1, n, f) == n ? 0 : -1;
+static int write_floats(FILE *f, uint32_t *crc, const float *x, size_t n) {
+    unsigned char buf[4 * LE_CHUNK];
+    for (size_t i = 0; i < n; i += LE_CHUNK) {
+        size_t m = n - i < LE_CHUNK ? n - i : LE_CHUNK;
+        floats_to_le(buf, x + i, m);
+        if (crc) *crc = crc32_update(*crc, buf, 4 * m);
+        if (fwrite(buf, 1, 4 * m, f) != 4 * m) return -1;
+    }
+    return 0;
+}
+
+static int read_floats(FILE *f, uint32_t *crc, float *x, size_t n) {
+    unsigned char buf[4 * LE_CHUNK];
+    for (size_t i = 0; i < n; i += LE_CHUNK) {
+        size_t m = n - i < LE_CHUNK ? n - i : LE_CHUNK;
+        if (fread(buf, 1, 4 * m, f) != 4 * m) return -1;
+        *crc = crc32_update(*crc, buf, 4 * m);
+        for (size_t j = 0; j < m; j++) {
+            uint32_t u = get_u32(buf + 4 * j);
+            memcpy(&x[i + j], &u, 4);
+        }
+    }
+    return 0;
+}
+
+/* the CRC-32 of floats (ints) as their little-endian bytes */
+static uint32_t crc32_floats(uint32_t crc, const float *x, size_t n) {
+    unsigned char buf[4 * LE_CHUNK];
+    for (size_t i = 0; i < n; i += LE_CHUNK) {
+        size_t m = n - i < LE_CHUNK ? n - i : LE_CHUNK;
+        floats_to_le(buf, x + i, m);
+        crc = crc32_update(crc, buf, 4 * m);
+    }
+    return crc;
+}
+
+static uint32_t crc32_ints(uint32_t crc, const int *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char b[4];
+        put_u32(b, (uint32_t)x[i]);
+        crc = crc32_update(crc, b, 4);
+    }
+    return crc;
 }
 
 /* header, parameters, AdamW moments (with_optimizer: a resumable state), CRC-32; atomically */
 int checkpoint_save(const GPT *model, const char *path, int with_optimizer, char *err) {
-    if (!host_is_little_endian()) { seterr(err, "%s: big-endian hosts are not supported", path); return -1; }
     with_optimizer = with_optimizer && model->adam_m && model->adam_v;
     unsigned char h[CKPT_HEADER] = {0}; /* the layout above, every field little-endian */
     const GPTConfig *c = &model->config;
@@ -2232,13 +2290,11 @@ int checkpoint_save(const GPT *model, const char *path, int with_optimizer, char
     put_u64(h + 48, (uint64_t)model->num_params);
     AtomicFile af;
     if (atomic_open(&af, path, err)) return -1;
-    /* the float arrays go out as the host holds them, which is why only little-endian hosts save */
-    uint32_t crc = 0;
-    size_t bytes = model->num_params * sizeof(float);
-    int bad = write_crc(af.f, &crc, h, sizeof(h)) || write_crc(af.f, &crc, model->params, bytes);
+    uint32_t crc = crc32_update(0, h, sizeof(h));
+    size_t n = model->num_params;
+    int bad = fwrite(h, 1, sizeof(h), af.f) != sizeof(h) || write_floats(af.f, &crc, model->params, n);
     if (with_optimizer)
-        bad = bad || write_crc(af.f, &crc, model->adam_m, bytes) ||
-              write_crc(af.f, &crc, model->adam_v, bytes);
+        bad = bad || write_floats(af.f, &crc, model->adam_m, n) || write_floats(af.f, &crc, model->adam_v, n);
     unsigned char tail[4];
     put_u32(tail, crc);
     if (bad || fwrite(tail, 1, 4, af.f) != 4) {
@@ -2338,17 +2394,15 @@ int checkpoint_load(GPT *model, const char *path, int *has_optimizer, char *err)
     gpt_build(model, &c);
     model->step = (long)get_u64(h + 40);
     model->resume_tag = get_u32(h + 36);
-    size_t bytes = model->num_params * sizeof(float);
+    size_t n = model->num_params;
     if (flags & 1u) {
-        m = xcalloc(model->num_params, sizeof(float), "AdamW first moments");
-        v = xcalloc(model->num_params, sizeof(float), "AdamW second moments");
+        m = xcalloc(n, sizeof(float), "AdamW first moments");
+        v = xcalloc(n, sizeof(float), "AdamW second moments");
     }
-    int ok = fread(model->params, 1, bytes, f) == bytes &&
-             (!m || (fread(m, 1, bytes, f) == bytes && fread(v, 1, bytes, f) == bytes)) &&
-             fread(tail, 1, 4, f) == 4;
     uint32_t crc = crc32_update(0, h, CKPT_HEADER);
-    crc = crc32_update(crc, model->params, bytes);
-    if (m) crc = crc32_update(crc32_update(crc, m, bytes), v, bytes);
+    int ok = !read_floats(f, &crc, model->params, n) &&
+             (!m || (!read_floats(f, &crc, m, n) && !read_floats(f, &crc, v, n))) &&
+             fread(tail, 1, 4, f) == 4;
     if (!ok || crc != get_u32(tail)) {
         seterr(err, "%s: %s; the file is corrupt, " CKPT_REDO, path, ok ? "CRC-32 mismatch" : "read error");
         goto fail;
@@ -2393,7 +2447,7 @@ static int configs_equal(const GPTConfig *a, const GPTConfig *b) {
 
 /* the fingerprint of a model's parameters: which reference a pre-sampled set came from */
 static uint32_t params_crc(const GPT *model) {
-    return crc32_update(0, model->params, model->num_params * sizeof(float));
+    return crc32_floats(0, model->params, model->num_params);
 }
 
 
@@ -2892,7 +2946,7 @@ static uint32_t prune_tag(const PruneConfig *c, const PresampledSet *ps) {
     prune_settings(settings, sizeof(settings), c);
     uint32_t crc = crc32_update(ps->params_crc, settings, strlen(settings));
     crc = examples_crc(crc, ps->sample, ps->problems * ps->k);
-    return crc32_update(crc, ps->correct, sizeof(int) * (size_t)(ps->problems * ps->k));
+    return crc32_ints(crc, ps->correct, (size_t)(ps->problems * ps->k));
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -4240,7 +4294,6 @@ static int vectors_check(const char *mine_path, const char *ref_path, FILE *out,
  * data. Names and layouts are nanoGPT's; lm_head.weight is written as a copy of the tied
  * transformer.wte.weight so that a nanoGPT model loads it with load_state_dict(strict=True). */
 static int export_safetensors(const GPT *model, const char *path, char *err) {
-    if (!host_is_little_endian()) { seterr(err, "%s: big-endian hosts are not supported", path); return -1; }
     int n;
     NamedTensor *t = alloc_named_tensors(model, &n);
     t = realloc(t, sizeof(NamedTensor) * (size_t)(n + 1));
@@ -4275,7 +4328,7 @@ static int export_safetensors(const GPT *model, const char *path, char *err) {
         put_u64(header_size, len);
         fwrite(header_size, 1, 8, af.f);
         fwrite(json, 1, len, af.f);
-        for (int i = 0; i < n; i++) fwrite(model->params + t[i].offset, sizeof(float), t[i].size, af.f);
+        for (int i = 0; i < n; i++) write_floats(af.f, NULL, model->params + t[i].offset, t[i].size);
         rc = atomic_commit(&af, err); /* checks every write above through ferror */
     }
     free(json);
