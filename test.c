@@ -549,14 +549,15 @@ static void write_bytes(const char *path, const unsigned char *data, size_t n) {
     fclose(f);
 }
 
+/* a whole file, NUL-terminated one byte past its end (n: its size); a file that cannot be read
+ * gives an empty buffer, so that a failed save makes its tests fail instead of crashing them */
 static unsigned char *read_bytes(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *d = malloc(*n);
-    if (fread(d, 1, *n, f) != *n) *n = 0;
-    fclose(f);
+    long size = f && fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    *n = size > 0 ? (size_t)size : 0;
+    unsigned char *d = calloc(*n + 1, 1);
+    if (f && (fseek(f, 0, SEEK_SET) != 0 || fread(d, 1, *n, f) != *n)) *n = 0;
+    if (f) fclose(f);
     return d;
 }
 
@@ -807,6 +808,16 @@ static void test_kv_cache(void) {
 
 static void test_task(void) {
     printf("task: teacher, grading, splits\n");
+    /* every character's token: its index in VOCAB, or -1 (tcc once broke this with two copies of
+     * the literal) */
+    int bad_tokens = 0;
+    for (int c = 0; c < 256; c++) {
+        int want = -1;
+        for (int i = 0; i < VOCAB_SIZE; i++)
+            if ((unsigned char)VOCAB[i] == c && c != 0) want = i;
+        bad_tokens += token_of((char)c) != want;
+    }
+    CHECK(bad_tokens == 0, "%d characters map to the wrong token", bad_tokens);
     Rng rng;
     rng_seed(&rng, 99, 0, 0);
     int bad_teacher = 0, bad_minimal = 0, bad_parse = 0, bad_extremes = 0;
@@ -901,6 +912,49 @@ static void test_task(void) {
     free(ts);
 }
 
+/* the (value, index) sort keys: an epoch's batches hold consecutive lengths, ties by index; the
+ * length quartiles rank by length, ties by index (both once broke where a long has 32 bits) */
+static void test_sort_keys(void) {
+    printf("sort keys: batch order and length quartiles\n");
+    enum { BATCH = 4, N = 2 * BATCH * BUCKET_BATCHES + 5 };
+    int length[N], order[N], seen[N] = {0}, bad = 0;
+    Rng rng;
+    rng_seed(&rng, 3, 0, 0);
+    for (int i = 0; i < N; i++) length[i] = 1 + (int)(rng_u64(&rng) % 7); /* many ties */
+    epoch_order(order, N, length, BATCH, 11, 0);
+    for (int i = 0; i < N; i++) seen[order[i]]++;
+    for (int i = 0; i < N; i++) bad += seen[i] != 1;
+    CHECK(bad == 0, "epoch_order is not a permutation (%d examples not once)", bad);
+    for (int c0 = 0; c0 + BATCH * BUCKET_BATCHES <= N; c0 += BATCH * BUCKET_BATCHES) {
+        uint64_t sorted[BATCH * BUCKET_BATCHES];
+        for (int i = 0; i < BATCH * BUCKET_BATCHES; i++)
+            sorted[i] = sort_key(length[order[c0 + i]], order[c0 + i]);
+        qsort(sorted, BATCH * BUCKET_BATCHES, sizeof(uint64_t), cmp_u64);
+        for (int b = 0; b < BUCKET_BATCHES; b++) { /* a batch is a run of the sorted chunk, in order */
+            const int *batch = order + c0 + b * BATCH;
+            int at = 0;
+            while (at < BATCH * BUCKET_BATCHES && key_index(sorted[at]) != batch[0]) at++;
+            for (int i = 0; i < BATCH; i++)
+                bad += at + i >= BATCH * BUCKET_BATCHES || key_index(sorted[at + i]) != batch[i];
+        }
+    }
+    CHECK(bad == 0, "%d examples of the epoch's batches out of (length, index) order", bad);
+    /* 8 responses: sorted by (length, index) they are 3 7 | 1 5 | 0 2 | 6 4 */
+    Problem p = {.n = 2, .digits = {1, 2}};
+    int len[8] = {5, 3, 5, 1, 9, 3, 7, 2}, right[8] = {0, 1, 1, 0, 0, 0, 0, 0};
+    Response r[8];
+    char text[8][4] = {"A3$", "A3$", "A3$", "A3$", "A3$", "A3$", "A3$", "A3$"};
+    for (int i = 0; i < 8; i++)
+        r[i] = (Response){.length = len[i], .finished = 1, .correct = right[i], .text = text[i]};
+    EvalStats es;
+    tally_responses(&es, &p, r, 1, 8);
+    const Tally *q = es.quartile;
+    CHECK(q[0].length_sum == 3 && q[1].length_sum == 6 && q[2].length_sum == 10 && q[3].length_sum == 16 &&
+              q[0].correct == 0 && q[1].correct == 1 && q[2].correct == 1 && q[3].correct == 0,
+          "length quartiles: lengths %g %g %g %g", q[0].length_sum, q[1].length_sum, q[2].length_sum,
+          q[3].length_sum);
+}
+
 static void test_dataset_errors(void) {
     printf("dataset validation\n");
     struct { const char *text, *expect; } table[] = {
@@ -934,6 +988,22 @@ static void test_dataset_errors(void) {
                   ds.ex[1].prompt_len == 6,
           "a valid file without a final newline: %s", err);
     dataset_free(&ds);
+    /* a text file of 2 GiB is refused by its size, before anything is read or allocated: a sparse
+     * file, so it costs no disk (a 32-bit off_t cannot even make one: skipped there) */
+    if (sizeof(off_t) >= 8) {
+        snprintf(path, sizeof(path), "%s/huge.txt", tmpdir);
+        FILE *f = fopen(path, "wb");
+        int made = f && ftruncate(fileno(f), (off_t)((intmax_t)1 << 31)) == 0;
+        if (f) fclose(f);
+        char *buffer = NULL;
+        size_t size;
+        int rc = made ? read_text_file(path, "hint", &buffer, &size, err) : -1;
+        CHECK(made && rc != 0 && strstr(err, "under 2 GiB") && !buffer,
+              "a 2 GiB file: made %d, rc %d, '%s'", made, rc, err);
+        remove(path);
+    } else {
+        printf("  (no test of a 2 GiB file: off_t has %d bits here)\n", (int)(8 * sizeof(off_t)));
+    }
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1676,8 +1746,16 @@ static void test_safetensors(void) {
     CHECK(export_safetensors(&model, path, err) == 0, "export: %s", err);
     size_t size;
     unsigned char *file = read_bytes(path, &size);
-    uint64_t n = get_u64(file);
-    CHECK(n % 8 == 0 && 8 + n <= size && file[8] == '{', "header size %llu", (unsigned long long)n);
+    uint64_t n = size >= 8 ? get_u64(file) : 0;
+    CHECK(n % 8 == 0 && n > 0 && 8 + n <= size && file[8] == '{', "header size %llu", (unsigned long long)n);
+    if (n == 0 || 8 + n > size) {
+        free(file);
+        gpt_free(&model);
+        return;
+    }
+    /* what the file must hold: the parameters as little-endian bytes, on any host */
+    unsigned char *le = malloc(model.num_params * 4);
+    floats_to_le(le, model.params, model.num_params);
     char *header = calloc(n + 1, 1);
     memcpy(header, file + 8, n);
     const unsigned char *data = file + 8 + n;
@@ -1710,7 +1788,7 @@ static void test_safetensors(void) {
             int ndim = ti->ndim - per_layer;
             int shape_ok = d0 == ti->shape[per_layer] && (ndim == 1 || d1 == ti->shape[per_layer + 1]);
             int ok = at && got == 4 && shape_ok && end - begin == size1 * 4 && end <= data_size &&
-                     !memcmp(data + begin, model.params + ti->offset + (size_t)l * size1, size1 * 4);
+                     !memcmp(data + begin, le + 4 * (ti->offset + (size_t)l * size1), size1 * 4);
             if (!ok) { bad++; printf("  %s: missing or wrong\n", name); }
             tensors++;
             covered += end - begin;
@@ -1719,7 +1797,7 @@ static void test_safetensors(void) {
     CHECK(bad == 0 && tensors == 4 + 12 * 2 + 1, "%d of %d tensors wrong", bad, tensors);
     CHECK(covered == data_size && data_size == (model.num_params + cfg.vocab_size * cfg.n_embd) * 4,
           "data %zu bytes, tensors cover %zu", data_size, covered);
-    free(header); free(file);
+    free(header); free(file); free(le);
     gpt_free(&model);
 }
 
@@ -2475,6 +2553,7 @@ int main(void) {
         {"thread_determinism", test_thread_determinism},
         {"kv_cache", test_kv_cache},
         {"task", test_task},
+        {"sort_keys", test_sort_keys},
         {"dataset_errors", test_dataset_errors},
         {"sampling", test_sampling},
         {"reward_advantage_aes", test_reward_advantage_aes},
