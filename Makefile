@@ -7,19 +7,33 @@ CFLAGS ?= -O3
 BASEFLAGS = -std=c11 -Wall -Wextra -pedantic -ffp-contract=off -fno-trapping-math
 LDLIBS = -lm
 
+HASH := \#
 # -march=native when the compiler accepts it
 NATIVE := $(shell echo 'int main(void){return 0;}' | $(CC) -march=native -x c - -o /dev/null 2>/dev/null && echo -march=native)
-# OpenMP when the compiler has it, unless NO_OMP=1
+# OpenMP when the compiler has it and a program built with it runs (musl-gcc links glibc's libgomp,
+# whose programs do not start; a cross compiler's do not run here), unless NO_OMP=1
 ifeq ($(NO_OMP),1)
   OMP := -Wno-unknown-pragmas
 else
-  OMP := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp)
+  OMP := $(shell printf '$(HASH)include <omp.h>\nint main(void) { return omp_get_max_threads() < 1; }\n' > .omp-probe.c && \
+           $(CC) -fopenmp .omp-probe.c -o .omp-probe 2>/dev/null && ./.omp-probe >/dev/null 2>&1 && echo -fopenmp; \
+           rm -f .omp-probe.c .omp-probe .omp-probe.exe)
   ifeq ($(OMP),)
     OMP := -Wno-unknown-pragmas
   endif
 endif
+# No excess precision (README "Determinism"): every float and double operation rounded to its own
+# type, FLT_EVAL_METHOD 0. 32-bit x86 computes in SSE registers instead of the x87's 80 bits, and
+# gcc on targets such as s390x evaluates float in double under -std=c11 unless asked not to;
+# o1pruner.c refuses to compile where neither fixes it.
+FLT_EVAL := $(shell printf '$(HASH)include <float.h>\nFLT_EVAL_METHOD\n' | $(CC) -std=c11 -E -P -x c - 2>/dev/null | tail -n 1)
+ifeq ($(FLT_EVAL),2)
+  EXACT := -msse2 -mfpmath=sse
+else ifeq ($(FLT_EVAL),1)
+  EXACT := -fexcess-precision=fast
+endif
 
-ALLFLAGS = $(BASEFLAGS) $(CFLAGS) $(NATIVE) $(OMP)
+ALLFLAGS = $(BASEFLAGS) $(CFLAGS) $(NATIVE) $(EXACT) $(OMP)
 
 # rebuild when the compiler or the flags change (e.g. `make test NO_OMP=1` after `make`)
 STAMP := .build-flags
@@ -92,4 +106,4 @@ memcheck:
 	O1P_TESTS=$(O1P_TESTS) $(VALGRIND) ./test_o1pruner
 
 clean:
-	rm -f o1pruner test_o1pruner fuzz_checkpoint fuzz_presampled fuzz_vectors fuzz_dataset $(STAMP)
+	rm -f o1pruner o1pruner.exe test_o1pruner fuzz_checkpoint fuzz_presampled fuzz_vectors fuzz_dataset $(STAMP)

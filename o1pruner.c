@@ -54,6 +54,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -66,6 +67,13 @@
 #include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+
+/* Every float and double operation rounded to its own type, or results differ between machines in
+ * their last bits. The Makefile passes what makes it so (-msse2 -mfpmath=sse on 32-bit x86,
+ * -fexcess-precision=fast to gcc where it would evaluate float in double); the rest is refused. */
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD != 0
+#error "o1pruner needs FLT_EVAL_METHOD 0 (no excess precision): build with make, or see README 'Determinism'"
 #endif
 
 /* ########################################################################################## */
@@ -2157,6 +2165,9 @@ static int atomic_commit(AtomicFile *af, char *err) {
     return 0;
 }
 
+/* 2 GiB or more, in intmax_t: (off_t)1 << 31 overflows where off_t has 32 bits (32-bit x86, Windows) */
+static int too_large(intmax_t size) { return size >= (intmax_t)1 << 31; }
+
 /* A whole text file into a NUL-terminated buffer (a regular file under 2 GiB); `hint` tells the
  * user what to do when it is missing. */
 static int read_text_file(const char *path, const char *hint, char **buffer, size_t *size, char *err) {
@@ -2164,8 +2175,7 @@ static int read_text_file(const char *path, const char *hint, char **buffer, siz
     FILE *f = fopen(path, "rb");
     if (!f) return seterr(err, "%s: cannot open (%s); %s", path, strerror(errno), hint);
     struct stat st;
-    /* compared as intmax_t: (off_t)1 << 31 overflows where off_t has 32 bits (32-bit x86, Windows) */
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (intmax_t)st.st_size >= (intmax_t)1 << 31) {
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || too_large(st.st_size)) {
         seterr(err, "%s: not a regular file under 2 GiB; %s", path, hint);
         goto fail;
     }
@@ -3615,8 +3625,11 @@ static void svg_length_panels(FILE *f, const EvalResult *r, int count) {
         double y[LENGTH_BINS + 2], x[LENGTH_BINS + 2], ymax = 0;
         for (int m = 0; m < count; m++) {
             const EvalStats *es = r[0].samples > 0 ? &r[m].sampled : &r[m].greedy;
-            for (int b = 0; b < LENGTH_BINS; b++)
-                if (es->level[n].count) ymax = fmax(ymax, (double)es->histogram[n][b] / es->level[n].count);
+            /* a comparison, not fmax: gcc 12 crashes vectorising that reduction for arm64 */
+            for (int b = 0; b < LENGTH_BINS && es->level[n].count; b++) {
+                double share = (double)es->histogram[n][b] / es->level[n].count;
+                if (share > ymax) ymax = share;
+            }
         }
         SvgPanel p = {60 + (n - MIN_TERMS) * 188, 80, 160, 200, 0, LENGTH_BIN * LENGTH_BINS, 0,
                       ymax > 0 ? ymax * 1.05 : 1};
