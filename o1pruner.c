@@ -68,6 +68,12 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#ifdef _WIN32
+#define WIN32_LEAN_AND_MEAN
+#include <direct.h>
+#include <io.h>
+#include <windows.h>
+#endif
 
 /* Every float and double operation rounded to its own type, or results differ between machines in
  * their last bits. The Makefile passes what makes it so (-msse2 -mfpmath=sse on 32-bit x86,
@@ -115,11 +121,19 @@ static int seterr(char *err, const char *fmt, ...) {
     return -1;
 }
 
-/* wall-clock seconds from a monotonic clock: progress lines and bench only, never results */
+/* wall-clock seconds, from a monotonic clock where there is one: progress lines and bench only,
+ * never results */
 static double now_seconds(void) {
+#ifdef _WIN32
+    LARGE_INTEGER ticks, per_second;
+    QueryPerformanceCounter(&ticks);
+    QueryPerformanceFrequency(&per_second);
+    return (double)ticks.QuadPart / (double)per_second.QuadPart;
+#else
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+#endif
 }
 
 /* the thread count of every parallel loop; results do not depend on it (README "Determinism") */
@@ -2145,23 +2159,40 @@ static void atomic_abort(AtomicFile *af) {
     remove(af->tmp);
 }
 
-/* flush, fsync, close, rename over <path>: the complete new file, or (on any failure) the old one */
-static int atomic_commit(AtomicFile *af, char *err) {
-    int ok = !ferror(af->f) && fflush(af->f) == 0 && fsync(fileno(af->f)) == 0;
-    if (fclose(af->f) != 0) ok = 0;
-    af->f = NULL;
-    if (!ok || rename(af->tmp, af->path) != 0) {
-        seterr(err, "%s: write failed (%s); is the disk full?", af->path, strerror(errno));
-        remove(af->tmp);
-        return -1;
-    }
-    /* make the rename itself durable: fsync the directory that holds the file */
+/* The three file-system calls that differ on Windows (mingw-w64); the rest is C11 and POSIX that
+ * both have. A file's data to the disk; a rename that replaces the target and is itself durable
+ * (Windows' rename refuses an existing target; POSIX makes it durable by syncing the directory). */
+#ifdef _WIN32
+static int sync_file(FILE *f) { return _commit(_fileno(f)); }
+static int make_dir(const char *dir) { return _mkdir(dir); }
+static int replace_file(const char *from, const char *to) {
+    return MoveFileExA(from, to, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH) ? 0 : -1;
+}
+#else
+static int sync_file(FILE *f) { return fsync(fileno(f)); }
+static int make_dir(const char *dir) { return mkdir(dir, 0777); }
+static int replace_file(const char *from, const char *to) {
+    if (rename(from, to) != 0) return -1;
     char dir[4096];
-    strcpy(dir, af->path);
+    snprintf(dir, sizeof(dir), "%s", to);
     char *slash = strrchr(dir, '/');
     if (slash) { if (slash == dir) slash[1] = 0; else *slash = 0; } else strcpy(dir, ".");
     int fd = open(dir, O_RDONLY);
     if (fd >= 0) { fsync(fd); close(fd); }
+    return 0;
+}
+#endif
+
+/* flush, sync, close, rename over <path>: the complete new file, or (on any failure) the old one */
+static int atomic_commit(AtomicFile *af, char *err) {
+    int ok = !ferror(af->f) && fflush(af->f) == 0 && sync_file(af->f) == 0;
+    if (fclose(af->f) != 0) ok = 0;
+    af->f = NULL;
+    if (!ok || replace_file(af->tmp, af->path) != 0) {
+        seterr(err, "%s: write failed (%s); is the disk full?", af->path, strerror(errno));
+        remove(af->tmp);
+        return -1;
+    }
     return 0;
 }
 
@@ -4476,7 +4507,7 @@ static int write_text_file(const char *path, const char *text, size_t len, char 
 
 /* the directory exists (created if needed) and is a directory */
 static int ensure_dir(const char *dir, char *err) {
-    if (mkdir(dir, 0777) == 0 || errno == EEXIST) {
+    if (make_dir(dir) == 0 || errno == EEXIST) {
         struct stat st;
         if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) return 0;
         seterr(err, "%s: exists and is not a directory", dir);

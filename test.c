@@ -22,6 +22,10 @@ static int tests_passed = 0, tests_failed = 0;
         }                                                                      \
     } while (0)
 
+/* the larger of two errors, and a NaN if either is one, so that a broken value fails its check
+ * (fmax would drop it; gcc 12 also crashes vectorising some fmax reductions for arm64) */
+static double worse(double a, double b) { return b > a || isnan(b) ? b : a; }
+
 static void fill_uniform(float *x, size_t n, Rng *rng, float lo, float hi) {
     for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * rng_uniform(rng);
 }
@@ -332,7 +336,7 @@ static void test_layer_gradients(void) {
         LayerCtx ctx = {.N = N, .G = Gd};
         gelu_forward(y, slope, x, N);
         double maxdiff = 0;
-        for (int i = 0; i < N; i++) maxdiff = fmax(maxdiff, fabs(y[i] - ref_gelu1(x[i])));
+        for (int i = 0; i < N; i++) maxdiff = worse(maxdiff, fabs(y[i] - ref_gelu1(x[i])));
         CHECK(maxdiff < 1e-6, "gelu forward off by %g", maxdiff);
         gelu_backward(g, slope, G, N);
         check_layer_grad("gelu", obj_gelu, &ctx, x, g, N);
@@ -442,7 +446,7 @@ static void test_model_gradient(void) {
         if (!strcmp(ti->name, "wpe")) {
             float worst = 0;
             for (size_t k = (size_t)T * cfg.n_embd; k < ti->size; k++)
-                worst = fmaxf(worst, fabsf(model.grads[ti->offset + k]));
+                worst = worse(worst, fabsf(model.grads[ti->offset + k]));
             CHECK(worst == 0.0f, "unused positions got gradient %g", worst);
         }
     }
@@ -790,8 +794,8 @@ static void test_kv_cache(void) {
             const float *full = model.a.logits + ((size_t)which[i] * T + pos[i]) * V,
                         *inc = st.logits + (size_t)i * V;
             for (int v = 0; v < V; v++) {
-                worst = fmax(worst, fabs(full[v] - inc[v]));
-                scale = fmax(scale, fabs(full[v]));
+                worst = worse(worst, fabs(full[v] - inc[v]));
+                scale = worse(scale, fabs(full[v]));
                 exact &= full[v] == inc[v];
             }
         }
@@ -1148,7 +1152,7 @@ static void test_ppo_clip(void) {
                 lp[t] = save - h; double fm = ppo_loss_only(lp, mask, &ref, &cases[c].w, 1, T, rm);
                 lp[t] = save;
                 double num = (fp - fm) / (2.0 * h), scale = fmax(1.0, fabs(num));
-                worst = fmax(worst, fabs(num - d[t]) / scale);
+                worst = worse(worst, fabs(num - d[t]) / scale);
             }
             CHECK(worst < 1e-4, "%s (%s ratio): d loss / d logprob off by %.3g", cases[c].what,
                   rm == RATIO_MEAN ? "mean" : "sum", worst);
@@ -1193,8 +1197,8 @@ static void test_ppo_clip(void) {
             double fm = ppo_loss_only(logp, m2, ref2, w2, B, T, rm);
             z[i] = save;
             double num = (fp - fm) / (2.0 * h);
-            worst = fmax(worst, fabs(num - dz[i]));
-            scale = fmax(scale, fabs(num));
+            worst = worse(worst, fabs(num - dz[i]));
+            scale = worse(scale, fabs(num));
         }
         printf("  d loss / d logits (%s ratio) vs finite differences: max rel error %.2e\n",
                rm == RATIO_MEAN ? "mean" : "sum", worst / scale);
@@ -1256,8 +1260,8 @@ static void test_dpo(void) {
         double num = (fp - fm) /
                      ((double)(save + h) - (double)(save - h)); /* the step float rounding really took */
         logp[i] = save;
-        worst = fmax(worst, fabs(num - dlp[i]));
-        largest = fmax(largest, fabs(num));
+        worst = worse(worst, fabs(num - dlp[i]));
+        largest = worse(largest, fabs(num));
     }
     CHECK(worst / largest < 1e-4, "DPO d loss / d logprob off by %.3g (relative)", worst / largest);
     memset(dz, 0, sizeof(float) * N * V);
@@ -1273,8 +1277,8 @@ static void test_dpo(void) {
         double fm = dpo_loss_only(logp, m4, ref4, P, T, 0.5f);
         z[i] = save;
         double num = (fp - fm) / (2.0 * h);
-        worst_z = fmax(worst_z, fabs(num - dz[i]));
-        scale = fmax(scale, fabs(num));
+        worst_z = worse(worst_z, fabs(num - dz[i]));
+        scale = worse(scale, fabs(num));
     }
     printf("  DPO: d loss / d logprob max rel error %.2e, d loss / d logits max rel error %.2e (finite "
            "differences)\n",
@@ -1346,8 +1350,8 @@ static void test_ppo_step_zero(void) {
 static double tensor_error(const double *x, const double *ref, size_t n) {
     double worst = 0, scale = 0;
     for (size_t i = 0; i < n; i++) {
-        worst = fmax(worst, fabs(x[i] - ref[i]));
-        scale = fmax(scale, fabs(ref[i]));
+        worst = worse(worst, fabs(x[i] - ref[i]));
+        scale = worse(scale, fabs(ref[i]));
     }
     return scale > 0 ? worst / scale : worst;
 }
@@ -1516,14 +1520,14 @@ static void test_vectors_independent(void) {
         size_t count = ti->size < 12 ? ti->size : 12, idx[12];
         float analytic[12];
         double numeric[12], scale = 0;
-        for (size_t k = 0; k < ti->size; k++) scale = fmax(scale, fabs(grad[ti->offset + k]));
+        for (size_t k = 0; k < ti->size; k++) scale = worse(scale, fabs(grad[ti->offset + k]));
         for (size_t k = 0; k < count; k++) {
             idx[k] = ti->offset + k * ti->size / count + (k * 7) % (ti->size / count);
             analytic[k] = (float)grad[idx[k]];
         }
         fd_gradient(obj_model, &ctx, params, idx, count, numeric);
         for (size_t k = 0; k < count; k++)
-            worst_grad = fmax(worst_grad, fabs(numeric[k] - analytic[k]) / scale);
+            worst_grad = worse(worst_grad, fabs(numeric[k] - analytic[k]) / scale);
     }
     printf("  grad.* against finite differences: %.1e (tolerance 1e-4)\n", worst_grad);
     CHECK(worst_grad < 1e-4, "gradient vectors: error %.2e", worst_grad);
@@ -1608,11 +1612,11 @@ static void test_vectors_independent(void) {
     }
     for (int s = 0; s < S; s++) var += (clipped[s] - mean) * (clipped[s] - mean) / S;
     for (int s = 0; s < S; s++) w[0][s] = (float)((clipped[s] - mean) / sqrt(var));
-    worst_method = fmax(worst_method, tensor_error(L_ref, v_lref->values, (size_t)Pn));
-    worst_method = fmax(worst_method, tensor_error(A_ref, v_aref->values, (size_t)Pn));
-    worst_method = fmax(worst_method, tensor_error(reward, v_rew->values, (size_t)S));
-    worst_method = fmax(worst_method, tensor_error(w[0], v_wo->values, (size_t)S));
-    worst_method = fmax(worst_method, tensor_error(w[1], v_wp->values, (size_t)S));
+    worst_method = worse(worst_method, tensor_error(L_ref, v_lref->values, (size_t)Pn));
+    worst_method = worse(worst_method, tensor_error(A_ref, v_aref->values, (size_t)Pn));
+    worst_method = worse(worst_method, tensor_error(reward, v_rew->values, (size_t)S));
+    worst_method = worse(worst_method, tensor_error(w[0], v_wo->values, (size_t)S));
+    worst_method = worse(worst_method, tensor_error(w[1], v_wp->values, (size_t)S));
     /* log-probs of pi_ref and pi_theta by the double model */
     int *m_in = malloc(sizeof(int) * (size_t)N), *m_tg = malloc(sizeof(int) * (size_t)N);
     float *m_mk = malloc(sizeof(float) * (size_t)N);
@@ -1632,7 +1636,7 @@ static void test_vectors_independent(void) {
         ref_sum[s] = 0;
         for (int t = 0; t < T; t++) ref_sum[s] += m_mask->values[s * T + t] * v_rlp->values[s * T + t];
     }
-    worst_method = fmax(worst_method, tensor_error(ref_sum, v_rsum->values, (size_t)S));
+    worst_method = worse(worst_method, tensor_error(ref_sum, v_rsum->values, (size_t)S));
     for (int r = 0; r < 2; r++) {
         double ratio[64];
         for (int a = 0; a < 2; a++) {
@@ -1656,9 +1660,9 @@ static void test_vectors_independent(void) {
             snprintf(name, sizeof(name), "ppo.ratio_%s.advantage_%s.dlogprob", rn, an);
             const Vector *v_dlp = need(&me, name, (size_t)N);
             if (!v_ratio || !v_loss || !v_dlp) continue;
-            worst_method = fmax(worst_method, tensor_error(ratio, v_ratio->values, (size_t)S));
-            worst_method = fmax(worst_method, fabs(ppo_loss - v_loss->values[0]) / fabs(ppo_loss));
-            worst_method = fmax(worst_method, tensor_error(dlp, v_dlp->values, (size_t)N));
+            worst_method = worse(worst_method, tensor_error(ratio, v_ratio->values, (size_t)S));
+            worst_method = worse(worst_method, fabs(ppo_loss - v_loss->values[0]) / fabs(ppo_loss));
+            worst_method = worse(worst_method, tensor_error(dlp, v_dlp->values, (size_t)N));
         }
     }
     printf("  ref_logprob, policy_logprob %.1e (tolerance 1e-5); reward ... dlogprob %.1e (tolerance 1e-6)\n",
