@@ -2159,18 +2159,17 @@ static void atomic_abort(AtomicFile *af) {
     remove(af->tmp);
 }
 
-/* The three file-system calls that differ on Windows (mingw-w64); the rest is C11 and POSIX that
- * both have. A file's data to the disk; a rename that replaces the target and is itself durable
- * (Windows' rename refuses an existing target; POSIX makes it durable by syncing the directory). */
+/* The file-system calls that differ on Windows (mingw-w64; make_dir is with the command line):
+ * the rest is C11 and POSIX that both have. A file's data to the disk; a rename that replaces the
+ * target and is itself durable (Windows' rename refuses an existing target; POSIX makes the
+ * rename durable by syncing the directory). */
 #ifdef _WIN32
 static int sync_file(FILE *f) { return _commit(_fileno(f)); }
-static int make_dir(const char *dir) { return _mkdir(dir); }
 static int replace_file(const char *from, const char *to) {
     return MoveFileExA(from, to, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH) ? 0 : -1;
 }
 #else
 static int sync_file(FILE *f) { return fsync(fileno(f)); }
-static int make_dir(const char *dir) { return mkdir(dir, 0777); }
 static int replace_file(const char *from, const char *to) {
     if (rename(from, to) != 0) return -1;
     char dir[4096];
@@ -4504,6 +4503,12 @@ static int write_text_file(const char *path, const char *text, size_t len, char 
     }
     return atomic_commit(&af, err);
 }
+
+#ifdef _WIN32
+static int make_dir(const char *dir) { return _mkdir(dir); }
+#else
+static int make_dir(const char *dir) { return mkdir(dir, 0777); }
+#endif
 
 /* the directory exists (created if needed) and is a directory */
 static int ensure_dir(const char *dir, char *err) {
