@@ -13,7 +13,7 @@
  *
  *     section                                  key functions                         paper
  * PART I, THE METHOD
- *   1 utilities                                rng_seed, shuffle
+ *   1 utilities                                exp_f32, log_f64, cos_f64, rng_seed, shuffle
  *   2 the layers, forward beside backward      matmul_forward, attention_forward,
  *                                              layernorm_forward, gelu_forward
  *   3 the model                                gpt_forward, gpt_backward
@@ -86,7 +86,7 @@
 /*  PART I - THE METHOD                                                                       */
 /* ########################################################################################## */
 /* ========================================================================================== */
-/* 1. Utilities: allocation, errors, threads, random numbers                                  */
+/* 1. Utilities: allocation, errors, threads, elementary functions, random numbers            */
 
 static const char *program_name = "o1pruner";
 #define PI 3.14159265358979323846
@@ -161,6 +161,151 @@ static void zero_floats(float *x, size_t n) {
     for (size_t i = 0; i < n; i += block) memset(x + i, 0, (n - i < block ? n - i : block) * sizeof(float));
 }
 
+/* The elementary functions every result depends on, our own instead of libm's, because libms
+ * differ in the last bit between systems (README "Determinism"). Each is + - * / and exact
+ * conversions only, in a fixed order (no fused multiply-add: the build has -ffp-contract=off), so
+ * the same bits come out of any IEEE 754 machine, and each is within about 1 ulp. exp: x = k ln 2
+ * + r, |r| <= ln(2)/2, k = round(x / ln 2) (the addition of 1.5 * 2^23 or 2^52 rounds to a whole
+ * number), ln 2 in two parts so that k * ln2_hi is exact; e^r by its Taylor series; 2^k built
+ * from bits in two factors, so that results near the limits become denormal or inf, not wrong. */
+static float pow2_f32(int e) { /* 2^e for -126 <= e <= 127 */
+    uint32_t bits = (uint32_t)(e + 127) << 23;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static double pow2_f64(int e) { /* 2^e for -1022 <= e <= 1023 */
+    uint64_t bits = (uint64_t)(e + 1023) << 52;
+    double d;
+    memcpy(&d, &bits, 8);
+    return d;
+}
+
+/* e^x in float, branch-free so that loops of it vectorise (softmax, GELU). NaN gives inf. */
+static inline float exp_f32(float x) {
+    x = x < 88.8f ? x : 88.8f;    /* past 88.72: inf */
+    x = x > -104.0f ? x : -104.0f; /* past -103.97: 0 */
+    float k = (x * 1.44269502f + 12582912.0f) - 12582912.0f;
+    float r = (x - k * 0.693145751953125f) - k * 1.42860677e-6f;
+    float p = 1.98412701e-4f;     /* 1/7!, then Horner down to 1/0! */
+    p = p * r + 1.38888892e-3f;
+    p = p * r + 8.33333377e-3f;
+    p = p * r + 4.16666679e-2f;
+    p = p * r + 1.66666672e-1f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int n = (int)k, n1 = n / 2;
+    return p * pow2_f32(n1) * pow2_f32(n - n1);
+}
+
+/* e^x in double; the series to 1/13! */
+static double exp_f64(double x) {
+    static const double inv_factorial[14] = {
+        1.0, 1.0, 0.5, 0.16666666666666666, 0.041666666666666664, 0.0083333333333333332,
+        0.0013888888888888889, 0.00019841269841269841, 2.4801587301587302e-05, 2.7557319223985893e-06,
+        2.7557319223985888e-07, 2.505210838544172e-08, 2.08767569878681e-09, 1.6059043836821613e-10};
+    x = x < 709.8 ? x : 709.8;   /* past 709.78: inf */
+    x = x > -745.2 ? x : -745.2; /* past -745.13: 0 */
+    double k = (x * 1.4426950408889634 + 6755399441055744.0) - 6755399441055744.0;
+    double r = (x - k * 0.69314718036912381649) - k * 1.90821492927058770002e-10;
+    double p = inv_factorial[13];
+    for (int i = 12; i >= 0; i--) p = p * r + inv_factorial[i];
+    int n = (int)k, n1 = n / 2;
+    return p * pow2_f64(n1) * pow2_f64(n - n1);
+}
+
+/* ln x for x > 0: x = (1 + f) 2^e with 1 + f in [sqrt(1/2), sqrt(2)); with s = f / (2 + f),
+ * ln(1 + f) = 2 atanh(s) = f - f^2/2 + s (f^2/2 + R), R = 2 s^2/3 + 2 s^4/5 + ... + 2 s^22/23
+ * (|s| <= 0.1716), arranged so that f, exact, comes in last; plus e ln 2 in two parts */
+static double log_f64(double x) {
+    if (!(x > 0)) return x == 0 ? -INFINITY : NAN;
+    if (isinf(x)) return x;
+    int e = 0;
+    if (x < 2.2250738585072014e-308) { /* denormal: scale into the normal range first */
+        x *= 18014398509481984.0;      /* 2^54 */
+        e = -54;
+    }
+    uint64_t bits;
+    memcpy(&bits, &x, 8);
+    e += (int)(bits >> 52) - 1023;
+    bits = (bits & 0x000fffffffffffffull) | 0x3ff0000000000000ull; /* 1 + f in [1, 2) */
+    double m;
+    memcpy(&m, &bits, 8);
+    if (m > 1.4142135623730951) {
+        m *= 0.5;
+        e++;
+    }
+    double f = m - 1.0, s = f / (2.0 + f), s2 = s * s, half_f2 = 0.5 * f * f, R = 2.0 / 23;
+    for (int j = 21; j >= 3; j -= 2) R = R * s2 + 2.0 / j;
+    R *= s2;
+    double low = s * (half_f2 + R) + e * 1.90821492927058770002e-10;
+    return e * 0.69314718036912381649 - ((half_f2 - low) - f);
+}
+
+/* ln(1 + x) for x > -1, without losing the digits of a small x: u = 1 + x rounds, and
+ * ln(1 + x) = ln u - ((u - 1) - x) / u puts back what the rounding took */
+static double log1p_f64(double x) {
+    double u = 1.0 + x;
+    if (u == 1.0) return x;
+    return log_f64(u) - ((u - 1.0) - x) / u;
+}
+
+/* cos x for |x| < 2^20 (here x is in [0, 2 pi]): x = k pi/2 + r, |r| <= pi/4, pi/2 in three
+ * parts (the first two with 33 bits, so that k times them is exact); then cos r, -sin r, -cos r
+ * or sin r by k mod 4, by their Taylor series to the 18th power of r, each arranged so that its
+ * exact first terms come in last: cos r = w + ((1 - w) - r^2/2) + r^4 C, w = 1 - r^2/2, and
+ * sin r = r + r^3 S */
+static double cos_f64(double x) {
+    static const double inv_factorial[19] = {
+        1.0, 1.0, 0.5, 0.16666666666666666, 0.041666666666666664, 0.0083333333333333332,
+        0.0013888888888888889, 0.00019841269841269841, 2.4801587301587302e-05, 2.7557319223985893e-06,
+        2.7557319223985888e-07, 2.505210838544172e-08, 2.08767569878681e-09, 1.6059043836821613e-10,
+        1.1470745597729725e-11, 7.6471637318198164e-13, 4.7794773323873853e-14, 2.8114572543455206e-15,
+        1.5619206968586225e-16};
+    double k = (x * 0.63661977236758138 + 6755399441055744.0) - 6755399441055744.0;
+    double r = (x - k * 1.57079632673412561417) - k * 6.0771005063039659766e-11;
+    r -= k * 2.02226624879595063154e-21;
+    double z = r * r, C = inv_factorial[18], S = -inv_factorial[17];
+    for (int i = 16; i >= 4; i -= 2) C = -C * z + inv_factorial[i]; /* 1/4! - z/6! + ... + z^7/18! */
+    for (int i = 15; i >= 3; i -= 2) S = -S * z - inv_factorial[i]; /* -1/3! + z/5! - ... + z^7/17! */
+    double half_z = 0.5 * z, w = 1.0 - half_z;
+    double c = w + (((1.0 - w) - half_z) + z * z * C), s = r + r * z * S;
+    int quadrant = ((int)k % 4 + 4) % 4;
+    return quadrant == 0 ? c : quadrant == 1 ? -s : quadrant == 2 ? -c : s;
+}
+
+/* b^n for a whole n >= 0, by squaring (the bits of n from the lowest: the result times b^(2^i)
+ * for each bit i that is set), in double-double arithmetic: each number is hi + lo, each product
+ * exact as a sum of two doubles (Dekker's product, + - * only), so that 40 squarings lose nothing
+ * and the result rounds once, at the end. For results above about 1e-290. */
+static void split_f64(double a, double *hi, double *lo) { /* a = hi + lo, 26 bits each */
+    double c = 134217729.0 * a; /* 2^27 + 1 */
+    *hi = c - (c - a);
+    *lo = a - *hi;
+}
+
+static void mul_f64x2(double *hi, double *lo, double yh, double yl) { /* (hi, lo) *= (yh, yl) */
+    double ah, al, bh, bl, p = *hi * yh;
+    split_f64(*hi, &ah, &al);
+    split_f64(yh, &bh, &bl);
+    double e = ((ah * bh - p) + ah * bl + al * bh) + al * bl; /* p + e = hi * yh exactly */
+    e += *hi * yl + *lo * yh;
+    *hi = p + e;
+    *lo = e - (*hi - p);
+}
+
+static double powi_f64(double b, long n) {
+    double rh = 1.0, rl = 0.0, bh = b, bl = 0.0;
+    for (; n > 0; n >>= 1) {
+        if (n & 1) mul_f64x2(&rh, &rl, bh, bl);
+        double sh = bh, sl = bl;
+        mul_f64x2(&bh, &bl, sh, sl);
+    }
+    return rh + rl;
+}
+
 /* Random numbers: xoshiro256** seeded through splitmix64, so that any seed (0 included) and any
  * (stream_a, stream_b) pair gives an independent, well-mixed stream. Every sample, problem and
  * parameter tensor draws from its own stream: results never depend on the order of work. */
@@ -200,7 +345,7 @@ float rng_uniform(Rng *rng) { return (float)(rng_u64(rng) >> 40) * (1.0f / 16777
 double rng_normal(Rng *rng) {
     double u1 = 1.0 - (double)(rng_u64(rng) >> 11) * 0x1.0p-53; /* (0, 1] */
     double u2 = (double)(rng_u64(rng) >> 11) * 0x1.0p-53;       /* [0, 1) */
-    return sqrt(-2.0 * log(u1)) * cos(2.0 * PI * u2);
+    return sqrt(-2.0 * log_f64(u1)) * cos_f64(2.0 * PI * u2);
 }
 
 /* Fisher-Yates: x[i] swapped with x[j], j uniform in 0..i, for i from n-1 down to 1 */
@@ -516,7 +661,7 @@ static void attention_row(float *out, float *att_row, const float *q, const floa
         att_row[t2] *= scale;
         if (att_row[t2] > maxv) maxv = att_row[t2];
     }
-    for (int t2 = 0; t2 <= t; t2++) att_row[t2] = expf(att_row[t2] - maxv);
+    for (int t2 = 0; t2 <= t; t2++) att_row[t2] = exp_f32(att_row[t2] - maxv);
     double sum = 0.0;
     for (int t2 = 0; t2 <= t; t2++) sum += att_row[t2];
     float inv = (float)(1.0 / sum);
@@ -619,7 +764,7 @@ static void gelu_forward(float *out, float *slope, const float *inp, size_t n) {
         float e[GELU_BLOCK]; /* exp(2u), u = sqrt(2/pi) (x + 0.044715 x^3) */
         const float *x = inp + b;
         for (size_t i = 0; i < m; i++) e[i] = 2.0f * (GELU_SCALE * (x[i] + 0.044715f * x[i] * x[i] * x[i]));
-        for (size_t i = 0; i < m; i++) e[i] = expf(e[i]);
+        for (size_t i = 0; i < m; i++) e[i] = exp_f32(e[i]);
         for (size_t i = 0; i < m; i++) {
             float th = 1.0f - 2.0f / (e[i] + 1.0f), xi = x[i];
             out[b + i] = 0.5f * xi * (1.0f + th);
@@ -661,9 +806,9 @@ static void logprob_forward(float *logprob, float *probs, const float *logits, c
         float maxv = z[0];
         for (int v = 1; v < V; v++) if (z[v] > maxv) maxv = z[v];
         double sum = 0.0;
-        for (int v = 0; v < V; v++) sum += exp((double)(z[v] - maxv));
-        double logsum = log(sum);
-        for (int v = 0; v < V; v++) p[v] = (float)exp((double)(z[v] - maxv) - logsum);
+        for (int v = 0; v < V; v++) sum += exp_f64((double)(z[v] - maxv));
+        double logsum = log_f64(sum);
+        for (int v = 0; v < V; v++) p[v] = (float)exp_f64((double)(z[v] - maxv) - logsum);
         if (logprob)
             logprob[n] = targets && targets[n] >= 0 ? (float)((double)(z[targets[n]] - maxv) - logsum) : 0.0f;
     }
@@ -1061,7 +1206,7 @@ float lr_schedule(const OptimConfig *oc, long step) {
     long decay_steps = oc->total_steps - oc->warmup_steps;
     if (decay_steps <= 0 || step >= oc->total_steps) return oc->lr_min;
     double progress = (double)(step - oc->warmup_steps) / (double)decay_steps;
-    return (float)(oc->lr_min + 0.5 * (oc->lr_max - oc->lr_min) * (1.0 + cos(PI * progress)));
+    return (float)(oc->lr_min + 0.5 * (oc->lr_max - oc->lr_min) * (1.0 + cos_f64(PI * progress)));
 }
 
 /* the global L2 norm of all gradients, summed in double in one fixed order; if above max_norm,
@@ -1081,7 +1226,7 @@ double clip_grad_norm(float *grads, size_t n, float max_norm) {
 /* p *= 1 - lr*wd (decayed tensors only); m, v updated; p -= (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps) */
 void adamw_step(GPT *model, const OptimConfig *oc, float lr) {
     model->step++;
-    double bc1 = 1.0 - pow(oc->beta1, (double)model->step), bc2 = 1.0 - pow(oc->beta2, (double)model->step);
+    double bc1 = 1.0 - powi_f64(oc->beta1, model->step), bc2 = 1.0 - powi_f64(oc->beta2, model->step);
     float step_size = (float)(lr / bc1), sqrt_bc2 = (float)sqrt(bc2);
     float b1 = oc->beta1, b2 = oc->beta2;
     for (int t = 0; t < NUM_PARAM_TENSORS; t++) {
@@ -1251,7 +1396,7 @@ int sample_token(const float *logits, int V, float temperature, float top_p, Rng
     int order[MAX_SAMPLE_VOCAB];
     for (int v = 1; v < V; v++) if (logits[v] > maxv) maxv = logits[v];
     for (int v = 0; v < V; v++) {
-        prob[v] = exp(((double)logits[v] - maxv) / temperature);
+        prob[v] = exp_f64(((double)logits[v] - maxv) / temperature);
         sum += prob[v];
         order[v] = v;
     }
@@ -1822,7 +1967,7 @@ PpoStats ppo_clip_loss(const float *logprob, const float *mask, const double *re
         }
         if (count == 0) count = 1; /* no response tokens: r = 1, no gradient below */
         double log_ratio = mode == RATIO_MEAN ? (sum - ref_logprob_sum[i]) / count : sum - ref_logprob_sum[i];
-        double r = exp(log_ratio), clipped = fmin(fmax(r, 1.0 - eps), 1.0 + eps);
+        double r = exp_f64(log_ratio), clipped = fmin(fmax(r, 1.0 - eps), 1.0 + eps);
         if (ratio) ratio[i] = r;
         double unclipped_term = -w[i] * r, clipped_term = -w[i] * clipped;
         int use_clipped = clipped_term > unclipped_term;
@@ -1890,10 +2035,11 @@ DpoStats dpo_loss(const float *logprob, const float *mask, const double *ref_log
             log_ratio[j] = sum - ref_logprob_sum[i];
         }
         double z = beta * (log_ratio[0] - log_ratio[1]);
-        st.loss += z > 0 ? log1p(exp(-z)) : -z + log1p(exp(z)); /* -log sigmoid(z), stable both ways */
+        /* -log sigmoid(z), stable both ways */
+        st.loss += z > 0 ? log1p_f64(exp_f64(-z)) : -z + log1p_f64(exp_f64(z));
         st.margin += log_ratio[0] - log_ratio[1];
         st.accuracy += z > 0;
-        double g = beta / (1.0 + exp(z)) / P; /* beta sigmoid(-z) / P */
+        double g = beta / (1.0 + exp_f64(z)) / P; /* beta sigmoid(-z) / P */
         for (int t = 0; t < T; t++) {
             dlogprob[(2 * p) * T + t] = (float)(-g * mask[(2 * p) * T + t]);
             dlogprob[(2 * p + 1) * T + t] = (float)(g * mask[(2 * p + 1) * T + t]);
