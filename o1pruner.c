@@ -4734,7 +4734,7 @@ static int cmd_sft(int argc, char **argv) {
 /* o1pruner eval: a model (and a baseline) on the test split, the table and optionally the JSON */
 static int cmd_eval(int argc, char **argv) {
     const char *model_path = "out/pruned.bin", *baseline = NULL, *data = "data", *json = NULL;
-    int samples = 4, threads = 0, max_new = 160;
+    int samples = 4, threads = 0, max_new = 160, quiet = 0;
     float top_p = 1.0f, temperature = 1.0f;
     uint64_t seed = 1;
     Flag flags[] = {
@@ -4749,6 +4749,7 @@ static int cmd_eval(int argc, char **argv) {
             {"max-new", FLAG_INT, &max_new, 1, 4096, "generation cap in tokens"},
             {"seed", FLAG_U64, &seed, 0, 0, "sampling seed"},
             {"threads", FLAG_INT, &threads, 0, 1024, "threads (0: OpenMP's default)"},
+        {"quiet", FLAG_BOOL, &quiet, 0, 0, "no progress output"},
     };
     CommandHelp h = {"eval", "[--model FILE] [--baseline FILE]",
                      "Accuracy and mean response length on the test split, per difficulty: greedy decoding,\n"
@@ -4762,8 +4763,8 @@ static int cmd_eval(int argc, char **argv) {
     int count = baseline ? 2 : 1;
     Dataset test;
     double t0 = now_seconds();
-    if (evaluate_models(paths, names, count, data, samples, temperature, top_p, max_new, seed, 0, r, &test,
-                        err))
+    if (evaluate_models(paths, names, count, data, samples, temperature, top_p, max_new, seed, quiet, r,
+                        &test, err))
         return fail(err);
     printf("%d test problems; %s %s%s%s\n", test.count, count == 2 ? "baseline" : "model", paths[0],
            count == 2 ? ", model " : "", count == 2 ? paths[1] : "");
@@ -4771,7 +4772,7 @@ static int cmd_eval(int argc, char **argv) {
     const char *keys[2] = {"reference", "pruned"};
     int rc = json ? write_report(json, r, count, keys, NULL, NULL, 0, err) : 0;
     fflush(stdout);
-    fprintf(stderr, "eval: %.1f s\n", now_seconds() - t0);
+    if (!quiet) fprintf(stderr, "eval: %.1f s\n", now_seconds() - t0);
     dataset_free(&test);
     return rc ? fail(err) : 0;
 }
@@ -4779,7 +4780,7 @@ static int cmd_eval(int argc, char **argv) {
 /* o1pruner sample: a model's responses to see with one's own eyes, with lengths and grades */
 static int cmd_sample(int argc, char **argv) {
     const char *model_path = "data/reference.bin", *data = "data", *prompt = NULL;
-    int count = 6, max_new = 160;
+    int count = 6, max_new = 160, threads = 0;
     float temperature = 1.0f, top_p = 1.0f;
     uint64_t seed = 1;
     Flag flags[] = {
@@ -4791,10 +4792,12 @@ static int cmd_sample(int argc, char **argv) {
         {"top-p", FLAG_FLOAT, &top_p, 0.01, 1, "nucleus sampling mass (1: off)"},
         {"max-new", FLAG_INT, &max_new, 1, 4096, "generation cap in tokens"},
         {"seed", FLAG_U64, &seed, 0, 0, "sampling seed"},
+        {"threads", FLAG_INT, &threads, 0, 1024, "threads (0: OpenMP's default)"},
     };
     CommandHelp h = {"sample", "[--model FILE] [--prompt 3+5+2+7=]",
                      "Show responses with their length, the minimal length, and whether they are right."};
     parse_flags(&h, flags, NFLAGS(flags), argc, argv);
+    set_threads(threads);
     char err[O1P_ERR_LEN];
     Problem own;
     if (prompt && parse_prompt(prompt, (int)strlen(prompt), &own, err))
@@ -5281,11 +5284,13 @@ static int cmd_compare(int argc, char **argv) { return run_pipeline(argc, argv, 
 /* o1pruner vectors: write the reference vectors, or --check a file of another implementation */
 static int cmd_vectors(int argc, char **argv) {
     const char *out = "data/vectors", *check = NULL, *reference = "data/vectors/model.txt";
+    int threads = 0;
     Flag flags[] = {
             {"out", FLAG_STR, &out, 0, 0, "directory for model.txt and method.txt"},
             {"check", FLAG_STR, &check, 0, 0,
              "instead: compare the tensors of this file (your implementation's) with --reference"},
             {"reference", FLAG_STR, &reference, 0, 0, "the reference vectors file for --check"},
+        {"threads", FLAG_INT, &threads, 0, 1024, "threads (0: OpenMP's default; the vectors are the same)"},
     };
     CommandHelp h = {
             "vectors", "[--out DIR] | --check FILE [--reference FILE]",
@@ -5300,6 +5305,7 @@ static int cmd_vectors(int argc, char **argv) {
         usage_error("vectors", "--out writes the vectors, --check compares a file with them: give one");
     if (!check && reference != default_reference)
         usage_error("vectors", "--reference is only used with --check FILE");
+    set_threads(threads);
     char err[O1P_ERR_LEN];
     if (check) return vectors_check(check, reference, stdout, err) ? fail(err) : 0;
     if (ensure_dir(out, err) || write_vectors(out, err)) return fail(err);

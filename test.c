@@ -1980,6 +1980,13 @@ static void test_cli(void) {
             {"prune --presampled /nonexistent.txt", 1, "/nonexistent.txt: cannot open"},
             {"sample --seed 18446744073709551615 --count 1", 0, "minimal"},
             {"sample --seed -1", 2, "--seed '-1' is not a whole number"},
+            /* the shared flags: --threads on every command that runs the model, --quiet with progress */
+            {"sample --threads 1 --count 1 --temperature 0", 0, "minimal"},
+            {"sample --threads -1", 2, "--threads -1 is outside [0, 1024]"},
+            {"eval --model /nonexistent.bin --quiet --threads 1", 1,
+             "/nonexistent.bin: cannot open checkpoint"},
+            {"vectors --threads 1 --check data/vectors/method.txt --reference data/vectors/method.txt", 0,
+             "54 of 54 tensors within tolerance"},
             {"presample --max-new 200 --out /tmp/o1pruner_cli_unused.txt", 1,
              "--max-new 200 does not fit the context"},
             {"eval --help", 0, "usage: o1pruner eval"},
