@@ -200,12 +200,16 @@ static inline float exp_f32(float x) {
     return p * pow2_f32(n1) * pow2_f32(n - n1);
 }
 
+/* 1/n! for n = 0..18, the nearest doubles: the Taylor coefficients of exp and cos */
+static const double inv_factorial[19] = {
+    1.0, 1.0, 0.5, 0.16666666666666666, 0.041666666666666664, 0.0083333333333333332,
+    0.0013888888888888889, 0.00019841269841269841, 2.4801587301587302e-05, 2.7557319223985893e-06,
+    2.7557319223985888e-07, 2.505210838544172e-08, 2.08767569878681e-09, 1.6059043836821613e-10,
+    1.1470745597729725e-11, 7.6471637318198164e-13, 4.7794773323873853e-14, 2.8114572543455206e-15,
+    1.5619206968586225e-16};
+
 /* e^x in double; the series to 1/13! */
 static double exp_f64(double x) {
-    static const double inv_factorial[14] = {
-        1.0, 1.0, 0.5, 0.16666666666666666, 0.041666666666666664, 0.0083333333333333332,
-        0.0013888888888888889, 0.00019841269841269841, 2.4801587301587302e-05, 2.7557319223985893e-06,
-        2.7557319223985888e-07, 2.505210838544172e-08, 2.08767569878681e-09, 1.6059043836821613e-10};
     x = x < 709.8 ? x : 709.8;   /* past 709.78: inf */
     x = x > -745.2 ? x : -745.2; /* past -745.13: 0 */
     double k = (x * 1.4426950408889634 + 6755399441055744.0) - 6755399441055744.0;
@@ -258,12 +262,6 @@ static double log1p_f64(double x) {
  * exact first terms come in last: cos r = w + ((1 - w) - r^2/2) + r^4 C, w = 1 - r^2/2, and
  * sin r = r + r^3 S */
 static double cos_f64(double x) {
-    static const double inv_factorial[19] = {
-        1.0, 1.0, 0.5, 0.16666666666666666, 0.041666666666666664, 0.0083333333333333332,
-        0.0013888888888888889, 0.00019841269841269841, 2.4801587301587302e-05, 2.7557319223985893e-06,
-        2.7557319223985888e-07, 2.505210838544172e-08, 2.08767569878681e-09, 1.6059043836821613e-10,
-        1.1470745597729725e-11, 7.6471637318198164e-13, 4.7794773323873853e-14, 2.8114572543455206e-15,
-        1.5619206968586225e-16};
     double k = (x * 0.63661977236758138 + 6755399441055744.0) - 6755399441055744.0;
     double r = (x - k * 1.57079632673412561417) - k * 6.0771005063039659766e-11;
     r -= k * 2.02226624879595063154e-21;
@@ -4749,7 +4747,7 @@ static int cmd_eval(int argc, char **argv) {
             {"max-new", FLAG_INT, &max_new, 1, 4096, "generation cap in tokens"},
             {"seed", FLAG_U64, &seed, 0, 0, "sampling seed"},
             {"threads", FLAG_INT, &threads, 0, 1024, "threads (0: OpenMP's default)"},
-        {"quiet", FLAG_BOOL, &quiet, 0, 0, "no progress output"},
+            {"quiet", FLAG_BOOL, &quiet, 0, 0, "no progress output"},
     };
     CommandHelp h = {"eval", "[--model FILE] [--baseline FILE]",
                      "Accuracy and mean response length on the test split, per difficulty: greedy decoding,\n"
