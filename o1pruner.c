@@ -4524,7 +4524,653 @@ static int export_safetensors(const GPT *model, const char *path, char *err) {
 }
 
 /* ========================================================================================== */
-/* 21. The command line: o1pruner <command> [flags]. Exit 0 success, 1 bad input or failure,  */
+/* 21. The official data step on a real model's samples: o1pruner weights                     */
+/*     (README "Checking the official data step")                                             */
+
+/* Between sampling and training, the official o1_scripts/construct_dataset.py (StarDewXXX/
+ * O1-Pruner) turns a real model's samples into the weighted training set. This section does the
+ * same, bit for bit, on anyone's samples: per problem (K consecutive samples), Python's
+ * random.shuffle of its K samples with random.seed(42) set once, the first m kept, each weighted
+ *     w = (avg_length - length) / length + alpha (correct - avg_acc)      Eq. 10, in this order
+ * (averages over all K), w = -2 if w <= -2, w = 4 if w > 4, then over the whole selected set
+ * w = (w - np.mean(ws)) / np.std(ws). The same bits need three things of CPython and numpy:
+ * MT19937, shuffle's _randbelow and numpy's pairwise summation. The tokenizer and the math
+ * grader stay with the user: each sample brings its token count and whether it is correct. */
+
+/* CPython's random module: MT19937 (Matsumoto and Nishimura), seeded as random.seed(n) seeds
+ * it for 0 <= n < 2^32, that is init_by_array with the single word n */
+#define MT_N 624
+#define MT_M 397
+typedef struct { uint32_t state[MT_N]; int next; } Mt19937;
+
+static void mt_seed(Mt19937 *mt, uint32_t seed) {
+    uint32_t *s = mt->state;
+    s[0] = 19650218u; /* init_genrand(19650218) */
+    for (int i = 1; i < MT_N; i++) s[i] = 1812433253u * (s[i - 1] ^ (s[i - 1] >> 30)) + (uint32_t)i;
+    int i = 1;
+    for (int k = MT_N; k > 0; k--) { /* init_by_array, key length 1 */
+        s[i] = (s[i] ^ ((s[i - 1] ^ (s[i - 1] >> 30)) * 1664525u)) + seed;
+        if (++i >= MT_N) { s[0] = s[MT_N - 1]; i = 1; }
+    }
+    for (int k = MT_N - 1; k > 0; k--) {
+        s[i] = (s[i] ^ ((s[i - 1] ^ (s[i - 1] >> 30)) * 1566083941u)) - (uint32_t)i;
+        if (++i >= MT_N) { s[0] = s[MT_N - 1]; i = 1; }
+    }
+    s[0] = 0x80000000u;
+    mt->next = MT_N;
+}
+
+/* the next 32-bit output: the state regenerated every 624 outputs, then tempered */
+static uint32_t mt_next(Mt19937 *mt) {
+    uint32_t *s = mt->state, y;
+    if (mt->next >= MT_N) {
+        for (int k = 0; k < MT_N; k++) {
+            y = (s[k] & 0x80000000u) | (s[(k + 1) % MT_N] & 0x7fffffffu);
+            s[k] = s[(k + MT_M) % MT_N] ^ (y >> 1) ^ (y & 1u ? 0x9908b0dfu : 0u);
+        }
+        mt->next = 0;
+    }
+    y = s[mt->next++];
+    y ^= y >> 11;
+    y ^= (y << 7) & 0x9d2c5680u;
+    y ^= (y << 15) & 0xefc60000u;
+    return y ^ (y >> 18);
+}
+
+/* random.random(): 53 random bits from two outputs */
+static double py_random(Mt19937 *mt) {
+    uint32_t a = mt_next(mt) >> 5, b = mt_next(mt) >> 6;
+    return (a * 67108864.0 + b) * (1.0 / 9007199254740992.0);
+}
+
+/* random._randbelow(n), 1 <= n <= 2^31: getrandbits(n.bit_length()) until it is below n */
+static uint32_t py_randbelow(Mt19937 *mt, uint32_t n) {
+    int k = 0;
+    while (k < 32 && (n >> k) != 0) k++;
+    uint32_t r;
+    do r = mt_next(mt) >> (32 - k); while (r >= n);
+    return r;
+}
+
+/* random.shuffle(x): for i from n-1 down to 1, swap x[i] with x[_randbelow(i + 1)] */
+static void py_shuffle(Mt19937 *mt, int *x, int n) {
+    for (int i = n - 1; i >= 1; i--) {
+        int j = (int)py_randbelow(mt, (uint32_t)i + 1), t = x[i];
+        x[i] = x[j];
+        x[j] = t;
+    }
+}
+
+/* numpy's pairwise summation of n doubles (pairwise_sum in loops_utils.h): below 8 a plain
+ * loop, up to 128 eight interleaved partial sums, above that the two halves (cut at a multiple
+ * of 8) summed separately */
+static double numpy_pairwise(const double *a, size_t n) {
+    if (n < 8) {
+        double s = 0.0;
+        for (size_t i = 0; i < n; i++) s += a[i];
+        return s;
+    }
+    if (n <= 128) {
+        double r[8];
+        size_t i;
+        for (int j = 0; j < 8; j++) r[j] = a[j];
+        for (i = 8; i < n - n % 8; i += 8)
+            for (int j = 0; j < 8; j++) r[j] += a[i + j];
+        double s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++) s += a[i];
+        return s;
+    }
+    size_t half = n / 2;
+    half -= half % 8;
+    return numpy_pairwise(a, half) + numpy_pairwise(a + half, n - half);
+}
+
+/* np.add.reduce as np.mean and np.std call it: a reduction runs through numpy's iterator
+ * buffer, 8192 elements (np.getbufsize()), so the pairwise sums of its blocks are added left
+ * to right (measured with numpy 1.24: every n up to 8192 is one block) */
+#define NUMPY_BUFSIZE 8192
+static double numpy_sum(const double *a, size_t n) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i += NUMPY_BUFSIZE)
+        s += numpy_pairwise(a + i, n - i < NUMPY_BUFSIZE ? n - i : NUMPY_BUFSIZE);
+    return s;
+}
+
+/* np.mean(w) and np.std(w) (population: ddof 0), as numpy computes them */
+static void numpy_mean_std(const double *w, size_t n, double *mean, double *std) {
+    double *square = xmalloc(sizeof(double) * (n ? n : 1), "weights");
+    *mean = numpy_sum(w, n) / (double)n;
+    for (size_t i = 0; i < n; i++) square[i] = (w[i] - *mean) * (w[i] - *mean);
+    *std = sqrt(numpy_sum(square, n) / (double)n);
+    free(square);
+}
+
+/* One pre-sampled solution of a real model, as the user's file gives it. The strings point into
+ * the file's buffer, decoded in place (a JSON string never grows when decoded), and may hold NULs. */
+typedef struct {
+    const char *problem, *solution;
+    size_t problem_len, solution_len;
+    int length;  /* tokens, as the user's tokenizer counts them (official: without the end token) */
+    int correct; /* 0 or 1, as the user's grader says */
+    int line;    /* where the record starts, for messages */
+} RealSample;
+
+/* A JSON reader (RFC 8259) over a NUL-terminated buffer: every valid document is accepted
+ * (escapes, \u surrogate pairs, any nesting up to JSON_MAX_DEPTH in fields that are ignored),
+ * everything else is refused with the line and the reason. Not accepted, though valid JSON:
+ * a \u escape of a lone surrogate (no UTF-8 can hold it). */
+#define JSON_MAX_DEPTH 512
+typedef struct {
+    char *at;      /* the next byte to read */
+    int line;      /* of `at` */
+    int semantic;  /* the error is in a sample's fields, not in the JSON */
+    char why[256]; /* the first error */
+} Json;
+
+/* records the first error; returns -1 */
+static int json_fail(Json *j, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    if (!j->why[0]) vsnprintf(j->why, sizeof(j->why), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* the byte at `at`, as it would appear in a message */
+static const char *json_shown(const char *at, char *buf) {
+    unsigned char c = (unsigned char)*at;
+    if (!c) return "the end of the file";
+    if (c >= ' ' && c <= '~') snprintf(buf, 8, "'%c'", c);
+    else snprintf(buf, 8, "byte %02x", c);
+    return buf;
+}
+
+static void json_space(Json *j) {
+    for (;; j->at++) {
+        if (*j->at == '\n') j->line++;
+        else if (*j->at != ' ' && *j->at != '\t' && *j->at != '\r') return;
+    }
+}
+
+/* one UTF-8 character of at most 4 bytes: its length, or 0 if the bytes are not UTF-8
+ * (overlong forms, surrogates and code points above U+10FFFF are not) */
+static int utf8_decode(const unsigned char *s, uint32_t *cp) {
+    int n;
+    if (s[0] < 0x80) n = 1;
+    else if (s[0] >= 0xc2 && s[0] < 0xe0) n = 2; /* 0xc0 and 0xc1 only start overlong forms */
+    else if (s[0] >= 0xe0 && s[0] < 0xf0) n = 3;
+    else if (s[0] >= 0xf0 && s[0] < 0xf5) n = 4; /* 0xf5 and up: above U+10FFFF */
+    else return 0;
+    *cp = n == 1 ? s[0] : s[0] & (0x7f >> n);
+    for (int i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0; /* also stops at the terminating NUL */
+        *cp = (*cp << 6) | (s[i] & 0x3f);
+    }
+    static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (*cp < least[n] || (*cp >= 0xd800 && *cp < 0xe000) || *cp > 0x10ffff) return 0;
+    return n;
+}
+
+/* a code point as UTF-8 into out; returns the byte count */
+static int utf8_encode(uint32_t cp, char *out) {
+    if (cp < 0x80) { out[0] = (char)cp; return 1; }
+    if (cp < 0x800) { out[0] = (char)(0xc0 | cp >> 6); out[1] = (char)(0x80 | (cp & 0x3f)); return 2; }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xe0 | cp >> 12);
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        out[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    out[0] = (char)(0xf0 | cp >> 18);
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    out[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* the 4 hex digits of a \u escape, `at` on the 'u' */
+static int json_hex4(Json *j, uint32_t *u) {
+    *u = 0;
+    for (int i = 1; i <= 4; i++) {
+        char c = j->at[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                               : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0) return json_fail(j, "a \\u escape needs 4 hex digits");
+        *u = *u << 4 | (uint32_t)d;
+    }
+    j->at += 5;
+    return 0;
+}
+
+/* the escape at `at` (on the backslash) decoded into out; returns its byte count or -1 */
+static int json_escape(Json *j, char *out) {
+    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+    const char *e = j->at[1] ? strchr(from, j->at[1]) : NULL;
+    if (e) { j->at += 2; *out = to[e - from]; return 1; }
+    if (j->at[1] != 'u') return json_fail(j, "'\\%c' is not a JSON escape", j->at[1] ? j->at[1] : '0');
+    uint32_t u, low;
+    j->at++;
+    if (json_hex4(j, &u)) return -1;
+    if (u >= 0xdc00 && u < 0xe000) return json_fail(j, "\\u%04x is a lone low surrogate", (unsigned)u);
+    if (u >= 0xd800 && u < 0xdc00) { /* a surrogate pair: \ud83d\ude00 is U+1F600 */
+        if (j->at[0] != '\\' || j->at[1] != 'u')
+            return json_fail(j, "\\u%04x is a high surrogate without its low half", (unsigned)u);
+        j->at++;
+        if (json_hex4(j, &low)) return -1;
+        if (low < 0xdc00 || low >= 0xe000)
+            return json_fail(j, "\\u%04x is a high surrogate without its low half", (unsigned)u);
+        u = 0x10000 + ((u - 0xd800) << 10) + (low - 0xdc00);
+    }
+    return utf8_encode(u, out);
+}
+
+/* a string, `at` on its opening quote, decoded in place: *text and *len (NULL: just checked) */
+static int json_string(Json *j, const char **text, size_t *len) {
+    char *out = ++j->at, *start = out;
+    while (*j->at != '"') {
+        unsigned char c = (unsigned char)*j->at;
+        uint32_t cp;
+        int n;
+        if (c == 0) return json_fail(j, "a string is not closed");
+        if (c < 0x20) return json_fail(j, "a raw control character (byte %02x) in a string; escape it", c);
+        if (c == '\\') {
+            char utf8[4];
+            if ((n = json_escape(j, utf8)) < 0) return -1;
+            memcpy(out, utf8, (size_t)n);
+        } else {
+            if ((n = utf8_decode((const unsigned char *)j->at, &cp)) == 0)
+                return json_fail(j, "bytes that are not UTF-8 in a string");
+            memmove(out, j->at, (size_t)n);
+            j->at += n;
+        }
+        out += n;
+    }
+    j->at++;
+    if (text) { *text = start; *len = (size_t)(out - start); }
+    return 0;
+}
+
+/* a number, checked against JSON's grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+ * *integer tells whether it had neither a fraction nor an exponent */
+static int json_number(Json *j, const char **start, int *integer) {
+    char *p = j->at;
+    *start = p;
+    if (*p == '-') p++;
+    if (*p == '0') p++;
+    else if (*p >= '1' && *p <= '9') while (isdigit((unsigned char)*p)) p++;
+    else return json_fail(j, "a number needs a digit after its '-'");
+    *integer = *p != '.' && *p != 'e' && *p != 'E';
+    if (*p == '.') {
+        if (!isdigit((unsigned char)*++p)) return json_fail(j, "a number needs a digit after its '.'");
+        while (isdigit((unsigned char)*p)) p++;
+    }
+    if (*p == 'e' || *p == 'E') {
+        if (*++p == '+' || *p == '-') p++;
+        if (!isdigit((unsigned char)*p)) return json_fail(j, "a number needs a digit in its exponent");
+        while (isdigit((unsigned char)*p)) p++;
+    }
+    j->at = p;
+    return 0;
+}
+
+/* true, false or null: 1, 0 or -1 in *value */
+static int json_literal(Json *j, int *value) {
+    static const char *const word[3] = {"null", "false", "true"};
+    for (int i = 0; i < 3; i++)
+        if (!strncmp(j->at, word[i], strlen(word[i]))) {
+            j->at += strlen(word[i]);
+            *value = i - 1;
+            return 0;
+        }
+    char b[8];
+    return json_fail(j, "expected a JSON value, found %s", json_shown(j->at, b));
+}
+
+static int json_skip(Json *j, int depth);
+
+/* the members of an array or an object (`at` on its '[' or '{'), each value skipped */
+static int json_skip_container(Json *j, int depth) {
+    char close = *j->at == '[' ? ']' : '}', b[8];
+    if (depth >= JSON_MAX_DEPTH) return json_fail(j, "nested deeper than %d levels", JSON_MAX_DEPTH);
+    j->at++;
+    json_space(j);
+    if (*j->at == close) { j->at++; return 0; }
+    for (;;) {
+        if (close == '}') {
+            if (*j->at != '"') return json_fail(j, "expected a field name in quotes, found %s",
+                                                json_shown(j->at, b));
+            if (json_string(j, NULL, NULL)) return -1;
+            json_space(j);
+            if (*j->at != ':') return json_fail(j, "expected ':' after a field name, found %s",
+                                                json_shown(j->at, b));
+            j->at++;
+        }
+        if (json_skip(j, depth + 1)) return -1;
+        json_space(j);
+        if (*j->at == close) { j->at++; return 0; }
+        if (*j->at != ',') return json_fail(j, "expected ',' or '%c', found %s", close, json_shown(j->at, b));
+        j->at++;
+        json_space(j);
+    }
+}
+
+/* any one value, checked and skipped */
+static int json_skip(Json *j, int depth) {
+    const char *start;
+    int x;
+    json_space(j);
+    if (*j->at == '"') return json_string(j, NULL, NULL);
+    if (*j->at == '[' || *j->at == '{') return json_skip_container(j, depth);
+    if (*j->at == '-' || isdigit((unsigned char)*j->at)) return json_number(j, &start, &x);
+    return json_literal(j, &x);
+}
+
+/* what each field of a sample must be, and where it comes from */
+static const char *const SAMPLE_FIELDS[4] = {"problem", "solution", "length", "correct"};
+static const char *const SAMPLE_FIELD_HINTS[4] = {
+    "a string: the problem's text (the user message)", "a string: the model's solution",
+    "a whole number from 1 to 999999999: the solution's token count by your tokenizer "
+    "(official: len(tokenizer(solution)['input_ids']))",
+    "true, false, 0 or 1: whether your grader accepts the solution (official: the first \\boxed{})"};
+
+/* the value of field f of a sample, `at` on it */
+static int json_sample_field(Json *j, RealSample *s, int f) {
+    const char *start;
+    int integer, literal = 0;
+    if (f <= 1) {
+        if (*j->at != '"') goto wrong;
+        return f == 0 ? json_string(j, &s->problem, &s->problem_len)
+                      : json_string(j, &s->solution, &s->solution_len);
+    }
+    if (*j->at == '-' || isdigit((unsigned char)*j->at)) {
+        if (json_number(j, &start, &integer)) return -1;
+        size_t len = (size_t)(j->at - start);
+        long x = integer && len <= 9 && *start != '-' ? strtol(start, NULL, 10) : -1;
+        if (f == 2 && x >= 1) { s->length = (int)x; return 0; }
+        if (f == 3 && (x == 0 || x == 1)) { s->correct = (int)x; return 0; }
+        goto wrong;
+    }
+    if (f == 3 && (*j->at == 't' || *j->at == 'f')) {
+        if (json_literal(j, &literal)) return -1;
+        s->correct = literal;
+        return 0;
+    }
+wrong:
+    j->semantic = 1;
+    return json_fail(j, "bad value of field \"%s\"; it must be %s", SAMPLE_FIELDS[f], SAMPLE_FIELD_HINTS[f]);
+}
+
+/* one sample: an object with the four fields; any other field is checked and skipped */
+static int json_sample(Json *j, RealSample *s) {
+    char b[8];
+    int have[4] = {0, 0, 0, 0};
+    memset(s, 0, sizeof(*s));
+    s->line = j->line;
+    if (*j->at != '{') return json_fail(j, "expected a sample {...}, found %s", json_shown(j->at, b));
+    j->at++;
+    json_space(j);
+    while (*j->at != '}') {
+        const char *key;
+        size_t key_len;
+        int f = -1;
+        if (*j->at != '"')
+            return json_fail(j, "expected a field name in quotes, found %s", json_shown(j->at, b));
+        if (json_string(j, &key, &key_len)) return -1;
+        json_space(j);
+        if (*j->at != ':')
+            return json_fail(j, "expected ':' after a field name, found %s", json_shown(j->at, b));
+        j->at++;
+        json_space(j);
+        for (int i = 0; i < 4; i++)
+            if (key_len == strlen(SAMPLE_FIELDS[i]) && !memcmp(key, SAMPLE_FIELDS[i], key_len)) f = i;
+        if (f < 0 ? json_skip(j, 1) : json_sample_field(j, s, f)) return -1;
+        if (f >= 0) have[f] = 1; /* a field given twice: the last counts, as in Python */
+        json_space(j);
+        if (*j->at == ',') {
+            j->at++;
+            json_space(j);
+            if (*j->at == '}') return json_fail(j, "a ',' before '}'");
+        } else if (*j->at != '}') {
+            return json_fail(j, "expected ',' or '}', found %s", json_shown(j->at, b));
+        }
+    }
+    j->at++;
+    for (int i = 0; i < 4; i++)
+        if (!have[i]) {
+            j->semantic = 1;
+            return json_fail(j, "field \"%s\" is missing; it must be %s", SAMPLE_FIELDS[i],
+                             SAMPLE_FIELD_HINTS[i]);
+        }
+    return 0;
+}
+
+/* the records of a JSON array [{...}, ...] (the official sampler writes one) or of JSON Lines */
+static int json_samples(Json *j, RealSample **samples, int *count) {
+    int array = *j->at == '[', cap = 0;
+    char b[8];
+    if (!array && *j->at != '{')
+        return json_fail(j,
+                         "expected a JSON array of samples [{...}, ...] or JSON Lines (one {...} per line), "
+                         "found %s",
+                         json_shown(j->at, b));
+    if (array) { j->at++; json_space(j); }
+    while (array ? *j->at != ']' : *j->at != 0) {
+        if (*count == cap) {
+            cap = cap ? 2 * cap : 256; /* at most one record per 2 bytes of a file under 2 GiB */
+            *samples = realloc(*samples, sizeof(RealSample) * (size_t)cap);
+            if (!*samples) {
+                fprintf(stderr, "%s: out of memory reading the samples\n", program_name);
+                exit(1);
+            }
+        }
+        if (json_sample(j, &(*samples)[*count])) return -1;
+        ++*count;
+        json_space(j);
+        if (!array || *j->at == ']') continue;
+        if (*j->at != ',')
+            return json_fail(j, "expected ',' or ']' after a sample, found %s", json_shown(j->at, b));
+        j->at++;
+        json_space(j);
+        if (*j->at == ']') return json_fail(j, "a ',' before ']'");
+    }
+    if (array) { j->at++; json_space(j); }
+    if (*j->at) return json_fail(j, "%s after the samples", json_shown(j->at, b));
+    return 0;
+}
+
+/* A file of a real model's samples, read and checked: JSON, K consecutive samples per problem
+ * with the same problem text. *buffer holds the text the samples point into (the caller frees
+ * it and *samples). An error names the file, the line and the record, and what to do. */
+static int real_samples_read(const char *path, int K, char **buffer, RealSample **samples, int *count,
+                             char *err) {
+    size_t size;
+    Json j = {.line = 1};
+    *samples = NULL;
+    *count = 0;
+    if (read_text_file(path, "give the samples as JSON (README \"Checking the official data step\")", buffer,
+                       &size, err))
+        return -1;
+    j.at = *buffer;
+    if (strlen(*buffer) != size) {
+        seterr(err, "%s: contains a NUL byte; JSON text has none: give the samples as UTF-8 JSON text", path);
+        goto fail;
+    }
+    json_space(&j);
+    if (json_samples(&j, samples, count)) {
+        seterr(err, "%s: line %d, record %d: %s%s", path, j.line, *count + 1, j.why,
+               j.semantic ? "" : "; not valid JSON: fix the file there");
+        goto fail;
+    }
+    if (*count == 0 || *count % K != 0) {
+        seterr(err, "%s: %d samples, not a positive multiple of --k %d; give K samples of each problem, "
+                    "one problem after another", path, *count, K);
+        goto fail;
+    }
+    for (int i = 0; i < *count; i++) {
+        const RealSample *s = &(*samples)[i], *first = &(*samples)[i - i % K];
+        if (s->problem_len != first->problem_len || memcmp(s->problem, first->problem, s->problem_len)) {
+            seterr(err, "%s: line %d, record %d: its problem differs from record %d's, in the same group of "
+                        "--k %d; give K samples of each problem, one problem after another",
+                   path, s->line, i + 1, i - i % K + 1, K);
+            goto fail;
+        }
+    }
+    return 0;
+fail:
+    free(*buffer);
+    free(*samples);
+    *buffer = NULL;
+    *samples = NULL;
+    return -1;
+}
+
+/* What the official code computes: for each problem (K samples in a row), the samples in the
+ * order random.shuffle leaves them (shuffle 0: as given), the first m kept. selected[i] is the
+ * index of the i-th kept sample, raw[i] its clipped weight, weight[i] after the z-score over all
+ * S = P m of them. Returns 0, or -1 if every raw weight is the same (std 0: the official code
+ * divides by 0 there and writes NaN). */
+typedef struct { int k, m, alpha, shuffle; } WeightsConfig;
+static int official_weights(const RealSample *s, int n, const WeightsConfig *c, int *selected, double *raw,
+                            double *weight, double *mean, double *std) {
+    int S = 0, *order = xmalloc(sizeof(int) * (size_t)c->k, "weights");
+    Mt19937 mt;
+    mt_seed(&mt, 42); /* random.seed(42), once, at the top of construct_dataset.py */
+    for (int p = 0; p < n / c->k; p++) {
+        const RealSample *g = s + (size_t)p * c->k;
+        long long length_sum = 0, correct_sum = 0; /* Python sums ints exactly */
+        for (int i = 0; i < c->k; i++) {
+            order[i] = i;
+            length_sum += g[i].length;
+            correct_sum += g[i].correct;
+        }
+        if (c->shuffle) py_shuffle(&mt, order, c->k);
+        double avg_length = (double)length_sum / c->k, avg_acc = (double)correct_sum / c->k; /* Eq. 8-9 */
+        for (int i = 0; i < c->m; i++, S++) {
+            const RealSample *x = &g[order[i]];
+            double w = (avg_length - x->length) / x->length + c->alpha * (x->correct - avg_acc); /* Eq. 10 */
+            if (w <= REWARD_CLIP_LO) w = REWARD_CLIP_LO;
+            if (w > REWARD_CLIP_HI) w = REWARD_CLIP_HI;
+            selected[S] = p * c->k + order[i];
+            raw[S] = w;
+        }
+    }
+    free(order);
+    numpy_mean_std(raw, (size_t)S, mean, std);
+    if (!(*std > 0)) return -1;
+    for (int i = 0; i < S; i++) weight[i] = (raw[i] - *mean) / *std;
+    return 0;
+}
+
+/* a string as Python's json.dump writes it (ensure_ascii): printable ASCII as is, the short
+ * escapes, every other character as \uxxxx (lower-case hex; a surrogate pair above U+FFFF) */
+static void json_put_string(FILE *f, const char *s, size_t n) {
+    static const char short_escapes[] = "\"\\\b\f\n\r\t";
+    fputc('"', f);
+    for (size_t i = 0; i < n;) {
+        uint32_t cp = (unsigned char)s[i];
+        int len = cp < 0x80 ? 1 : utf8_decode((const unsigned char *)s + i, &cp); /* checked on reading */
+        i += (size_t)(len > 0 ? len : 1);
+        const char *e = cp && cp < 0x80 ? strchr(short_escapes, (int)cp) : NULL;
+        if (e) fprintf(f, "\\%c", "\"\\bfnrt"[e - short_escapes]);
+        else if (cp >= ' ' && cp <= '~') fputc((int)cp, f);
+        else if (cp < 0x10000) fprintf(f, "\\u%04x", (unsigned)cp);
+        else fprintf(f, "\\u%04x\\u%04x", (unsigned)(0xd800 + ((cp - 0x10000) >> 10)),
+                     (unsigned)(0xdc00 + ((cp - 0x10000) & 0x3ff)));
+    }
+    fputc('"', f);
+}
+
+/* a double as Python's repr writes it (json.dump does too): the fewest significant digits that
+ * read back to the same double, positional from 1e-4 up to 1e16 ("0.0001", "-2.0"), else
+ * "1.5e-05", "1e+16" */
+static void json_put_double(FILE *f, double x) {
+    char text[40], digits[20];
+    int p, exponent, n = 0;
+    for (p = 1; p < 17; p++) { /* 17 significant digits always read back */
+        snprintf(text, sizeof(text), "%.*e", p - 1, x);
+        if (strtod(text, NULL) == x) break;
+    }
+    snprintf(text, sizeof(text), "%.*e", p - 1, x);
+    char *t = text + (text[0] == '-');
+    for (; *t != 'e'; t++) if (*t != '.') digits[n++] = *t;
+    exponent = atoi(t + 1);
+    while (n > 1 && digits[n - 1] == '0') n--;
+    digits[n] = 0;
+    if (text[0] == '-') fputc('-', f);
+    int point = exponent + 1; /* the digits are 0.d1d2... times 10^point */
+    if (point <= -4 || point > 16) {
+        fprintf(f, "%c%s%s", digits[0], n > 1 ? "." : "", digits + 1);
+        fprintf(f, "e%c%02d", exponent < 0 ? '-' : '+', abs(exponent));
+    } else if (point <= 0) {
+        fputs("0.", f);
+        for (int i = point; i < 0; i++) fputc('0', f);
+        fputs(digits, f);
+    } else if (point >= n) {
+        fputs(digits, f);
+        for (int i = n; i < point; i++) fputc('0', f);
+        fputs(".0", f);
+    } else {
+        fprintf(f, "%.*s.%s", point, digits, digits + point);
+    }
+}
+
+/* the weighted set as construct_dataset.py writes it for LLaMA-Factory's weighted stage: the
+ * same text as its json.dump, a JSON array of {"messages": [system, user, assistant], "weight"} */
+#define OFFICIAL_SYSTEM_PROMPT \
+    "You are a helpful assistant. You should think step-by-step and put your final answer within \\boxed{}."
+static int write_weighted_set(const char *path, const RealSample *s, const int *selected,
+                              const double *weight, int S, char *err) {
+    AtomicFile af;
+    if (atomic_open(&af, path, err)) return -1;
+    fputc('[', af.f);
+    for (int i = 0; i < S; i++) {
+        const RealSample *x = &s[selected[i]];
+        fprintf(af.f, "%s{\"messages\": [{\"role\": \"system\", \"content\": ", i ? ", " : "");
+        json_put_string(af.f, OFFICIAL_SYSTEM_PROMPT, strlen(OFFICIAL_SYSTEM_PROMPT));
+        fprintf(af.f, "}, {\"role\": \"user\", \"content\": ");
+        json_put_string(af.f, x->problem, x->problem_len);
+        fprintf(af.f, "}, {\"role\": \"assistant\", \"content\": ");
+        json_put_string(af.f, x->solution, x->solution_len);
+        fprintf(af.f, "}], \"weight\": ");
+        json_put_double(af.f, weight[i]);
+        fputc('}', af.f);
+    }
+    fputc(']', af.f);
+    return atomic_commit(&af, err);
+}
+
+/* o1pruner weights: the samples read, weighted and written, with a summary to `report` */
+static int weights_run(const char *samples_path, const char *out, const WeightsConfig *c, FILE *report,
+                       char *err) {
+    char *text;
+    RealSample *s;
+    int n, rc = -1;
+    if (real_samples_read(samples_path, c->k, &text, &s, &n, err)) return -1;
+    int S = n / c->k * c->m, *selected = xmalloc(sizeof(int) * (size_t)S, "weights");
+    double *raw = xmalloc(sizeof(double) * (size_t)S, "weights"),
+           *w = xmalloc(sizeof(double) * (size_t)S, "weights");
+    double mean, std;
+    if (official_weights(s, n, c, selected, raw, w, &mean, &std)) {
+        seterr(err, "%s: all %d kept samples have the same weight %.17g, so np.std is 0 (the official code "
+                    "writes NaN weights); check the lengths and correctness", samples_path, S, raw[0]);
+    } else if (write_weighted_set(out, s, selected, w, S, err) == 0) {
+        int low = 0, high = 0;
+        for (int i = 0; i < S; i++) { low += raw[i] == REWARD_CLIP_LO; high += raw[i] == REWARD_CLIP_HI; }
+        fprintf(report, "%d problems x K = %d samples from %s; kept %d per problem (%s): %d samples\n",
+                n / c->k, c->k, samples_path, c->m,
+                c->shuffle ? "Python's shuffle, seed 42" : "the first, as given", S);
+        fprintf(report,
+                "weights before the z-score: mean %.6g, std %.6g (numpy); clipped to -2: %d, to 4: %d\n",
+                mean, std, low, high);
+        fprintf(report, "wrote %s\n", out);
+        rc = 0;
+    }
+    free(selected); free(raw); free(w); free(s); free(text);
+    return rc;
+}
+
+/* ========================================================================================== */
+/* 22. The command line: o1pruner <command> [flags]. Exit 0 success, 1 bad input or failure,  */
 /*     2 bad usage. Progress goes to stderr, results to stdout and files.                     */
 #ifndef O1P_NO_MAIN
 
@@ -5333,8 +5979,49 @@ static int cmd_export(int argc, char **argv) {
     return rc ? fail(err) : 0;
 }
 
+/* o1pruner weights: the official data step (construct_dataset.py) on a real model's samples */
+static int cmd_weights(int argc, char **argv) {
+    const char *samples_path = NULL, *out = NULL, *shuffle = "python";
+    WeightsConfig c = {.k = 0, .m = 2, .alpha = 2, .shuffle = 1};
+    Flag flags[] = {
+        {"samples", FLAG_STR, &samples_path, 0, 0,
+         "a real model's samples: JSON array or JSON Lines (required)"},
+        {"k", FLAG_INT, &c.k, 1, 1 << 20, "samples per problem, consecutive in the file (required)"},
+        {"m", FLAG_INT, &c.m, 1, 1 << 20, "samples kept per problem (official: 2)"},
+        {"lambda", FLAG_INT, &c.alpha, -1000000, 1000000,
+         "lambda of Eq. 10, a whole number (official: --alpha)"},
+        {"alpha", FLAG_INT, &c.alpha, -1000000, 1000000, "the same as --lambda, by its official name"},
+        {"shuffle", FLAG_STR, &shuffle, 0, 0,
+         "python: random.shuffle seeded with 42, as the official code; none"},
+        {"out", FLAG_STR, &out, 0, 0, "the weighted set to write, LLaMA-Factory's JSON (required)"},
+    };
+    CommandHelp h = {
+        "weights", "--samples FILE --k K [--m 2] [--lambda 2] --out FILE",
+        "Compute what the official o1_scripts/construct_dataset.py computes from a real model's\n"
+        "samples, bit for bit: per problem, Python's shuffle of its K samples (seed 42), the first m\n"
+        "kept and weighted with Eq. 10, clipped to [-2, 4] and z-scored with numpy's mean and std.\n"
+        "Each sample is an object with \"problem\", \"solution\", \"length\" (tokens, by your tokenizer)\n"
+        "and \"correct\" (by your grader). README \"Checking the official data step\"."};
+    parse_flags(&h, flags, NFLAGS(flags), argc, argv);
+    if (!samples_path || !out) usage_error("weights", "--samples FILE and --out FILE are required");
+    if (c.k == 0) usage_error("weights", "--k K is required: how many samples of each problem the file has");
+    if (c.m > c.k) usage_error("weights", "--m %d is more than --k %d", c.m, c.k);
+    if (strcmp(shuffle, "python") && strcmp(shuffle, "none"))
+        usage_error("weights", "--shuffle '%s' is not python or none", shuffle);
+    c.shuffle = !strcmp(shuffle, "python");
+    Mt19937 mt;
+    mt_seed(&mt, 42);
+    if (py_random(&mt) != 0.6394267984578837) { /* CPython's random.seed(42); random.random() */
+        fprintf(stderr, "%s: this build's MT19937 does not match CPython's; report the compiler\n",
+                program_name);
+        return 1;
+    }
+    char err[O1P_ERR_LEN];
+    return ensure_parent_dir(out, err) || weights_run(samples_path, out, &c, stdout, err) ? fail(err) : 0;
+}
+
 /* ========================================================================================== */
-/* 22. make bench: min / median / max over repetitions after a warm-up, plain clock_gettime   */
+/* 23. make bench: min / median / max over repetitions after a warm-up, plain clock_gettime   */
 
 /* the rates of the fastest, the median and the slowest repetition */
 static int cmp_double(const void *a, const void *b) {
@@ -5482,7 +6169,7 @@ static int cmd_bench(int argc, char **argv) {
 }
 
 /* ========================================================================================== */
-/* 23. main: the commands                                                                     */
+/* 24. main: the commands                                                                     */
 
 
 /* the program's --help: the commands */
@@ -5503,6 +6190,7 @@ static void usage(FILE *out) {
             "  data       write the task's data splits as plain text\n"
             "  vectors    write reference vectors for checking another implementation\n"
             "  export     write a checkpoint as safetensors (nanoGPT tensor names)\n"
+            "  weights    the official data step on a real model's samples (LLaMA-Factory JSON)\n"
             "  bench      throughput of training, sampling and the matmul kernel\n"
             "  help       this text\n"
             "\n"
@@ -5525,6 +6213,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "compare")) return cmd_compare(argc, argv);
     if (!strcmp(cmd, "vectors")) return cmd_vectors(argc, argv);
     if (!strcmp(cmd, "export")) return cmd_export(argc, argv);
+    if (!strcmp(cmd, "weights")) return cmd_weights(argc, argv);
     fprintf(stderr, "%s: unknown command '%s'; run 'o1pruner --help' for the list\n", program_name, cmd);
     return 2;
 }

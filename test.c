@@ -1861,6 +1861,118 @@ static void test_safetensors(void) {
     gpt_free(&model);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* the official data step (o1pruner weights): CPython's random, numpy's sums, the weights, the
+ * JSON it writes. The expected values were printed by CPython 3.11 and numpy 1.24. */
+
+static void test_python_random_numpy(void) {
+    printf("official data step: CPython's random and numpy's sums\n");
+    Mt19937 mt;
+    mt_seed(&mt, 42);
+    double first = py_random(&mt), last = first;
+    for (int i = 1; i < 1000; i++) last = py_random(&mt); /* past the state's regeneration */
+    CHECK(first == 0.6394267984578837 && last == 0.8554501933059546,
+          "random.seed(42); random.random(): %.17g (want 0.6394267984578837), 1000th %.17g", first, last);
+    static const int want16[16] = {7, 9, 5, 6, 14, 10, 12, 8, 1, 2, 13, 15, 4, 11, 0, 3};
+    int x[1000];
+    for (int i = 0; i < 16; i++) x[i] = i;
+    mt_seed(&mt, 42);
+    py_shuffle(&mt, x, 16);
+    CHECK(!memcmp(x, want16, sizeof(want16)), "shuffle(range(16)) after seed(42): %d %d %d ...", x[0], x[1],
+          x[2]);
+    for (int i = 0; i < 1000; i++) x[i] = i;
+    mt_seed(&mt, 42);
+    py_shuffle(&mt, x, 1000);
+    CHECK(x[0] == 776 && x[1] == 507 && x[4] == 33 && x[995] == 281 && x[999] == 654,
+          "shuffle(range(1000)): %d %d ... %d", x[0], x[1], x[999]);
+    /* np.sum of 12 numbers: 9.0 (pairwise), where a left-to-right sum gives 1.0 */
+    double a[12] = {1e16, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1e16, 1}, left = 0;
+    for (int i = 0; i < 12; i++) left += a[i];
+    CHECK(numpy_sum(a, 12) == 9.0 && left == 1.0, "np.sum: %.17g (want 9.0), left to right %.17g",
+          numpy_sum(a, 12), left);
+    /* 9000 numbers: two buffer blocks of 8192 and 808, not one pairwise sum over all */
+    double *b = malloc(sizeof(double) * 9000);
+    for (int i = 0; i < 9000; i++) b[i] = 0.1 * (i % 13 + 1) * (i % 17 == 0 ? 1e9 : 1.0);
+    CHECK(numpy_sum(b, 9000) == 371300005926.9001 && numpy_pairwise(b, 9000) == 371300005926.9,
+          "np.add.reduce over 9000: %.17g (want 371300005926.9001)", numpy_sum(b, 9000));
+    free(b);
+}
+
+/* the weights by hand: K = 4, lengths 10 200 40 50, correct 1 0 1 1, alpha 2; L_ref = 75,
+ * A_ref = 0.75; w = 65/10 + 0.5 = 7 -> 4 (clipped), -125/200 - 1.5 = -2.125 -> -2 (clipped),
+ * 35/40 + 0.5 = 1.375, 25/50 + 0.5 = 1; mean 1.09375, variance 18.10546875 / 4 */
+static void test_official_weights(void) {
+    printf("official data step: the weights, and the JSON written\n");
+    RealSample s[8];
+    static const int length[8] = {10, 200, 40, 50, 7, 7, 7, 7}, correct[8] = {1, 0, 1, 1, 1, 1, 0, 0};
+    for (int i = 0; i < 8; i++)
+        s[i] = (RealSample){.problem = "p", .problem_len = 1, .solution = "s", .solution_len = 1,
+                            .length = length[i], .correct = correct[i]};
+    WeightsConfig c = {.k = 4, .m = 4, .alpha = 2, .shuffle = 0};
+    int selected[8];
+    double raw[8], w[8], mean, std, want_raw[4] = {4, -2, 1.375, 1};
+    CHECK(official_weights(s, 4, &c, selected, raw, w, &mean, &std) == 0, "weights refused");
+    double want_std = sqrt(18.10546875 / 4), worst = 0;
+    for (int i = 0; i < 4; i++) {
+        CHECK(raw[i] == want_raw[i] && selected[i] == i, "weight %d: %.17g (want %g)", i, raw[i],
+              want_raw[i]);
+        worst = worse(worst, fabs(w[i] - (want_raw[i] - 1.09375) / want_std));
+    }
+    CHECK(mean == 1.09375 && std == want_std && worst == 0, "mean %.17g std %.17g, z off by %g", mean, std,
+          worst);
+    /* with the shuffle, the kept samples are Python's first 2 of each problem; problem 2's four
+     * samples have the same length: the weight is alpha (correct - 0.5), +-1 */
+    c.m = 2;
+    c.shuffle = 1;
+    CHECK(official_weights(s, 8, &c, selected, raw, w, &mean, &std) == 0, "weights refused");
+    Mt19937 mt;
+    int order[4] = {0, 1, 2, 3};
+    mt_seed(&mt, 42);
+    py_shuffle(&mt, order, 4);
+    CHECK(selected[0] == order[0] && selected[1] == order[1] && raw[2] == (correct[selected[2]] ? 1 : -1),
+          "shuffled selection: %d %d (want %d %d)", selected[0], selected[1], order[0], order[1]);
+    /* every weight the same: refused (np.std = 0) */
+    c.k = 4;
+    CHECK(official_weights(s + 4, 4, &(WeightsConfig){4, 2, 0, 0}, selected, raw, w, &mean, &std) == -1,
+          "a constant set of weights was not refused");
+    /* json.dump's text: Python's float repr and string escapes */
+    static const struct { double x; const char *text;
+    } floats[] = {{0.0, "0.0"},
+                  {-2.0, "-2.0"},
+                  {0.1, "0.1"},
+                  {1e-4, "0.0001"},
+                  {1.5e-5, "1.5e-05"},
+                  {1e16, "1e+16"},
+                  {1234567890123456.0, "1234567890123456.0"},
+                  {-0.27044789399227254, "-0.27044789399227254"},
+                  {1.0 / 3, "0.3333333333333333"},
+                  {2e-310, "2e-310"},
+                  {1.7976931348623157e308, "1.7976931348623157e+308"},
+                  {123.456, "123.456"},
+                  {-0.0, "-0.0"}};
+    char path[400];
+    snprintf(path, sizeof(path), "%s/json_out.txt", tmpdir);
+    for (size_t i = 0; i < sizeof(floats) / sizeof(floats[0]); i++) {
+        FILE *f = fopen(path, "wb");
+        json_put_double(f, floats[i].x);
+        fclose(f);
+        size_t n;
+        char *text = (char *)read_bytes(path, &n);
+        CHECK(n == strlen(floats[i].text) && !memcmp(text, floats[i].text, n),
+              "repr(%.17g): '%.*s' (want '%s')", floats[i].x, (int)n, text, floats[i].text);
+        free(text);
+    }
+    static const char raw_text[] = "a\"\\/\b\f\n\r\t\x01\x7f\0\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80~";
+    const char *want = "\"a\\\"\\\\/\\b\\f\\n\\r\\t\\u0001\\u007f\\u0000\\u00e9\\u4e2d\\ud83d\\ude00~\"";
+    FILE *f = fopen(path, "wb");
+    json_put_string(f, raw_text, sizeof(raw_text) - 1);
+    fclose(f);
+    size_t n;
+    char *text = (char *)read_bytes(path, &n);
+    CHECK(n == strlen(want) && !memcmp(text, want, n), "json.dumps: %.*s (want %s)", (int)n, text, want);
+    free(text);
+}
+
 /* ========================================================================================== */
 /* bad input: errors between stages, the command line, bad files. Every error is one line that  */
 /* names the file (and line) and says what to do; exit 1 for bad input, 2 for bad usage.       */
@@ -2221,6 +2333,135 @@ static void test_bad_files(void) {
     printf("  %d of %d bad checkpoints, pre-sampled sets, dataset splits and vectors files refused as "
            "expected\n",
            ok_cases, n_cases);
+}
+
+/* o1pruner weights on bad samples files: exit 1, one line naming the file and what to do, no
+ * output; and on good but unusual ones (JSON Lines, escapes, nesting in ignored fields) */
+#define GOOD_SAMPLE(p, len, c)                                                                               \
+    "{\"problem\": \"" p "\", \"solution\": \"s\", \"length\": " len ", \"correct\": " c "}"
+static void test_weights_bad_input(void) {
+    printf("official data step: bad samples files\n");
+    static const struct { const char *text, *expect;
+    } cases[] = {
+        {"", "expected a JSON array of samples"},
+        {"[", "record 1: expected a sample {...}, found the end of the file"},
+        {"[1]", "expected a sample {...}, found '1'"},
+        {"[" GOOD_SAMPLE("p", "3", "true") ",]", "a ',' before ']'"},
+        {"[" GOOD_SAMPLE("p", "3", "true") " " GOOD_SAMPLE("p", "3", "true") "]", "expected ',' or ']'"},
+        {"[{\"problem\": \"p\", \"solution\": \"s\", \"correct\": true}]",
+         "field \"length\" is missing; it must be"},
+        {"[{\"problem\": \"p\", \"length\": 2, \"correct\": true}]", "field \"solution\" is missing"},
+        {"[" GOOD_SAMPLE("p", "0", "true") "]", "bad value of field \"length\"; it must be a whole number"},
+        {"[" GOOD_SAMPLE("p", "2.5", "true") "]", "bad value of field \"length\""},
+        {"[" GOOD_SAMPLE("p", "-1", "true") "]", "bad value of field \"length\""},
+        {"[" GOOD_SAMPLE("p", "1e3", "true") "]", "bad value of field \"length\""},
+        {"[" GOOD_SAMPLE("p", "\"3\"", "true") "]", "bad value of field \"length\""},
+        {"[" GOOD_SAMPLE("p", "9999999999", "true") "]", "bad value of field \"length\""},
+        {"[" GOOD_SAMPLE("p", "3", "2") "]",
+         "bad value of field \"correct\"; it must be true, false, 0 or 1"},
+        {"[" GOOD_SAMPLE("p", "3", "null") "]", "bad value of field \"correct\""},
+        {"[" GOOD_SAMPLE("p", "3", "\"yes\"") "]", "bad value of field \"correct\""},
+        {"[{\"problem\": 5, \"solution\": \"s\", \"length\": 3, \"correct\": 1}]",
+         "bad value of field \"problem\""},
+        {"[" GOOD_SAMPLE("a\x01", "3", "true") "]", "raw control character (byte 01)"},
+        {"[" GOOD_SAMPLE("a\xff", "3", "true") "]", "not UTF-8"},
+        {"[" GOOD_SAMPLE("a\xc0\xaf", "3", "true") "]", "not UTF-8"},     /* an overlong '/' */
+        {"[" GOOD_SAMPLE("a\xed\xa0\x80", "3", "true") "]", "not UTF-8"}, /* a surrogate in UTF-8 */
+        {"[" GOOD_SAMPLE("\\ud800", "3", "true") "]", "\\ud800 is a high surrogate without its low half"},
+        {"[" GOOD_SAMPLE("\\ud800\\u0041", "3", "true") "]", "high surrogate without its low half"},
+        {"[" GOOD_SAMPLE("\\udc00", "3", "true") "]", "\\udc00 is a lone low surrogate"},
+        {"[" GOOD_SAMPLE("\\x", "3", "true") "]", "'\\x' is not a JSON escape"},
+        {"[" GOOD_SAMPLE("\\u12g4", "3", "true") "]", "needs 4 hex digits"},
+        {"[{\"problem\": \"p", "a string is not closed"},
+        {"[{\"problem\" \"p\"}]", "expected ':' after a field name"},
+        {"[{problem: \"p\"}]", "expected a field name in quotes"},
+        {"[{\"x\": NaN}]", "expected a JSON value, found 'N'"},
+        {"[{\"x\": -, \"problem\": 1}]", "a number needs a digit after its '-'"},
+        {"[{\"x\": 1., \"problem\": 1}]", "a number needs a digit after its '.'"},
+        {"[{\"x\": 1e, \"problem\": 1}]", "a number needs a digit in its exponent"},
+        {"[{\"x\": [1 2]}]", "expected ',' or ']', found '2'"},
+        {"[" GOOD_SAMPLE("p", "3", "true") "] x", "'x' after the samples"},
+        {"\xef\xbb\xbf[]", "expected a JSON array of samples [{...}, ...] or JSON Lines"},
+        {"[" GOOD_SAMPLE("p", "3", "true") "]", "1 samples, not a positive multiple of --k 2"},
+        {"[]", "0 samples, not a positive multiple of --k 2"},
+        {"[" GOOD_SAMPLE("p", "3", "true") ",\n" GOOD_SAMPLE("q", "3", "true") "]",
+         "line 2, record 2: its problem differs from record 1's"},
+        {"[" GOOD_SAMPLE("p", "3", "true") ", " GOOD_SAMPLE("p", "3", "true") "]", "np.std is 0"},
+        {"[" GOOD_SAMPLE("p", "3", "true") "]\0", "contains a NUL byte"},
+    };
+    char path[400], out[400], log[400], cmd[1400];
+    snprintf(path, sizeof(path), "%s/samples.json", tmpdir);
+    snprintf(out, sizeof(out), "%s/weighted.json", tmpdir);
+    snprintf(log, sizeof(log), "%s/weights.log", tmpdir);
+    int ok_cases = 0, n_cases = (int)(sizeof(cases) / sizeof(cases[0]));
+    for (int i = 0; i < n_cases; i++) {
+        size_t len = strlen(cases[i].text) + (strstr(cases[i].expect, "NUL") ? 1 : 0);
+        write_bytes(path, (const unsigned char *)cases[i].text, len);
+        remove(out);
+        snprintf(cmd, sizeof(cmd), "./o1pruner weights --samples %s --k 2 --out %s > %s 2>&1", path, out,
+                 log);
+        int rc = system(cmd);
+        size_t n;
+        char *text = (char *)read_bytes(log, &n), prefix[500];
+        text = realloc(text, n + 1);
+        text[n] = 0;
+        snprintf(prefix, sizeof(prefix), "o1pruner: %s: ", path);
+        int good = WIFEXITED(rc) && WEXITSTATUS(rc) == 1 && !strncmp(text, prefix, strlen(prefix)) &&
+                   strstr(text, cases[i].expect) && strchr(text, '\n') == text + n - 1 &&
+                   strstr(text, "; ") && access(out, F_OK) != 0;
+        CHECK(good, "bad samples case %d: exit %d, '%s' (wanted exit 1, '%s...%s...; what to do')", i,
+              WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, text, prefix, cases[i].expect);
+        ok_cases += good;
+        free(text);
+    }
+    printf("  %d of %d bad samples files refused as expected\n", ok_cases, n_cases);
+    /* deep nesting in an ignored field: 600 levels refused, 500 accepted */
+    for (int depth = 500; depth <= 600; depth += 100) {
+        FILE *f = fopen(path, "wb");
+        fprintf(f, "{\"x\": ");
+        for (int d = 0; d < depth; d++) fputc('[', f);
+        for (int d = 0; d < depth; d++) fputc(']', f);
+        fprintf(f, ", \"problem\": \"p\", \"solution\": \"s\", \"length\": 3, \"correct\": 1}\n" GOOD_SAMPLE(
+                       "p", "9", "0"));
+        fclose(f);
+        snprintf(cmd, sizeof(cmd), "./o1pruner weights --samples %s --k 2 --out %s > %s 2>&1", path, out,
+                 log);
+        int rc = system(cmd);
+        CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == (depth == 500 ? 0 : 1), "nesting %d: exit %d", depth,
+              WIFEXITED(rc) ? WEXITSTATUS(rc) : -1);
+    }
+    /* JSON Lines with escapes, a pair, a duplicate field (the last counts) and nested ignored fields */
+    static const char good[] =
+        "{\"problem\": \"\\u0032+2\", \"solution\": \"\\ud83d\\ude00 \\\"x\\\"\", \"length\": 1, "
+        "\"correct\": 0,"
+        " \"correct\": true, \"meta\": {\"a\": [1, -0.5e-3, {\"b\": null}], \"c\": \"\\u00e9\"}}\r\n"
+        "\t{\"problem\":\"2+2\",\"solution\":\"\xc3\xa9\",\"length\":30,\"correct\":false}\n";
+    write_bytes(path, (const unsigned char *)good, sizeof(good) - 1);
+    char err[O1P_ERR_LEN];
+    FILE *quiet = fopen("/dev/null", "w");
+    int rc = weights_run(path, out, &(WeightsConfig){.k = 2, .m = 2, .alpha = 2, .shuffle = 0}, quiet, err);
+    fclose(quiet);
+    size_t n;
+    char *text = rc == 0 ? (char *)read_bytes(out, &n) : NULL;
+    CHECK(
+        text &&
+            strstr(
+                text,
+                "\"content\": \"2+2\"}, {\"role\": \"assistant\", \"content\": \"\\ud83d\\ude00 \\\"x\\\"\"}]"
+                ", \"weight\": 1.0}") &&
+            strstr(text, "\"content\": \"\\u00e9\"}], \"weight\": -1.0}]"),
+        "a good JSON Lines file: %s", text ? text : err);
+    free(text);
+    /* bad usage: exit 2 */
+    static const char *const usage[] = {"--samples X --out Y", "--samples X --k 2",
+                                        "--samples X --k 2 --m 3 --out Y",
+                                        "--samples X --k 2 --shuffle numpy --out Y", "--k 2 --out Y"};
+    for (int i = 0; i < 5; i++) {
+        snprintf(cmd, sizeof(cmd), "./o1pruner weights %s > %s 2>&1", usage[i], log);
+        rc = system(cmd);
+        CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 2, "weights %s: exit %d, wanted 2", usage[i],
+              WIFEXITED(rc) ? WEXITSTATUS(rc) : -1);
+    }
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -2635,9 +2876,12 @@ int main(void) {
         {"vectors_independent", test_vectors_independent},
         {"vectors_reader", test_vectors_reader},
         {"safetensors", test_safetensors},
+        {"python_random_numpy", test_python_random_numpy},
+        {"official_weights", test_official_weights},
         {"small_run", test_small_run},
         {"cli", test_cli},
         {"bad_files", test_bad_files},
+        {"weights_bad_input", test_weights_bad_input},
         {"interruptions", test_interruptions},
     };
     for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
