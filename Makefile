@@ -79,11 +79,12 @@ data: o1pruner
 # fuzz every file reader with libFuzzer (clang), FUZZ_SECONDS each; seed corpora in data/fuzz/
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
-FUZZ_READERS = checkpoint presampled vectors dataset
+FUZZ_READERS = checkpoint presampled vectors dataset samples
 fuzz_checkpoint_ID = 1
 fuzz_presampled_ID = 2
 fuzz_vectors_ID = 3
 fuzz_dataset_ID = 4
+fuzz_samples_ID = 5
 fuzz_%: test.c o1pruner.c o1pruner.h
 	$(FUZZ_CC) -std=c11 -g -O1 -ffp-contract=off -DO1P_FUZZ -DFUZZ_READER=$($@_ID) \
 	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ test.c -lm
@@ -106,4 +107,4 @@ memcheck:
 	O1P_TESTS=$(O1P_TESTS) $(VALGRIND) ./test_o1pruner
 
 clean:
-	rm -f o1pruner o1pruner.exe test_o1pruner fuzz_checkpoint fuzz_presampled fuzz_vectors fuzz_dataset $(STAMP)
+	rm -f o1pruner o1pruner.exe test_o1pruner fuzz_checkpoint fuzz_presampled fuzz_vectors fuzz_dataset fuzz_samples $(STAMP)

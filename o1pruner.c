@@ -41,9 +41,10 @@
  *  18 the training curve                       curve_step
  *  19 reports                                  print_comparison, write_report, write_svg
  *  20 vectors for other implementations        write_vectors, vectors_check
- *  21 the command line                         parse_flags, run_pipeline
- *  22 bench                                    cmd_bench
- *  23 main
+ *  21 the official data step, real samples     official_weights, mt_next, numpy_sum
+ *  22 the command line                         parse_flags, run_pipeline
+ *  23 bench                                    cmd_bench
+ *  24 main
  *
  * The exact model, method and formats: README.md "The method" and "Specification".
  * Build: make.  Tests: make test (test.c includes this file with O1P_NO_MAIN defined).

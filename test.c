@@ -2838,8 +2838,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     Dataset ds;
     rc = dataset_load(&ds, path, 160, err);
     if (rc == 0) dataset_free(&ds);
+#elif FUZZ_READER == 5
+    char *text;
+    RealSample *samples;
+    int count;
+    rc = real_samples_read(path, 2, &text, &samples, &count, err);
+    if (rc == 0) { free(samples); free(text); }
 #else
-#error "FUZZ_READER must be 1..4"
+#error "FUZZ_READER must be 1..5"
 #endif
     if (rc != 0 && strncmp(err, path, strlen(path)) != 0) abort(); /* every error names the file */
     return 0;
