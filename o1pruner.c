@@ -4004,17 +4004,26 @@ static void vec_params(FILE *f, const char *prefix, const GPT *model, const floa
  * and for the method two problems with K = 4 responses each: right and wrong, short and long. */
 #define VECTORS_SEED 1
 #define VECTORS_INIT_NOISE 0.05f /* added to the initial parameters: no zero biases, no unit gains */
-#define VECTORS_PERTURB 0.1f     /* pi_theta = pi_ref + this much noise */
+#define VECTORS_PERTURB 0.15f    /* pi_theta = pi_ref + this much noise */
 static const GPTConfig VECTORS_CONFIG = {.vocab_size = VOCAB_SIZE, .block_size = 48, .n_layer = 2,
                                          .n_head = 2, .n_embd = 16};
 static const char *const VECTORS_BATCH[2] = {"3+4+5=03+4=07,07+5=12,A12$", "2+7=02+7=09,v02+7=09,A09$"};
-#define VECTORS_PROBLEMS 2
+#define VECTORS_PROBLEMS 3
 #define VECTORS_K 4
-static const char *const VECTORS_PROMPTS[VECTORS_PROBLEMS] = {"2+7=", "3+4+5="};
-static const char *const VECTORS_RESPONSES[VECTORS_PROBLEMS * VECTORS_K] = {
-    "02+7=09,A09$", "02+7=09,v02+7=09,A09$", "02+7=09,r02+7=09,A09$", "02+7=08,A08$",
-    "03+4=07,07+5=12,A12$", "03+4=07,07+5=12,v03+4=07,A12$", "03+4=07,07+5=11,A11$",
-    "03+4=07,07+5=12,r03+4=07,07+5=12,A12$"};
+#define VECTORS_M 2
+#define VECTORS_SAMPLES (VECTORS_PROBLEMS * VECTORS_K)
+#define VECTORS_KEPT (VECTORS_PROBLEMS * VECTORS_M)
+#define VECTORS_PPO_BATCH 4 /* the first 4 of the 6 kept */
+#define VECTORS_CAP 40      /* the length cap of sampling: sample 5 reaches it without its `$` */
+static const char *const VECTORS_PROMPTS[VECTORS_PROBLEMS] = {"2+7=", "3+4+5=", "9+9="};
+static const char *const VECTORS_RESPONSES[VECTORS_SAMPLES] = {
+    /* A_ref 0.75: a very short right one (R > 4) and a long wrong one (R < -2) first */
+    "A09$", "02+7=09,r02+7=09,v02+7=09,r02+7=08,A08$", "02+7=09,A09$", "02+7=09,v02+7=09,A09$",
+    /* A_ref 0.25: a very short WRONG one that still gets R > 4, and one cut off at the cap */
+    "A11$", "03+4=07,07+5=12,v03+4=07,07+5=12,v03+4=0", "03+4=07,07+5=12,A12$",
+    "03+4=07,07+5=11,r03+4=07,07+5=11,A11$",
+    /* A_ref 0.5 */
+    "09+9=18,A18$", "09+9=17,A17$", "09+9=18,v09+9=18,A18$", "09+9=18,r09+9=19,A19$"};
 #define VECTORS_MAX_LEN 64
 static const OptimConfig VECTORS_ADAMW = {.lr_max = 1e-2f, .lr_min = 1e-2f, .warmup_steps = 0,
                                           .total_steps = 2, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-5f,
@@ -4038,7 +4047,7 @@ static void vectors_examples(Example *ex, char (*text)[VECTORS_MAX_LEN], int n) 
 /* the batch of the examples in order, as make_sft_batch builds it for training */
 static int vectors_batch(const Example *ex, int B, int *inputs, int *targets, float *mask) {
     Dataset ds = {.ex = (Example *)ex, .count = B, .buffer = NULL};
-    int idx[VECTORS_PROBLEMS * VECTORS_K];
+    int idx[VECTORS_SAMPLES];
     for (int b = 0; b < B; b++) idx[b] = b;
     int T = make_sft_batch(&ds, idx, B, inputs, targets, mask);
     for (int i = 0; i < B * T; i++) if (targets[i] < 0) targets[i] = 0;
@@ -4130,87 +4139,190 @@ static void vectors_model(FILE *f, GPT *model) {
     }
 }
 
-/* method.txt: Eq. 8-11 on 2 problems x K = 4 responses, with the initial model of model.txt
- * as pi_ref and a perturbed copy of it as pi_theta (every parameter plus VECTORS_PERTURB * normal()),
- * so that ratios fall on both sides of the clip range */
-static void vectors_method(FILE *f, GPT *ref, GPT *policy) {
-    enum { P = VECTORS_PROBLEMS, K = VECTORS_K, S = VECTORS_PROBLEMS * VECTORS_K };
-    const double lambda = 2.0;
-    const float clip_eps = 0.2f;
-    vectors_header(f, "the method (reward, advantages, ratios, PPO-clip loss)");
-    vec_double(f, "method.lambda", lambda);
-    vec_double(f, "method.clip_eps", clip_eps);
-    char text[S][VECTORS_MAX_LEN];
-    Example ex[S];
-    int problem[S], length[S], correct[S];
+/* method.txt: Eq. 8-11 on 3 problems x K = 4 responses, m = 2 kept of each, and one PPO batch of 4
+ * of the 6 kept, with the initial model of model.txt as pi_ref and a perturbed copy of it as
+ * pi_theta (every parameter plus VECTORS_PERTURB * normal()). The cases are the ones that catch the
+ * bugs implementations make: rewards past both clip bounds; a very short WRONG sample that still
+ * gets the top weight; problems with different A_ref; m < K, so means over the m kept are not those
+ * over K, and a batch smaller than the kept set, so a per-batch z-score is not the whole set's; a
+ * sample cut off at the length cap without `$`; ratios on both sides of the clip range. */
+typedef struct {
+    char text[VECTORS_SAMPLES][VECTORS_MAX_LEN];
+    Example ex[VECTORS_SAMPLES];
+    int length[VECTORS_SAMPLES], correct[VECTORS_SAMPLES];
+    int kept[VECTORS_KEPT];     /* sample index of each kept one: the first m of each problem */
+    float w[2][VECTORS_KEPT];   /* the weights of the kept ones: official, paper */
+    int inputs[VECTORS_PPO_BATCH * VECTORS_MAX_LEN], targets[VECTORS_PPO_BATCH * VECTORS_MAX_LEN];
+    float mask[VECTORS_PPO_BATCH * VECTORS_MAX_LEN], ref_logprob[VECTORS_PPO_BATCH * VECTORS_MAX_LEN];
+    double ref_logprob_sum[VECTORS_PPO_BATCH];
+    int T;
+} MethodCase;
+
+/* the samples, their lengths and grades; Eq. 8-10; the selection and the weights */
+static void vectors_weights(FILE *f, MethodCase *mc, double lambda) {
+    enum { P = VECTORS_PROBLEMS, K = VECTORS_K, S = VECTORS_SAMPLES, M = VECTORS_M };
+    int problem[S];
     for (int i = 0; i < S; i++) {
-        snprintf(text[i], VECTORS_MAX_LEN, "%s%s", VECTORS_PROMPTS[i / K], VECTORS_RESPONSES[i]);
+        snprintf(mc->text[i], VECTORS_MAX_LEN, "%s%s", VECTORS_PROMPTS[i / K], VECTORS_RESPONSES[i]);
         fprintf(f, "# sample %d: problem %d, prompt %s, response %s\n", i, i / K, VECTORS_PROMPTS[i / K],
                 VECTORS_RESPONSES[i]);
     }
-    vectors_examples(ex, text, S);
+    vectors_examples(mc->ex, mc->text, S);
     for (int i = 0; i < S; i++) {
         problem[i] = i / K;
-        length[i] = ex[i].length - ex[i].prompt_len;
-        correct[i] = grade_response(&ex[i].problem, ex[i].text + ex[i].prompt_len, length[i]);
+        mc->length[i] = mc->ex[i].length - mc->ex[i].prompt_len;
+        mc->correct[i] = grade_response(&mc->ex[i].problem, mc->ex[i].text + mc->ex[i].prompt_len, mc->length[i]);
     }
     vec_write(f, "sample.problem", VEC_I32, problem, 1, (int[]){S});
-    vec_write(f, "sample.length", VEC_I32, length, 1, (int[]){S});
-    vec_write(f, "sample.correct", VEC_I32, correct, 1, (int[]){S});
-    double L_ref[P], A_ref[P], reward[S];
+    vec_write(f, "sample.length", VEC_I32, mc->length, 1, (int[]){S});
+    vec_write(f, "sample.correct", VEC_I32, mc->correct, 1, (int[]){S});
+    double L_ref[P], A_ref[P], reward[S], kept_reward[P * M];
     for (int p = 0; p < P; p++)
-        reference_stats(length + p * K, correct + p * K, K, &L_ref[p], &A_ref[p]); /* Eq. 8-9 */
+        reference_stats(mc->length + p * K, mc->correct + p * K, K, &L_ref[p], &A_ref[p]); /* Eq. 8-9 */
     vec_write(f, "problem.L_ref", VEC_F64, L_ref, 1, (int[]){P});
     vec_write(f, "problem.A_ref", VEC_F64, A_ref, 1, (int[]){P});
     for (int i = 0; i < S; i++)
-        reward[i] = length_reward(L_ref[i / K], length[i], correct[i], A_ref[i / K], lambda);
+        reward[i] = length_reward(L_ref[i / K], mc->length[i], mc->correct[i], A_ref[i / K], lambda);
     vec_write(f, "reward", VEC_F64, reward, 1, (int[]){S});
-    float w[2][S];
-    advantages(reward, S, ADVANTAGE_OFFICIAL, w[0]);
-    advantages(reward, S, ADVANTAGE_PAPER, w[1]);
-    vec_write(f, "advantage.official", VEC_F32, w[0], 1, (int[]){S});
-    vec_write(f, "advantage.paper", VEC_F32, w[1], 1, (int[]){S});
-    int inputs[S * VECTORS_MAX_LEN], targets[S * VECTORS_MAX_LEN];
-    float mask[S * VECTORS_MAX_LEN], ref_logprob[S * VECTORS_MAX_LEN], dlogprob[S * VECTORS_MAX_LEN];
-    int T = vectors_batch(ex, S, inputs, targets, mask);
-    vec_write(f, "batch.inputs", VEC_I32, inputs, 2, (int[]){S, T});
-    vec_write(f, "batch.targets", VEC_I32, targets, 2, (int[]){S, T});
-    vec_write(f, "batch.mask", VEC_F32, mask, 2, (int[]){S, T});
-    gpt_forward(ref, inputs, targets, S, T);
-    memcpy(ref_logprob, ref->logprob, sizeof(float) * (size_t)(S * T));
-    double ref_sum[S];
-    sequence_logprobs(ref_logprob, mask, S, T, ref_sum);
+    for (int i = 0; i < P * M; i++) {
+        mc->kept[i] = (i / M) * K + i % M;
+        kept_reward[i] = reward[mc->kept[i]];
+    }
+    vec_write(f, "select.sample", VEC_I32, mc->kept, 1, (int[]){P * M});
+    advantages(kept_reward, P * M, ADVANTAGE_OFFICIAL, mc->w[0]); /* over the whole kept set */
+    advantages(kept_reward, P * M, ADVANTAGE_PAPER, mc->w[1]);
+    vec_write(f, "advantage.official", VEC_F32, mc->w[0], 1, (int[]){P * M});
+    vec_write(f, "advantage.paper", VEC_F32, mc->w[1], 1, (int[]){P * M});
+    static const double guard_reward[4] = {4.5, 7.0, 4.25, 12.0}; /* all clip to 4: std 0 */
+    float guard_w[4];
+    advantages(guard_reward, 4, ADVANTAGE_OFFICIAL, guard_w);
+    vec_write(f, "guard.reward", VEC_F64, guard_reward, 1, (int[]){4});
+    vec_write(f, "guard.advantage.official", VEC_F32, guard_w, 1, (int[]){4});
+}
+
+/* pi_ref's and pi_theta's log-probs on the PPO batch, the ratios and Eq. 11 in its 4 variants */
+static void vectors_ppo(FILE *f, MethodCase *mc, GPT *ref, GPT *policy, float clip_eps) {
+    enum { B = VECTORS_PPO_BATCH };
+    Example batch[B];
+    int index[B];
+    float w[2][B], dlogprob[B * VECTORS_MAX_LEN];
+    for (int b = 0; b < B; b++) {
+        index[b] = b; /* the first B of the kept samples */
+        batch[b] = mc->ex[mc->kept[b]];
+        w[0][b] = mc->w[0][b];
+        w[1][b] = mc->w[1][b];
+    }
+    int T = mc->T = vectors_batch(batch, B, mc->inputs, mc->targets, mc->mask);
+    vec_write(f, "batch.kept", VEC_I32, index, 1, (int[]){B});
+    vec_write(f, "batch.inputs", VEC_I32, mc->inputs, 2, (int[]){B, T});
+    vec_write(f, "batch.targets", VEC_I32, mc->targets, 2, (int[]){B, T});
+    vec_write(f, "batch.mask", VEC_F32, mc->mask, 2, (int[]){B, T});
+    gpt_forward(ref, mc->inputs, mc->targets, B, T);
+    memcpy(mc->ref_logprob, ref->logprob, sizeof(float) * (size_t)(B * T));
+    sequence_logprobs(mc->ref_logprob, mc->mask, B, T, mc->ref_logprob_sum);
     fprintf(f, "# pi_theta: the initial parameters of model.txt (pi_ref) plus noise\n");
     vec_params(f, "policy.", policy, policy->params);
-    gpt_forward(policy, inputs, targets, S, T);
-    vec_write(f, "ref_logprob", VEC_F32, ref_logprob, 2, (int[]){S, T});
-    vec_write(f, "ref_logprob_sum", VEC_F64, ref_sum, 1, (int[]){S});
-    vec_write(f, "policy_logprob", VEC_F32, policy->logprob, 2, (int[]){S, T});
-    static const char *const ratio_names[2] = {"mean", "sum"}, *const advantage_names[2] = {"official",
-                                                                                            "paper"};
+    gpt_forward(policy, mc->inputs, mc->targets, B, T);
+    vec_write(f, "ref_logprob", VEC_F32, mc->ref_logprob, 2, (int[]){B, T});
+    vec_write(f, "ref_logprob_sum", VEC_F64, mc->ref_logprob_sum, 1, (int[]){B});
+    vec_write(f, "policy_logprob", VEC_F32, policy->logprob, 2, (int[]){B, T});
+    static const char *const ratio_names[2] = {"mean", "sum"}, *const weight_names[2] = {"official", "paper"};
     for (int r = 0; r < 2; r++) {
-        double ratio[S];
+        double ratio[B];
         for (int a = 0; a < 2; a++) {
-            PpoStats st = ppo_clip_loss(policy->logprob, mask, ref_sum, w[a], S, T,
+            PpoStats st = ppo_clip_loss(policy->logprob, mc->mask, mc->ref_logprob_sum, w[a], B, T,
                                         r == 0 ? RATIO_MEAN : RATIO_SUM, clip_eps, dlogprob, ratio);
             char name[96];
             if (a == 0) {
                 snprintf(name, sizeof(name), "ratio.%s", ratio_names[r]);
-                vec_write(f, name, VEC_F64, ratio, 1, (int[]){S});
+                vec_write(f, name, VEC_F64, ratio, 1, (int[]){B});
             }
-            snprintf(name, sizeof(name), "ppo.ratio_%s.advantage_%s.loss", ratio_names[r],
-                     advantage_names[a]);
+            snprintf(name, sizeof(name), "ppo.ratio_%s.advantage_%s.loss", ratio_names[r], weight_names[a]);
             vec_double(f, name, st.loss);
-            snprintf(name, sizeof(name), "ppo.ratio_%s.advantage_%s.dlogprob", ratio_names[r],
-                     advantage_names[a]);
-            vec_write(f, name, VEC_F32, dlogprob, 2, (int[]){S, T});
+            snprintf(name, sizeof(name), "ppo.ratio_%s.advantage_%s.dlogprob", ratio_names[r], weight_names[a]);
+            vec_write(f, name, VEC_F32, dlogprob, 2, (int[]){B, T});
         }
     }
 }
 
+/* The loss conventions O1-Pruner's loss is confused with. GRPO-style trainers (TRL, verl, DAPO)
+ * clip each TOKEN's ratio r_t = pi_theta(y_t|.) / pi_ref(y_t|.) and average the per-token terms
+ * l_t = max(-w r_t, -w clip(r_t, 1-eps, 1+eps)) in one of three ways:
+ *   TOKEN_GRPO     mean over sequences of each sequence's token mean       TRL loss_type "grpo"
+ *   TOKEN_DAPO     one token mean over the whole batch                      DAPO; TRL "bnpo", "dapo"
+ *   TOKEN_DR_GRPO  the batch's token sum / (B x max completion length)      Dr. GRPO; TRL "dr_grpo"
+ * O1-Pruner instead clips one ratio per SEQUENCE (ppo_clip_loss); its official ratio, the exp of
+ * the mean log-ratio, is GSPO's sequence ratio. Writes d loss / d logprob and each token's r_t
+ * (0 where mask is 0); returns the loss. */
+typedef enum { TOKEN_GRPO, TOKEN_DAPO, TOKEN_DR_GRPO } TokenNorm;
+static double token_ppo_loss(const float *logprob, const float *ref_logprob, const float *mask, const float *w,
+                             int B, int T, float eps, TokenNorm norm, int max_completion, float *dlogprob,
+                             double *ratio) {
+    double all_tokens = 0.0, loss = 0.0;
+    for (int i = 0; i < B * T; i++) all_tokens += mask[i];
+    for (int i = 0; i < B; i++) {
+        double tokens = 0.0, row = 0.0;
+        for (int t = 0; t < T; t++) tokens += mask[i * T + t];
+        double divisor = norm == TOKEN_GRPO   ? B * fmax(tokens, 1.0)
+                         : norm == TOKEN_DAPO ? fmax(all_tokens, 1.0)
+                                              : (double)B * max_completion;
+        for (int t = 0; t < T; t++) {
+            int k = i * T + t;
+            ratio[k] = dlogprob[k] = 0;
+            if (mask[k] == 0) continue;
+            double r = exp_f64((double)logprob[k] - ref_logprob[k]), clipped = fmin(fmax(r, 1.0 - eps), 1.0 + eps);
+            double unclipped_term = -w[i] * r, clipped_term = -w[i] * clipped;
+            int use_clipped = clipped_term > unclipped_term;
+            row += use_clipped ? clipped_term : unclipped_term;
+            dlogprob[k] = use_clipped ? 0.0f : (float)(-w[i] * r / divisor);
+            ratio[k] = r;
+        }
+        loss += row / divisor;
+    }
+    return loss;
+}
+
+static const char *const TOKEN_NORM_NAMES[3] = {"grpo", "dapo", "dr_grpo"};
+
+/* the same batch's loss and gradient under the token-level conventions, with the official weights */
+static void vectors_conventions(FILE *f, const MethodCase *mc, const GPT *policy, float clip_eps) {
+    enum { B = VECTORS_PPO_BATCH };
+    int T = mc->T, max_completion = VECTORS_CAP;
+    double ratio[B * VECTORS_MAX_LEN];
+    float dlogprob[B * VECTORS_MAX_LEN];
+    fprintf(f, "# token-level PPO-clip under three normalisations (README \"Loss conventions\")\n");
+    vec_int(f, "token.max_completion_length", max_completion);
+    for (int n = 0; n < 3; n++) {
+        double loss = token_ppo_loss(policy->logprob, mc->ref_logprob, mc->mask, mc->w[0], B, T, clip_eps,
+                                     (TokenNorm)n, max_completion, dlogprob, ratio);
+        char name[64];
+        if (n == 0) vec_write(f, "token.ratio", VEC_F64, ratio, 2, (int[]){B, T});
+        snprintf(name, sizeof(name), "token.%s.loss", TOKEN_NORM_NAMES[n]);
+        vec_double(f, name, loss);
+        snprintf(name, sizeof(name), "token.%s.dlogprob", TOKEN_NORM_NAMES[n]);
+        vec_write(f, name, VEC_F32, dlogprob, 2, (int[]){B, T});
+    }
+}
+
+static void vectors_method(FILE *f, GPT *ref, GPT *policy) {
+    const double lambda = 2.0;
+    const float clip_eps = 0.2f;
+    MethodCase *mc = xcalloc(1, sizeof(MethodCase), "vectors");
+    vectors_header(f, "the method (reward, advantages, ratios, PPO-clip loss, loss conventions)");
+    vec_double(f, "method.lambda", lambda);
+    vec_double(f, "method.clip_eps", clip_eps);
+    vec_int(f, "method.k", VECTORS_K);
+    vec_int(f, "method.m", VECTORS_M);
+    vec_int(f, "method.length_cap", VECTORS_CAP);
+    vectors_weights(f, mc, lambda);
+    vectors_ppo(f, mc, ref, policy, clip_eps);
+    vectors_conventions(f, mc, policy, clip_eps);
+    free(mc);
+}
+
 /* writes DIR/model.txt and DIR/method.txt, each atomically */
 static int write_vectors(const char *dir, char *err) {
-    const int max_batch = VECTORS_PROBLEMS * VECTORS_K, max_seq = VECTORS_CONFIG.block_size;
+    const int max_batch = VECTORS_SAMPLES, max_seq = VECTORS_CONFIG.block_size;
     GPT model, ref, policy;
     gpt_build(&model, &VECTORS_CONFIG);
     gpt_init_weights(&model, VECTORS_SEED);
@@ -4222,8 +4334,8 @@ static int write_vectors(const char *dir, char *err) {
     gpt_build(&policy, &VECTORS_CONFIG);
     gpt_alloc_training(&policy, max_batch, max_seq);
     memcpy(policy.params, ref.params, ref.num_params * sizeof(float));
-    perturb(&policy, policy.params, VECTORS_PERTURB,
-            7); /* a stream whose ratios hit every branch of the clip */
+    /* stream 22: a noise whose ratios hit every branch of the clip (README "method.txt") */
+    perturb(&policy, policy.params, VECTORS_PERTURB, 22);
     char path[2][4200];
     snprintf(path[0], sizeof(path[0]), "%s/model.txt", dir);
     snprintf(path[1], sizeof(path[1]), "%s/method.txt", dir);
@@ -4429,52 +4541,115 @@ fail:
 }
 
 /* The tolerance a float32 implementation should meet on a tensor, by the README's error measure
- * max|x - ref| / max|ref| (README "Tolerances"). The inputs (config, batch, samples, settings)
- * must match exactly. */
+ * max|x - ref| / max|ref| (README "Tolerances"). The inputs (config, batch, samples, settings,
+ * the selection) must match exactly. */
 static double vector_tolerance(const char *name) {
-    static const char *const exact[] = {"config.", "batch.", "sample.", "adamw.", "method."};
-    static const char *const tight[] = {"problem.", "reward", "advantage."};
+    static const char *const exact[] = {"config.", "batch.", "sample.", "adamw.", "method.", "select.",
+                                        "token.max_completion_length"};
+    static const char *const tight[] = {"problem.", "reward", "advantage.", "guard."};
     for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
         if (!strncmp(name, exact[i], strlen(exact[i]))) return 0.0;
     for (size_t i = 0; i < sizeof(tight) / sizeof(tight[0]); i++)
         if (!strncmp(name, tight[i], strlen(tight[i]))) return 1e-6;
     if (!strncmp(name, "grad.", 5)) return 1e-4;
-    return 1e-5; /* activations, logits, log-probs, losses, AdamW steps, ratios and PPO numbers */
+    /* after an optimizer step: an exact float64 AdamW is 3.9e-6 from the file, every bug tried 1.3e-3+ */
+    if (!strncmp(name, "step1.", 6) || !strncmp(name, "step2.", 6)) return 5e-5;
+    return 1e-5; /* activations, logits, log-probs, losses, grad_norm, ratios, PPO and token-level numbers */
 }
 
-/* compares every tensor of `mine` with the one of the same name in `ref`, one line each to `out`;
- * 0 if all are within their tolerance */
+/* max|x - ref| / max|ref| (max|x - ref| where ref is all 0), or -1 if the shapes differ */
+static double vector_error(const Vector *x, const Vector *r) {
+    if (r->count != x->count || r->ndim != x->ndim || memcmp(r->dims, x->dims, sizeof(r->dims))) return -1;
+    double worst = 0, scale = 0;
+    for (size_t k = 0; k < x->count; k++) {
+        worst = fmax(worst, fabs(x->values[k] - r->values[k]));
+        scale = fmax(scale, fabs(r->values[k]));
+    }
+    return scale > 0 ? worst / scale : worst;
+}
+
+/* The losses a file's convention.loss and convention.dlogprob, computed on method.txt's PPO batch
+ * with advantage.official, can be (README "Loss conventions"), each by its tensors' prefix */
+static const char *const CONVENTIONS[][2] = {
+    {"ppo.ratio_mean.advantage_official", "O1-Pruner, official code: one ratio per sequence, exp of the mean "
+                                          "log-ratio (GSPO's sequence ratio)"},
+    {"ppo.ratio_sum.advantage_official", "O1-Pruner, paper Eq. 11: one ratio per sequence, exp of the summed "
+                                         "log-ratio"},
+    {"ppo.ratio_mean.advantage_paper", "the official ratio with the raw rewards as weights"},
+    {"ppo.ratio_sum.advantage_paper", "the paper's ratio with the raw rewards as weights"},
+    {"token.grpo", "token-level ratios; each sequence's token mean, then the mean over sequences "
+                   "(TRL loss_type \"grpo\")"},
+    {"token.dapo", "token-level ratios; one token mean over the batch (DAPO; TRL \"bnpo\", \"dapo\")"},
+    {"token.dr_grpo", "token-level ratios; the token sum / (batch x max completion length) (Dr. GRPO; "
+                      "TRL \"dr_grpo\")"}};
+#define CONVENTION_COUNT ((int)(sizeof(CONVENTIONS) / sizeof(CONVENTIONS[0])))
+
+/* names the convention of mine's convention.loss and convention.dlogprob: 0 if one matches within
+ * 1e-5 (or mine has neither), -1 if none does */
+static int name_convention(const VectorFile *mine, const VectorFile *ref, FILE *out, char *err) {
+    const Vector *given[2] = {vectors_find(mine, "convention.loss"), vectors_find(mine, "convention.dlogprob")};
+    static const char *const suffix[2] = {"loss", "dlogprob"};
+    if (!given[0] && !given[1]) return 0;
+    int best = -1;
+    double best_error = INFINITY;
+    fprintf(out, "your convention.loss / convention.dlogprob against each loss convention:\n");
+    for (int c = 0; c < CONVENTION_COUNT; c++) {
+        double e = 0;
+        for (int k = 0; k < 2; k++) {
+            char name[96];
+            snprintf(name, sizeof(name), "%s.%s", CONVENTIONS[c][0], suffix[k]);
+            const Vector *r = vectors_find(ref, name);
+            if (!r) return seterr(err, "the reference has no %s: check convention.* against method.txt", name);
+            double ek = given[k] ? vector_error(given[k], r) : 0;
+            e = ek < 0 || e < 0 ? -1 : fmax(e, ek);
+        }
+        fprintf(out, "  %-36s %9.2e  %s\n", CONVENTIONS[c][0], e, e < 0 ? "(the shape differs)" : "");
+        if (e >= 0 && e < best_error) { best_error = e; best = c; }
+    }
+    if (best >= 0 && best_error <= 1e-5) {
+        fprintf(out, "convention: %s (error %.1e): %s\n", CONVENTIONS[best][0], best_error, CONVENTIONS[best][1]);
+        return 0;
+    }
+    if (best < 0) return seterr(err, "convention.* has the wrong shape: the loss is a scalar, dlogprob B x T");
+    fprintf(out, "convention: none within 1e-5; the nearest is %s (error %.1e): %s\n", CONVENTIONS[best][0],
+            best_error, CONVENTIONS[best][1]);
+    return seterr(err, "your loss matches none of the %d conventions; the nearest is %s (error %.1e)",
+                  CONVENTION_COUNT, CONVENTIONS[best][0], best_error);
+}
+
+/* compares every tensor of `mine` with the one of the same name in `ref`, one line each to `out`,
+ * and names the loss convention of mine's convention.*; 0 if all are within their tolerance */
 static int vectors_check(const char *mine_path, const char *ref_path, FILE *out, char *err) {
     VectorFile mine, ref;
     if (vectors_read(&mine, mine_path, err)) return -1;
     if (vectors_read(&ref, ref_path, err)) { vectors_free(&mine); return -1; }
     fprintf(out, "%s against %s: error = max|x - ref| / max|ref|\n", mine_path, ref_path);
-    int bad = 0, found = 0;
+    int bad = 0, found = 0, compared = 0;
     for (int i = 0; i < mine.count; i++) {
         const Vector *x = &mine.v[i], *r = vectors_find(&ref, x->name);
-        double tol = vector_tolerance(x->name);
+        if (!strncmp(x->name, "convention.", 11)) continue; /* named below */
+        double tol = vector_tolerance(x->name), e = r ? vector_error(x, r) : -1;
         found += r != NULL;
-        if (!r || r->count != x->count || r->ndim != x->ndim || memcmp(r->dims, x->dims, sizeof(r->dims))) {
-            fprintf(out, "  %-48s %s\n", x->name,
-                    r ? "FAIL: the shape differs" : "FAIL: not a reference tensor");
+        compared++;
+        if (e < 0) {
+            fprintf(out, "  %-48s %s\n", x->name, r ? "FAIL: the shape differs" : "FAIL: not a reference tensor");
             bad++;
             continue;
         }
-        double worst = 0, scale = 0;
-        for (size_t k = 0; k < x->count; k++) {
-            worst = fmax(worst, fabs(x->values[k] - r->values[k]));
-            scale = fmax(scale, fabs(r->values[k]));
-        }
-        double e = scale > 0 ? worst / scale : worst;
         fprintf(out, "  %-48s %9.2e  (tolerance %.0e)  %s\n", x->name, e, tol, e <= tol ? "ok" : "FAIL");
         bad += e > tol;
     }
-    fprintf(out, "%d of %d tensors within tolerance; %d reference tensors not compared\n", mine.count - bad,
-            mine.count, ref.count - found);
-    if (bad) seterr(err, "%s: %d tensor(s) differ from %s", mine_path, bad, ref_path);
+    fprintf(out, "%d of %d tensors within tolerance; %d reference tensors not compared\n", compared - bad,
+            compared, ref.count - found);
+    int rc = bad ? seterr(err, "%s: %d tensor(s) differ from %s", mine_path, bad, ref_path) : 0;
+    if (rc == 0 && name_convention(&mine, &ref, out, err)) {
+        char why[O1P_ERR_LEN];
+        snprintf(why, sizeof(why), "%s", err);
+        rc = seterr(err, "%s: %s", mine_path, why);
+    }
     vectors_free(&mine);
     vectors_free(&ref);
-    return bad ? -1 : 0;
+    return rc;
 }
 
 /* safetensors (huggingface/safetensors): u64 N, N bytes of JSON header (padded with spaces to a

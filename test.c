@@ -1513,6 +1513,112 @@ static int vector_int(const VectorFile *vf, const char *name) {
     return v ? (int)v->values[0] : 0;
 }
 
+/* method.txt's weights by the README's formulas: Eq. 8-10 over all K, the first m of each problem
+ * kept, the official weights over the kept set, the std = 0 guard. Returns the worst error; writes
+ * the kept samples' official and paper weights. */
+static double check_method_weights(const VectorFile *me, double *w_official, double *w_paper) {
+    double lambda = need(me, "method.lambda", 1)->values[0], worst = 0;
+    int K = vector_int(me, "method.k"), M = vector_int(me, "method.m");
+    const Vector *v_len = vectors_find(me, "sample.length"), *v_cor = vectors_find(me, "sample.correct");
+    if (!v_len || !v_cor || K < 1 || M < 1 || v_len->count % (size_t)K || v_len->count > 64) {
+        CHECK(0, "method.txt: samples");
+        return 1;
+    }
+    int S = (int)v_len->count, P = S / K;
+    const Vector *v_lref = need(me, "problem.L_ref", (size_t)P), *v_aref = need(me, "problem.A_ref", (size_t)P),
+                 *v_rew = need(me, "reward", (size_t)S), *v_sel = need(me, "select.sample", (size_t)(P * M)),
+                 *v_wo = need(me, "advantage.official", (size_t)(P * M)),
+                 *v_wp = need(me, "advantage.paper", (size_t)(P * M)), *v_gr = need(me, "guard.reward", 4),
+                 *v_gw = need(me, "guard.advantage.official", 4);
+    if (!v_lref || !v_aref || !v_rew || !v_sel || !v_wo || !v_wp || !v_gr || !v_gw) return 1;
+    double L_ref[16] = {0}, A_ref[16] = {0}, reward[64], clipped[64], mean = 0, var = 0;
+    for (int s = 0; s < S; s++) {
+        L_ref[s / K] += v_len->values[s] / K;
+        A_ref[s / K] += v_cor->values[s] / K;
+    }
+    for (int s = 0; s < S; s++)
+        reward[s] = L_ref[s / K] / v_len->values[s] - 1 + lambda * (v_cor->values[s] - A_ref[s / K]);
+    for (int i = 0; i < P * M; i++) {
+        int s = (i / M) * K + i % M; /* the first m of each problem */
+        CHECK(v_sel->values[i] == s, "select.sample[%d] = %g, wanted %d", i, v_sel->values[i], s);
+        clipped[i] = fmin(fmax(reward[s], -2.0), 4.0);
+        w_paper[i] = (float)reward[s];
+        mean += clipped[i] / (P * M);
+    }
+    for (int i = 0; i < P * M; i++) var += (clipped[i] - mean) * (clipped[i] - mean) / (P * M);
+    for (int i = 0; i < P * M; i++) w_official[i] = (float)((clipped[i] - mean) / sqrt(var));
+    double guard_clipped[4], guard_mean = 0, guard_var = 0, guard_w[4];
+    for (int i = 0; i < 4; i++) guard_mean += (guard_clipped[i] = fmin(fmax(v_gr->values[i], -2.0), 4.0)) / 4;
+    for (int i = 0; i < 4; i++) guard_var += (guard_clipped[i] - guard_mean) * (guard_clipped[i] - guard_mean) / 4;
+    for (int i = 0; i < 4; i++) guard_w[i] = guard_var > 0 ? (guard_clipped[i] - guard_mean) / sqrt(guard_var) : 0;
+    worst = worse(worst, tensor_error(L_ref, v_lref->values, (size_t)P));
+    worst = worse(worst, tensor_error(A_ref, v_aref->values, (size_t)P));
+    worst = worse(worst, tensor_error(reward, v_rew->values, (size_t)S));
+    worst = worse(worst, tensor_error(w_official, v_wo->values, (size_t)(P * M)));
+    worst = worse(worst, tensor_error(w_paper, v_wp->values, (size_t)(P * M)));
+    worst = worse(worst, tensor_error(guard_w, v_gw->values, 4));
+    return worst;
+}
+
+/* the sequence-level PPO-clip (4 variants) and the token-level conventions (3) on the batch, from
+ * the file's log-probs; returns the worst error */
+static double check_method_losses(const VectorFile *me, const double *w_kept, int B, int T) {
+    int N = B * T, cap = vector_int(me, "token.max_completion_length");
+    double clip_eps = need(me, "method.clip_eps", 1)->values[0], worst = 0, w[2][16], length[16] = {0};
+    const Vector *mask = need(me, "batch.mask", (size_t)N), *kept = need(me, "batch.kept", (size_t)B),
+                 *rlp = need(me, "ref_logprob", (size_t)N), *plp = need(me, "policy_logprob", (size_t)N),
+                 *rsum_v = need(me, "ref_logprob_sum", (size_t)B), *wp = vectors_find(me, "advantage.paper");
+    if (!mask || !kept || !rlp || !plp || !rsum_v || !wp || B > 16 || T > 64) return 1;
+    double ref_sum[16], dlp[16 * 64], token_ratio[16 * 64];
+    for (int s = 0; s < B; s++) {
+        w[0][s] = w_kept[(int)kept->values[s]];
+        w[1][s] = wp->values[(int)kept->values[s]];
+        ref_sum[s] = 0;
+        for (int t = 0; t < T; t++) {
+            ref_sum[s] += mask->values[s * T + t] * rlp->values[s * T + t];
+            length[s] += mask->values[s * T + t];
+        }
+    }
+    worst = worse(worst, tensor_error(ref_sum, rsum_v->values, (size_t)B));
+    for (int variant = 0; variant < 7; variant++) {
+        int r = variant & 1, a = (variant >> 1) & 1, token = variant >= 4, norm = variant - 4;
+        double loss = 0, ratio[16], all_tokens = 0;
+        for (int i = 0; i < N; i++) all_tokens += mask->values[i];
+        for (int s = 0; s < B; s++) {
+            double sum = 0, wt = token ? w[0][s] : w[a][s];
+            for (int t = 0; t < T; t++) sum += mask->values[s * T + t] * plp->values[s * T + t];
+            ratio[s] = exp(r == 0 ? (sum - ref_sum[s]) / length[s] : sum - ref_sum[s]);
+            double divisor = !token ? B * (r == 0 ? length[s] : 1) : norm == 0 ? B * length[s]
+                                                                   : norm == 1 ? all_tokens : (double)B * cap;
+            for (int t = 0; t < T; t++) {
+                int k = s * T + t;
+                double rt = token ? exp(plp->values[k] - rlp->values[k]) : ratio[s];
+                double c_ratio = fmin(fmax(rt, 1 - clip_eps), 1 + clip_eps);
+                double plain = -wt * rt, clip_term = -wt * c_ratio;
+                dlp[k] = mask->values[k] * (clip_term > plain ? 0 : -wt * rt / divisor);
+                token_ratio[k] = mask->values[k] * rt;
+                if (token && mask->values[k]) loss += fmax(plain, clip_term) / divisor;
+                if (!token && t == 0) loss += fmax(plain, clip_term) / B;
+            }
+        }
+        char name[96];
+        const char *norms[3] = {"grpo", "dapo", "dr_grpo"}, *rn = r == 0 ? "mean" : "sum";
+        if (token) snprintf(name, sizeof(name), "token.%s", norms[norm]);
+        else snprintf(name, sizeof(name), "ppo.ratio_%s.advantage_%s", rn, a == 0 ? "official" : "paper");
+        const Vector *v_ratio = token ? need(me, "token.ratio", (size_t)N) : vectors_find(me, r ? "ratio.sum" : "ratio.mean");
+        char loss_name[112], dlp_name[112];
+        snprintf(loss_name, sizeof(loss_name), "%s.loss", name);
+        snprintf(dlp_name, sizeof(dlp_name), "%s.dlogprob", name);
+        const Vector *v_loss = need(me, loss_name, 1), *v_dlp = need(me, dlp_name, (size_t)N);
+        if (!v_ratio || !v_loss || !v_dlp) return 1;
+        worst = worse(worst, token ? tensor_error(token_ratio, v_ratio->values, (size_t)N)
+                                   : tensor_error(ratio, v_ratio->values, (size_t)B));
+        worst = worse(worst, fabs(loss - v_loss->values[0]) / fabs(loss));
+        worst = worse(worst, tensor_error(dlp, v_dlp->values, (size_t)N));
+    }
+    return worst;
+}
+
 static void test_vectors_independent(void) {
     printf("reference vectors: recomputed by test.c's double-precision model and formulas\n");
     VectorFile mv, me;
@@ -1614,65 +1720,36 @@ static void test_vectors_independent(void) {
           e_step, e_loss1);
     free(inp); free(tgt); free(mask); free(logits); free(logprob);
 
-    /* the method: lengths and grades from the tokens, then Eq. 8-11 by the README's formulas */
+    /* the method: the batch's texts decoded and graded, then Eq. 8-11 and the conventions */
     const Vector *m_inp = vectors_find(&me, "batch.inputs");
-    if (!m_inp || m_inp->ndim != 2) { CHECK(0, "method.txt: batch.inputs"); goto done; }
-    int S = m_inp->dims[0], K = 4, Pn = S / K;
+    if (!m_inp || m_inp->ndim != 2 || m_inp->dims[0] > 16) { CHECK(0, "method.txt: batch.inputs"); goto done; }
+    int Bm = m_inp->dims[0];
     T = m_inp->dims[1];
-    N = S * T;
-    const Vector *m_tgt = need(&me, "batch.targets", (size_t)N), *m_mask = need(&me, "batch.mask", (size_t)N);
-    const Vector *v_len = need(&me, "sample.length", (size_t)S),
-                 *v_cor = need(&me, "sample.correct", (size_t)S);
-    const Vector *v_lref = need(&me, "problem.L_ref", (size_t)Pn),
-                 *v_aref = need(&me, "problem.A_ref", (size_t)Pn);
-    const Vector *v_rew = need(&me, "reward", (size_t)S), *v_wo = need(&me, "advantage.official", (size_t)S),
-                 *v_wp = need(&me, "advantage.paper", (size_t)S);
-    const Vector *v_rlp = need(&me, "ref_logprob", (size_t)N),
-                 *v_plp = need(&me, "policy_logprob", (size_t)N),
-                 *v_rsum = need(&me, "ref_logprob_sum", (size_t)S);
-    if (!m_tgt || !m_mask || !v_len || !v_cor || !v_lref || !v_aref || !v_rew || !v_wo || !v_wp || !v_rlp ||
-        !v_plp || !v_rsum)
-        goto done;
-    double lambda = need(&me, "method.lambda", 1)->values[0],
-           clip_eps = need(&me, "method.clip_eps", 1)->values[0];
-    double length[64], correct[64], L_ref[16] = {0}, A_ref[16] = {0}, reward[64], w[2][64], worst_method = 0;
-    for (int s = 0; s < S; s++) {
-        char prompt_and_response[128];
-        int n = 0, sum = 0, answer = -1;
-        prompt_and_response[n++] =
-                VOCAB[(int)m_inp->values[s * T]]; /* the text: first input, then every target */
-        length[s] = 0;
+    N = Bm * T;
+    const Vector *m_tgt = need(&me, "batch.targets", (size_t)N), *m_mask = need(&me, "batch.mask", (size_t)N),
+                 *m_kept = need(&me, "batch.kept", (size_t)Bm), *v_sel = vectors_find(&me, "select.sample"),
+                 *v_len = vectors_find(&me, "sample.length"), *v_cor = vectors_find(&me, "sample.correct"),
+                 *v_rlp = need(&me, "ref_logprob", (size_t)N), *v_plp = need(&me, "policy_logprob", (size_t)N);
+    if (!m_tgt || !m_mask || !m_kept || !v_sel || !v_len || !v_cor || !v_rlp || !v_plp) goto done;
+    for (int s = 0; s < Bm; s++) {
+        char text[128];
+        int n = 0, sum = 0, answer = -1, sample = (int)v_sel->values[(int)m_kept->values[s]];
+        double length = 0;
+        text[n++] = VOCAB[(int)m_inp->values[s * T]]; /* the text: first input, then every target */
         for (int t = 0; t < T; t++) {
-            length[s] += m_mask->values[s * T + t];
-            prompt_and_response[n++] = VOCAB[(int)m_tgt->values[s * T + t]];
+            length += m_mask->values[s * T + t];
+            text[n++] = VOCAB[(int)m_tgt->values[s * T + t]];
         }
-        while (prompt_and_response[n - 1] == '.') n--; /* padding */
-        prompt_and_response[n] = 0;
-        for (const char *p = prompt_and_response; *p != '='; p++) if (*p >= '1' && *p <= '9') sum += *p - '0';
-        const char *a = strrchr(prompt_and_response, 'A');
-        int ok = a && sscanf(a, "A%d$", &answer) == 1 &&
-                 prompt_and_response[strlen(prompt_and_response) - 1] == '$';
-        correct[s] = ok && answer == sum;
-        L_ref[s / K] += length[s] / K;
-        A_ref[s / K] += correct[s] / K;
-        CHECK(length[s] == v_len->values[s] && correct[s] == v_cor->values[s],
-              "sample %d (%s): length %g correct %g, file %g %g", s, prompt_and_response, length[s],
-              correct[s], v_len->values[s], v_cor->values[s]);
+        while (text[n - 1] == '.') n--; /* padding */
+        text[n] = 0;
+        for (const char *p = text; *p != '='; p++) if (*p >= '1' && *p <= '9') sum += *p - '0';
+        const char *a = strrchr(text, 'A');
+        int correct = a && sscanf(a, "A%d$", &answer) == 1 && text[n - 1] == '$' && answer == sum;
+        CHECK(length == v_len->values[sample] && correct == v_cor->values[sample],
+              "batch row %d (%s): length %g correct %d, file %g %g", s, text, length, correct,
+              v_len->values[sample], v_cor->values[sample]);
     }
-    double mean = 0, var = 0, clipped[64];
-    for (int s = 0; s < S; s++) {
-        reward[s] = L_ref[s / K] / length[s] - 1 + lambda * (correct[s] - A_ref[s / K]);
-        clipped[s] = fmin(fmax(reward[s], -2.0), 4.0);
-        mean += clipped[s] / S;
-        w[1][s] = (float)reward[s];
-    }
-    for (int s = 0; s < S; s++) var += (clipped[s] - mean) * (clipped[s] - mean) / S;
-    for (int s = 0; s < S; s++) w[0][s] = (float)((clipped[s] - mean) / sqrt(var));
-    worst_method = worse(worst_method, tensor_error(L_ref, v_lref->values, (size_t)Pn));
-    worst_method = worse(worst_method, tensor_error(A_ref, v_aref->values, (size_t)Pn));
-    worst_method = worse(worst_method, tensor_error(reward, v_rew->values, (size_t)S));
-    worst_method = worse(worst_method, tensor_error(w[0], v_wo->values, (size_t)S));
-    worst_method = worse(worst_method, tensor_error(w[1], v_wp->values, (size_t)S));
+    double w_official[64], w_paper[64], worst_method = check_method_weights(&me, w_official, w_paper);
     /* log-probs of pi_ref and pi_theta by the double model */
     int *m_in = malloc(sizeof(int) * (size_t)N), *m_tg = malloc(sizeof(int) * (size_t)N);
     float *m_mk = malloc(sizeof(float) * (size_t)N);
@@ -1682,46 +1759,14 @@ static void test_vectors_independent(void) {
         m_tg[i] = (int)m_tgt->values[i];
         m_mk[i] = (float)m_mask->values[i];
     }
-    ref_model_loss(&shape, params, m_in, m_tg, m_mk, S, T, NULL, lp_ref);
-    ref_model_loss(&shape, policy, m_in, m_tg, m_mk, S, T, NULL, lp_pol);
+    ref_model_loss(&shape, params, m_in, m_tg, m_mk, Bm, T, NULL, lp_ref);
+    ref_model_loss(&shape, policy, m_in, m_tg, m_mk, Bm, T, NULL, lp_pol);
     double e_lp = fmax(tensor_error(lp_ref, v_rlp->values, (size_t)N),
                        tensor_error(lp_pol, v_plp->values, (size_t)N));
-    /* ratios, the PPO-clip loss and d loss / d logprob from the file's own log-probs */
-    double ref_sum[64], dlp[64 * 64];
-    for (int s = 0; s < S; s++) {
-        ref_sum[s] = 0;
-        for (int t = 0; t < T; t++) ref_sum[s] += m_mask->values[s * T + t] * v_rlp->values[s * T + t];
-    }
-    worst_method = worse(worst_method, tensor_error(ref_sum, v_rsum->values, (size_t)S));
-    for (int r = 0; r < 2; r++) {
-        double ratio[64];
-        for (int a = 0; a < 2; a++) {
-            double ppo_loss = 0;
-            for (int s = 0; s < S; s++) {
-                double sum = 0;
-                for (int t = 0; t < T; t++) sum += m_mask->values[s * T + t] * v_plp->values[s * T + t];
-                ratio[s] = exp(r == 0 ? (sum - ref_sum[s]) / length[s] : sum - ref_sum[s]);
-                double c_ratio = fmin(fmax(ratio[s], 1 - clip_eps), 1 + clip_eps);
-                double plain = -w[a][s] * ratio[s], clip_term = -w[a][s] * c_ratio;
-                ppo_loss += fmax(plain, clip_term) / S;
-                double g = clip_term > plain ? 0 : -w[a][s] * ratio[s] / S / (r == 0 ? length[s] : 1);
-                for (int t = 0; t < T; t++) dlp[s * T + t] = g * m_mask->values[s * T + t];
-            }
-            char name[96];
-            const char *rn = r == 0 ? "mean" : "sum", *an = a == 0 ? "official" : "paper";
-            snprintf(name, sizeof(name), "ratio.%s", rn);
-            const Vector *v_ratio = need(&me, name, (size_t)S);
-            snprintf(name, sizeof(name), "ppo.ratio_%s.advantage_%s.loss", rn, an);
-            const Vector *v_loss = need(&me, name, 1);
-            snprintf(name, sizeof(name), "ppo.ratio_%s.advantage_%s.dlogprob", rn, an);
-            const Vector *v_dlp = need(&me, name, (size_t)N);
-            if (!v_ratio || !v_loss || !v_dlp) continue;
-            worst_method = worse(worst_method, tensor_error(ratio, v_ratio->values, (size_t)S));
-            worst_method = worse(worst_method, fabs(ppo_loss - v_loss->values[0]) / fabs(ppo_loss));
-            worst_method = worse(worst_method, tensor_error(dlp, v_dlp->values, (size_t)N));
-        }
-    }
-    printf("  ref_logprob, policy_logprob %.1e (tolerance 1e-5); reward ... dlogprob %.1e (tolerance 1e-6)\n",
+    /* ratios, the PPO-clip losses, the token-level conventions and d loss / d logprob from the file's
+     * own log-probs */
+    worst_method = worse(worst_method, check_method_losses(&me, w_official, Bm, T));
+    printf("  ref_logprob, policy_logprob %.1e (tolerance 1e-5); reward ... token.* %.1e (tolerance 1e-6)\n",
            e_lp, worst_method);
     CHECK(e_lp < 1e-5, "method log-probs: error %.2e", e_lp);
     CHECK(worst_method < 1e-6, "method vectors: error %.2e", worst_method);
@@ -1790,6 +1835,39 @@ static void test_vectors_reader(void) {
         CHECK(rc == (k == 0 ? -1 : 0), "vectors --check with the loss %s off: %d", k == 0 ? "1e-4" : "1e-6",
               rc);
     }
+    /* --check names the loss convention of convention.loss and convention.dlogprob: each of the
+     * file's own conventions is recognised as itself, and 1e-3 off as none (the nearest named) */
+    VectorFile me;
+    if (vectors_read(&me, "data/vectors/method.txt", err)) { CHECK(0, "%s", err); return; }
+    static const char *const conventions[] = {"ppo.ratio_mean.advantage_official", "ppo.ratio_sum.advantage_official",
+                                              "token.grpo", "token.dapo", "token.dr_grpo"};
+    char out_path[400];
+    snprintf(out_path, sizeof(out_path), "%s/check_out.txt", tmpdir);
+    for (int c = 0; c < 5; c++)
+        for (int off = 0; off < 2; off++) {
+            char name[128];
+            FILE *f = fopen(path, "w");
+            snprintf(name, sizeof(name), "%s.loss", conventions[c]);
+            fprintf(f, "convention.loss f64 0\n%.17g\n", vectors_find(&me, name)->values[0] * (off ? 1.001 : 1));
+            snprintf(name, sizeof(name), "%s.dlogprob", conventions[c]);
+            const Vector *g = vectors_find(&me, name);
+            fprintf(f, "convention.dlogprob f32 2 %d %d\n", g->dims[0], g->dims[1]);
+            for (size_t k = 0; k < g->count; k++)
+                fprintf(f, "%.9g%c", g->values[k], (k + 1) % (size_t)g->dims[1] ? ' ' : '\n');
+            fclose(f);
+            FILE *out = fopen(out_path, "w");
+            rc = vectors_check(path, "data/vectors/method.txt", out, err);
+            fclose(out);
+            size_t n;
+            char *text = (char *)read_bytes(out_path, &n), want[160];
+            text = realloc(text, n + 1);
+            text[n] = 0;
+            snprintf(want, sizeof(want), off ? "the nearest is %s (" : "convention: %s (", conventions[c]);
+            CHECK(rc == (off ? -1 : 0) && strstr(text, want), "convention %s%s: rc %d, wanted '%s' in:\n%s",
+                  conventions[c], off ? " 1e-3 off" : "", rc, want, text);
+            free(text);
+        }
+    vectors_free(&me);
 }
 
 /* the safetensors file read back by the format's definition, with the README's tensor names */
