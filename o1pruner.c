@@ -4171,7 +4171,8 @@ static void vectors_weights(FILE *f, MethodCase *mc, double lambda) {
     for (int i = 0; i < S; i++) {
         problem[i] = i / K;
         mc->length[i] = mc->ex[i].length - mc->ex[i].prompt_len;
-        mc->correct[i] = grade_response(&mc->ex[i].problem, mc->ex[i].text + mc->ex[i].prompt_len, mc->length[i]);
+        mc->correct[i] =
+            grade_response(&mc->ex[i].problem, mc->ex[i].text + mc->ex[i].prompt_len, mc->length[i]);
     }
     vec_write(f, "sample.problem", VEC_I32, problem, 1, (int[]){S});
     vec_write(f, "sample.length", VEC_I32, mc->length, 1, (int[]){S});
@@ -4239,7 +4240,8 @@ static void vectors_ppo(FILE *f, MethodCase *mc, GPT *ref, GPT *policy, float cl
             }
             snprintf(name, sizeof(name), "ppo.ratio_%s.advantage_%s.loss", ratio_names[r], weight_names[a]);
             vec_double(f, name, st.loss);
-            snprintf(name, sizeof(name), "ppo.ratio_%s.advantage_%s.dlogprob", ratio_names[r], weight_names[a]);
+            snprintf(name, sizeof(name), "ppo.ratio_%s.advantage_%s.dlogprob", ratio_names[r],
+                     weight_names[a]);
             vec_write(f, name, VEC_F32, dlogprob, 2, (int[]){B, T});
         }
     }
@@ -4255,9 +4257,9 @@ static void vectors_ppo(FILE *f, MethodCase *mc, GPT *ref, GPT *policy, float cl
  * the mean log-ratio, is GSPO's sequence ratio. Writes d loss / d logprob and each token's r_t
  * (0 where mask is 0); returns the loss. */
 typedef enum { TOKEN_GRPO, TOKEN_DAPO, TOKEN_DR_GRPO } TokenNorm;
-static double token_ppo_loss(const float *logprob, const float *ref_logprob, const float *mask, const float *w,
-                             int B, int T, float eps, TokenNorm norm, int max_completion, float *dlogprob,
-                             double *ratio) {
+static double token_ppo_loss(const float *logprob, const float *ref_logprob, const float *mask,
+                             const float *w, int B, int T, float eps, TokenNorm norm, int max_completion,
+                             float *dlogprob, double *ratio) {
     double all_tokens = 0.0, loss = 0.0;
     for (int i = 0; i < B * T; i++) all_tokens += mask[i];
     for (int i = 0; i < B; i++) {
@@ -4270,7 +4272,8 @@ static double token_ppo_loss(const float *logprob, const float *ref_logprob, con
             int k = i * T + t;
             ratio[k] = dlogprob[k] = 0;
             if (mask[k] == 0) continue;
-            double r = exp_f64((double)logprob[k] - ref_logprob[k]), clipped = fmin(fmax(r, 1.0 - eps), 1.0 + eps);
+            double r = exp_f64((double)logprob[k] - ref_logprob[k]),
+                   clipped = fmin(fmax(r, 1.0 - eps), 1.0 + eps);
             double unclipped_term = -w[i] * r, clipped_term = -w[i] * clipped;
             int use_clipped = clipped_term > unclipped_term;
             row += use_clipped ? clipped_term : unclipped_term;
@@ -4587,7 +4590,8 @@ static const char *const CONVENTIONS[][2] = {
 /* names the convention of mine's convention.loss and convention.dlogprob: 0 if one matches within
  * 1e-5 (or mine has neither), -1 if none does */
 static int name_convention(const VectorFile *mine, const VectorFile *ref, FILE *out, char *err) {
-    const Vector *given[2] = {vectors_find(mine, "convention.loss"), vectors_find(mine, "convention.dlogprob")};
+    const Vector *given[2] = {vectors_find(mine, "convention.loss"),
+                              vectors_find(mine, "convention.dlogprob")};
     static const char *const suffix[2] = {"loss", "dlogprob"};
     if (!given[0] && !given[1]) return 0;
     int best = -1;
@@ -4599,7 +4603,8 @@ static int name_convention(const VectorFile *mine, const VectorFile *ref, FILE *
             char name[96];
             snprintf(name, sizeof(name), "%s.%s", CONVENTIONS[c][0], suffix[k]);
             const Vector *r = vectors_find(ref, name);
-            if (!r) return seterr(err, "the reference has no %s: check convention.* against method.txt", name);
+            if (!r)
+                return seterr(err, "the reference has no %s: check convention.* against method.txt", name);
             double ek = given[k] ? vector_error(given[k], r) : 0;
             e = ek < 0 || e < 0 ? -1 : fmax(e, ek);
         }
@@ -4607,10 +4612,12 @@ static int name_convention(const VectorFile *mine, const VectorFile *ref, FILE *
         if (e >= 0 && e < best_error) { best_error = e; best = c; }
     }
     if (best >= 0 && best_error <= 1e-5) {
-        fprintf(out, "convention: %s (error %.1e): %s\n", CONVENTIONS[best][0], best_error, CONVENTIONS[best][1]);
+        fprintf(out, "convention: %s (error %.1e): %s\n", CONVENTIONS[best][0], best_error,
+                CONVENTIONS[best][1]);
         return 0;
     }
-    if (best < 0) return seterr(err, "convention.* has the wrong shape: the loss is a scalar, dlogprob B x T");
+    if (best < 0)
+        return seterr(err, "convention.* has the wrong shape: the loss is a scalar, dlogprob B x T");
     fprintf(out, "convention: none within 1e-5; the nearest is %s (error %.1e): %s\n", CONVENTIONS[best][0],
             best_error, CONVENTIONS[best][1]);
     return seterr(err, "your loss matches none of the %d conventions; the nearest is %s (error %.1e)",
@@ -4632,7 +4639,8 @@ static int vectors_check(const char *mine_path, const char *ref_path, FILE *out,
         found += r != NULL;
         compared++;
         if (e < 0) {
-            fprintf(out, "  %-48s %s\n", x->name, r ? "FAIL: the shape differs" : "FAIL: not a reference tensor");
+            fprintf(out, "  %-48s %s\n", x->name,
+                    r ? "FAIL: the shape differs" : "FAIL: not a reference tensor");
             bad++;
             continue;
         }

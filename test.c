@@ -1525,8 +1525,9 @@ static double check_method_weights(const VectorFile *me, double *w_official, dou
         return 1;
     }
     int S = (int)v_len->count, P = S / K;
-    const Vector *v_lref = need(me, "problem.L_ref", (size_t)P), *v_aref = need(me, "problem.A_ref", (size_t)P),
-                 *v_rew = need(me, "reward", (size_t)S), *v_sel = need(me, "select.sample", (size_t)(P * M)),
+    const Vector *v_lref = need(me, "problem.L_ref", (size_t)P),
+                 *v_aref = need(me, "problem.A_ref", (size_t)P), *v_rew = need(me, "reward", (size_t)S),
+                 *v_sel = need(me, "select.sample", (size_t)(P * M)),
                  *v_wo = need(me, "advantage.official", (size_t)(P * M)),
                  *v_wp = need(me, "advantage.paper", (size_t)(P * M)), *v_gr = need(me, "guard.reward", 4),
                  *v_gw = need(me, "guard.advantage.official", 4);
@@ -1549,8 +1550,10 @@ static double check_method_weights(const VectorFile *me, double *w_official, dou
     for (int i = 0; i < P * M; i++) w_official[i] = (float)((clipped[i] - mean) / sqrt(var));
     double guard_clipped[4], guard_mean = 0, guard_var = 0, guard_w[4];
     for (int i = 0; i < 4; i++) guard_mean += (guard_clipped[i] = fmin(fmax(v_gr->values[i], -2.0), 4.0)) / 4;
-    for (int i = 0; i < 4; i++) guard_var += (guard_clipped[i] - guard_mean) * (guard_clipped[i] - guard_mean) / 4;
-    for (int i = 0; i < 4; i++) guard_w[i] = guard_var > 0 ? (guard_clipped[i] - guard_mean) / sqrt(guard_var) : 0;
+    for (int i = 0; i < 4; i++)
+        guard_var += (guard_clipped[i] - guard_mean) * (guard_clipped[i] - guard_mean) / 4;
+    for (int i = 0; i < 4; i++)
+        guard_w[i] = guard_var > 0 ? (guard_clipped[i] - guard_mean) / sqrt(guard_var) : 0;
     worst = worse(worst, tensor_error(L_ref, v_lref->values, (size_t)P));
     worst = worse(worst, tensor_error(A_ref, v_aref->values, (size_t)P));
     worst = worse(worst, tensor_error(reward, v_rew->values, (size_t)S));
@@ -1605,7 +1608,8 @@ static double check_method_losses(const VectorFile *me, const double *w_kept, in
         const char *norms[3] = {"grpo", "dapo", "dr_grpo"}, *rn = r == 0 ? "mean" : "sum";
         if (token) snprintf(name, sizeof(name), "token.%s", norms[norm]);
         else snprintf(name, sizeof(name), "ppo.ratio_%s.advantage_%s", rn, a == 0 ? "official" : "paper");
-        const Vector *v_ratio = token ? need(me, "token.ratio", (size_t)N) : vectors_find(me, r ? "ratio.sum" : "ratio.mean");
+        const Vector *v_ratio =
+            token ? need(me, "token.ratio", (size_t)N) : vectors_find(me, r ? "ratio.sum" : "ratio.mean");
         char loss_name[112], dlp_name[112];
         snprintf(loss_name, sizeof(loss_name), "%s.loss", name);
         snprintf(dlp_name, sizeof(dlp_name), "%s.dlogprob", name);
@@ -1722,14 +1726,18 @@ static void test_vectors_independent(void) {
 
     /* the method: the batch's texts decoded and graded, then Eq. 8-11 and the conventions */
     const Vector *m_inp = vectors_find(&me, "batch.inputs");
-    if (!m_inp || m_inp->ndim != 2 || m_inp->dims[0] > 16) { CHECK(0, "method.txt: batch.inputs"); goto done; }
+    if (!m_inp || m_inp->ndim != 2 || m_inp->dims[0] > 16) {
+        CHECK(0, "method.txt: batch.inputs");
+        goto done;
+    }
     int Bm = m_inp->dims[0];
     T = m_inp->dims[1];
     N = Bm * T;
     const Vector *m_tgt = need(&me, "batch.targets", (size_t)N), *m_mask = need(&me, "batch.mask", (size_t)N),
                  *m_kept = need(&me, "batch.kept", (size_t)Bm), *v_sel = vectors_find(&me, "select.sample"),
                  *v_len = vectors_find(&me, "sample.length"), *v_cor = vectors_find(&me, "sample.correct"),
-                 *v_rlp = need(&me, "ref_logprob", (size_t)N), *v_plp = need(&me, "policy_logprob", (size_t)N);
+                 *v_rlp = need(&me, "ref_logprob", (size_t)N),
+                 *v_plp = need(&me, "policy_logprob", (size_t)N);
     if (!m_tgt || !m_mask || !m_kept || !v_sel || !v_len || !v_cor || !v_rlp || !v_plp) goto done;
     for (int s = 0; s < Bm; s++) {
         char text[128];
@@ -1839,8 +1847,9 @@ static void test_vectors_reader(void) {
      * file's own conventions is recognised as itself, and 1e-3 off as none (the nearest named) */
     VectorFile me;
     if (vectors_read(&me, "data/vectors/method.txt", err)) { CHECK(0, "%s", err); return; }
-    static const char *const conventions[] = {"ppo.ratio_mean.advantage_official", "ppo.ratio_sum.advantage_official",
-                                              "token.grpo", "token.dapo", "token.dr_grpo"};
+    static const char *const conventions[] = {"ppo.ratio_mean.advantage_official",
+                                              "ppo.ratio_sum.advantage_official", "token.grpo", "token.dapo",
+                                              "token.dr_grpo"};
     char out_path[400];
     snprintf(out_path, sizeof(out_path), "%s/check_out.txt", tmpdir);
     for (int c = 0; c < 5; c++)
@@ -1848,7 +1857,8 @@ static void test_vectors_reader(void) {
             char name[128];
             FILE *f = fopen(path, "w");
             snprintf(name, sizeof(name), "%s.loss", conventions[c]);
-            fprintf(f, "convention.loss f64 0\n%.17g\n", vectors_find(&me, name)->values[0] * (off ? 1.001 : 1));
+            fprintf(f, "convention.loss f64 0\n%.17g\n",
+                    vectors_find(&me, name)->values[0] * (off ? 1.001 : 1));
             snprintf(name, sizeof(name), "%s.dlogprob", conventions[c]);
             const Vector *g = vectors_find(&me, name);
             fprintf(f, "convention.dlogprob f32 2 %d %d\n", g->dims[0], g->dims[1]);
