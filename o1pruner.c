@@ -4709,7 +4709,7 @@ static int export_safetensors(const GPT *model, const char *path, char *err) {
 
 /* ========================================================================================== */
 /* 21. The official data step on a real model's samples: o1pruner weights                     */
-/*     (README "Checking the official data step")                                             */
+/*     (README "The official data step on your samples")                                      */
 
 /* Between sampling and training, the official o1_scripts/construct_dataset.py (StarDewXXX/
  * O1-Pruner) turns a real model's samples into the weighted training set. This section does the
@@ -5171,8 +5171,8 @@ static int real_samples_read(const char *path, int K, char **buffer, RealSample 
     Json j = {.line = 1};
     *samples = NULL;
     *count = 0;
-    if (read_text_file(path, "give the samples as JSON (README \"Checking the official data step\")", buffer,
-                       &size, err))
+    if (read_text_file(path, "give the samples as JSON (README \"The official data step on your samples\")",
+                       buffer, &size, err))
         return -1;
     j.at = *buffer;
     if (strlen(*buffer) != size) {
@@ -6185,7 +6185,7 @@ static int cmd_weights(int argc, char **argv) {
         "samples, bit for bit: per problem, Python's shuffle of its K samples (seed 42), the first m\n"
         "kept and weighted with Eq. 10, clipped to [-2, 4] and z-scored with numpy's mean and std.\n"
         "Each sample is an object with \"problem\", \"solution\", \"length\" (tokens, by your tokenizer)\n"
-        "and \"correct\" (by your grader). README \"Checking the official data step\"."};
+        "and \"correct\" (by your grader). README \"The official data step on your samples\"."};
     parse_flags(&h, flags, NFLAGS(flags), argc, argv);
     if (!samples_path || !out) usage_error("weights", "--samples FILE and --out FILE are required");
     if (c.k == 0) usage_error("weights", "--k K is required: how many samples of each problem the file has");
