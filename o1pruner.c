@@ -6124,9 +6124,10 @@ static int cmd_vectors(int argc, char **argv) {
             "vectors", "[--out DIR] | --check FILE [--reference FILE]",
             "Write the reference vectors other implementations check themselves against: a tiny model's\n"
             "parameters, forward pass, loss, gradients and two AdamW steps (model.txt); the reward,\n"
-            "advantages, ratios and PPO-clip loss with its gradient (method.txt). With --check, compare a\n"
-            "file of your own in the same format, tensor by tensor, and exit 1 if one is off.\n"
-            "README \"Validating another implementation\" describes them."};
+            "advantages, ratios and PPO-clip loss with its gradient, and the token-level losses of GRPO,\n"
+            "DAPO and Dr. GRPO (method.txt). With --check, compare a file of your own in the same format,\n"
+            "tensor by tensor, and exit 1 if one is off; its convention.loss and convention.dlogprob, if\n"
+            "any, are named by the loss convention they match. README \"Validating another implementation\"."};
     const char *default_out = out, *default_reference = reference;
     parse_flags(&h, flags, NFLAGS(flags), argc, argv);
     if (check && out != default_out)
