@@ -5053,8 +5053,8 @@ static int json_skip(Json *j, int depth) {
 static const char *const SAMPLE_FIELDS[4] = {"problem", "solution", "length", "correct"};
 static const char *const SAMPLE_FIELD_HINTS[4] = {
     "a string: the problem's text (the user message)", "a string: the model's solution",
-    "a whole number from 1 to 999999999: the solution's token count by your tokenizer "
-    "(official: len(tokenizer(solution)['input_ids']))",
+    ("a whole number from 1 to 999999999: the solution's token count by your tokenizer "
+     "(official: len(tokenizer(solution)['input_ids']))"),
     "true, false, 0 or 1: whether your grader accepts the solution (official: the first \\boxed{})"};
 
 /* the value of field f of a sample, `at` on it */
