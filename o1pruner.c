@@ -403,23 +403,26 @@ static void encoder_backward(float *dwte, float *dwpe, const float *dout, const 
  * Mean and variance (population, eps 1e-5) are accumulated in double. */
 #define LN_EPS 1e-5
 #define LN_CHANNELS 32
-/* out = (x - mean) / sqrt(var + eps) * weight + bias, row by row */
+/* one row: out = (x - mean) / sqrt(var + eps) * weight + bias */
+static void layernorm_row(float *o, float *mean, float *rstd, const float *x, const float *weight,
+                          const float *bias, int C) {
+    double m = 0.0, v = 0.0;
+    for (int i = 0; i < C; i++) m += x[i];
+    m /= C;
+    for (int i = 0; i < C; i++) v += (x[i] - m) * (x[i] - m);
+    v /= C;
+    float mf = (float)m, s = (float)(1.0 / sqrt(v + LN_EPS));
+    for (int i = 0; i < C; i++) o[i] = (x[i] - mf) * s * weight[i] + bias[i];
+    *mean = mf;
+    *rstd = s;
+}
+
+/* every row, over the threads */
 static void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                               const float *weight, const float *bias, int N, int C) {
 #pragma omp parallel for
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * C;
-        double m = 0.0, v = 0.0;
-        for (int i = 0; i < C; i++) m += x[i];
-        m /= C;
-        for (int i = 0; i < C; i++) v += (x[i] - m) * (x[i] - m);
-        v /= C;
-        float mf = (float)m, s = (float)(1.0 / sqrt(v + LN_EPS));
-        float *o = out + (size_t)n * C;
-        for (int i = 0; i < C; i++) o[i] = (x[i] - mf) * s * weight[i] + bias[i];
-        mean[n] = mf;
-        rstd[n] = s;
-    }
+    for (int n = 0; n < N; n++)
+        layernorm_row(out + (size_t)n * C, mean + n, rstd + n, inp + (size_t)n * C, weight, bias, C);
 }
 
 /* dinp += d x of each row (the mean and the variance depend on every x of the row, hence the two
@@ -464,11 +467,34 @@ static void layernorm_backward(float *dinp, float *dweight, float *dbias, const 
 /* The one matrix kernel behind every linear layer, forward and backward:
  *   out (N,M) = init + A (N,K) @ Bm (K,M),   A(r,k) = a[r*a_row + k*a_col],  Bm row-major,
  * init = bias broadcast (bias != NULL), else out itself (accumulate), else 0.
- * A tile of 8 rows x 32 columns is held in registers while k runs, so Bm is read along its rows and
- * the innermost loop vectorises without reassociating any sum: every output is accumulated in
- * order k = 0..K-1, in the tiled path and in the edge path alike, whatever the thread count. */
-#define TILE_ROWS 8
+ * A tile of TILE_ROWS x TILE_COLS outputs is held in registers while k runs, so Bm is read along its
+ * rows and the innermost loop vectorises without reassociating any sum: every output is accumulated
+ * in order k = 0..K-1, in the tiled path and in the edge path alike, whatever the thread count and
+ * whatever the tile size. So the tile can fit the vector registers of the machine compiled for
+ * (without FMA, an update is a multiply into a temporary and an add: the tile leaves registers for
+ * the broadcast A value and the products): 32 512-bit ones with AVX-512, 16 of 256 bits with AVX2
+ * (the 8 x 32 tile spilled there), 32 of 128 bits with NEON, 16 of 128 bits with plain SSE2. */
+#if defined(__AVX512F__)
+#define VECTOR_ISA "AVX-512"
+#define VECTOR_FLOATS 16
+#define TILE_ROWS 8 /* 16 of the 32 zmm registers */
 #define TILE_COLS 32
+#elif defined(__AVX__)
+#define VECTOR_ISA "AVX2"
+#define VECTOR_FLOATS 8
+#define TILE_ROWS 6 /* 12 of the 16 ymm registers */
+#define TILE_COLS 16
+#elif defined(__ARM_NEON) || defined(__aarch64__)
+#define VECTOR_ISA "NEON"
+#define VECTOR_FLOATS 4
+#define TILE_ROWS 6 /* 24 of the 32 q registers */
+#define TILE_COLS 16
+#else
+#define VECTOR_ISA "portable (SSE2 or scalar)"
+#define VECTOR_FLOATS 4
+#define TILE_ROWS 4 /* 12 of 16 xmm registers */
+#define TILE_COLS 12
+#endif
 /* one full tile, TILE_ROWS x TILE_COLS outputs; fixed sizes let the compiler keep acc in registers */
 static void matmul_tile(float *restrict out, const float *restrict a, const float *restrict bm,
                         const float *restrict bias, int accumulate, int a_row, int a_col, int K, int M) {
@@ -487,10 +513,29 @@ static void matmul_tile(float *restrict out, const float *restrict a, const floa
         for (int j = 0; j < TILE_COLS; j++) out[(size_t)r * M + j] = acc[r][j];
 }
 
+/* one row of a tile, TILE_COLS wide: the rows of a tile cut by the bottom edge (decoding one
+ * sample is all such rows), in registers too */
+static void matmul_row_tile(float *restrict out, const float *restrict a, const float *restrict bm,
+                            const float *restrict bias, int accumulate, int a_col, int K, int M) {
+    float acc[TILE_COLS];
+    for (int j = 0; j < TILE_COLS; j++) acc[j] = bias ? bias[j] : accumulate ? out[j] : 0.0f;
+    for (int k = 0; k < K; k++) {
+        const float *restrict b = bm + (size_t)k * M;
+        float x = a[(size_t)k * a_col];
+        for (int j = 0; j < TILE_COLS; j++) acc[j] += x * b[j];
+    }
+    for (int j = 0; j < TILE_COLS; j++) out[j] = acc[j];
+}
+
 /* a tile cut by the edge of the matrix: rows r < rn, columns j < jn, same order of operations */
 static void matmul_edge_tile(float *restrict out, const float *restrict a, const float *restrict bm,
                              const float *restrict bias, int accumulate, int a_row, int a_col, int K, int M,
                              int rn, int jn) {
+    if (jn == TILE_COLS) {
+        for (int r = 0; r < rn; r++)
+            matmul_row_tile(out + (size_t)r * M, a + (size_t)r * a_row, bm, bias, accumulate, a_col, K, M);
+        return;
+    }
     float acc[TILE_ROWS][TILE_COLS];
     for (int r = 0; r < rn; r++)
         for (int j = 0; j < jn; j++)
@@ -506,38 +551,52 @@ static void matmul_edge_tile(float *restrict out, const float *restrict a, const
         for (int j = 0; j < jn; j++) out[(size_t)r * M + j] = acc[r][j];
 }
 
+/* tile (rt, ct) of the k block k0..k0+kn-1 (the arguments as for matmul_kernel) */
+static void matmul_tile_at(float *out, const float *a, const float *bm, const float *bias, int accumulate,
+                           int a_row, int a_col, int N, int M, int k0, int kn, int rt, int ct) {
+    int r0 = rt * TILE_ROWS, c0 = ct * TILE_COLS;
+    int rn = N - r0 < TILE_ROWS ? N - r0 : TILE_ROWS, jn = M - c0 < TILE_COLS ? M - c0 : TILE_COLS;
+    float *o = out + (size_t)r0 * M + c0;
+    const float *ar = a + (size_t)k0 * a_col + (size_t)r0 * a_row, *bk = bm + (size_t)k0 * M + c0;
+    const float *init = k0 == 0 && bias ? bias + c0 : NULL;
+    int acc_init = k0 == 0 ? accumulate : 1;
+    if (rn == TILE_ROWS && jn == TILE_COLS) matmul_tile(o, ar, bk, init, acc_init, a_row, a_col, kn, M);
+    else matmul_edge_tile(o, ar, bk, init, acc_init, a_row, a_col, kn, M, rn, jn);
+}
+
 /* k runs in blocks of K_BLOCK, all tiles of a block before the next, so the slice of Bm a tile
  * reads stays in cache; each output still sees k in increasing order. A static schedule gives each
  * thread the same tiles in every block, so threads go on to the next block without waiting. */
 #define K_BLOCK 256
-/* the whole product, tile by tile; a_row/a_col let the same kernel read A or A^T */
+#define TILE_GRID(N, M) int row_tiles = (N + TILE_ROWS - 1) / TILE_ROWS, col_tiles = (M + TILE_COLS - 1) / TILE_COLS
+/* the whole product, tile by tile, over the threads; a_row/a_col let the same kernel read A or A^T */
 static void matmul_kernel(float *out, const float *a, const float *bm, const float *bias, int accumulate,
                           int a_row, int a_col, int N, int K, int M) {
-    int row_tiles = (N + TILE_ROWS - 1) / TILE_ROWS, col_tiles = (M + TILE_COLS - 1) / TILE_COLS;
+    TILE_GRID(N, M);
 #pragma omp parallel
     for (int k0 = 0; k0 < K; k0 += K_BLOCK) {
         int kn = K - k0 < K_BLOCK ? K - k0 : K_BLOCK;
-        const float *init = k0 == 0 ? bias : NULL;
-        int acc_init = k0 == 0 ? accumulate : 1;
-        const float *ak = a + (size_t)k0 * a_col, *bk = bm + (size_t)k0 * M;
 #pragma omp for collapse(2) schedule(static) nowait
         for (int rt = 0; rt < row_tiles; rt++)
-            for (int ct = 0; ct < col_tiles; ct++) {
-                int r0 = rt * TILE_ROWS, c0 = ct * TILE_COLS;
-                int rn = N - r0 < TILE_ROWS ? N - r0 : TILE_ROWS,
-                    jn = M - c0 < TILE_COLS ? M - c0 : TILE_COLS;
-                float *o = out + (size_t)r0 * M + c0;
-                const float *ar = ak + (size_t)r0 * a_row, *b = init ? init + c0 : NULL;
-                if (rn == TILE_ROWS && jn == TILE_COLS)
-                    matmul_tile(o, ar, bk + c0, b, acc_init, a_row, a_col, kn, M);
-                else matmul_edge_tile(o, ar, bk + c0, b, acc_init, a_row, a_col, kn, M, rn, jn);
-            }
+            for (int ct = 0; ct < col_tiles; ct++)
+                matmul_tile_at(out, a, bm, bias, accumulate, a_row, a_col, N, M, k0, kn, rt, ct);
     }
 }
 
-/* dst (cols, rows) = src (rows, cols)^T */
+/* the same product on the calling thread alone (the decoder's threads each own whole samples) */
+static void matmul_serial(float *out, const float *a, const float *bm, const float *bias, int accumulate,
+                          int a_row, int a_col, int N, int K, int M) {
+    TILE_GRID(N, M);
+    for (int k0 = 0; k0 < K; k0 += K_BLOCK) {
+        int kn = K - k0 < K_BLOCK ? K - k0 : K_BLOCK;
+        for (int rt = 0; rt < row_tiles; rt++)
+            for (int ct = 0; ct < col_tiles; ct++)
+                matmul_tile_at(out, a, bm, bias, accumulate, a_row, a_col, N, M, k0, kn, rt, ct);
+    }
+}
+
+/* dst (cols, rows) = src (rows, cols)^T; serial: a weight matrix is too small to pay for a barrier */
 static void transpose(float *dst, const float *src, int rows, int cols) {
-#pragma omp parallel for
     for (int c = 0; c < cols; c++)
         for (int r = 0; r < rows; r++) dst[(size_t)c * rows + r] = src[(size_t)r * cols + c];
 }
@@ -754,24 +813,26 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
  * pass writes it too (when slope != NULL; it may overwrite inp), and backward is one multiply. */
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
 #define GELU_BLOCK 512
-/* out = GELU(inp), and (slope != NULL) GELU'(inp) for the backward pass */
-static void gelu_forward(float *out, float *slope, const float *inp, size_t n) {
-#pragma omp parallel for
-    for (size_t b = 0; b < n; b += GELU_BLOCK) {
-        size_t m = n - b < GELU_BLOCK ? n - b : GELU_BLOCK;
-        float e[GELU_BLOCK]; /* exp(2u), u = sqrt(2/pi) (x + 0.044715 x^3) */
-        const float *x = inp + b;
-        for (size_t i = 0; i < m; i++) e[i] = 2.0f * (GELU_SCALE * (x[i] + 0.044715f * x[i] * x[i] * x[i]));
-        for (size_t i = 0; i < m; i++) e[i] = exp_f32(e[i]);
-        for (size_t i = 0; i < m; i++) {
-            float th = 1.0f - 2.0f / (e[i] + 1.0f), xi = x[i];
-            out[b + i] = 0.5f * xi * (1.0f + th);
-            if (slope) {
-                float dudx = GELU_SCALE * (1.0f + 3.0f * 0.044715f * xi * xi);
-                slope[b + i] = 0.5f * (1.0f + th) + 0.5f * xi * (1.0f - th * th) * dudx;
-            }
+/* one block of m <= GELU_BLOCK elements: out = GELU(x), and (slope != NULL) GELU'(x) */
+static void gelu_block(float *out, float *slope, const float *x, size_t m) {
+    float e[GELU_BLOCK]; /* exp(2u), u = sqrt(2/pi) (x + 0.044715 x^3) */
+    for (size_t i = 0; i < m; i++) e[i] = 2.0f * (GELU_SCALE * (x[i] + 0.044715f * x[i] * x[i] * x[i]));
+    for (size_t i = 0; i < m; i++) e[i] = exp_f32(e[i]);
+    for (size_t i = 0; i < m; i++) {
+        float th = 1.0f - 2.0f / (e[i] + 1.0f), xi = x[i];
+        out[i] = 0.5f * xi * (1.0f + th);
+        if (slope) {
+            float dudx = GELU_SCALE * (1.0f + 3.0f * 0.044715f * xi * xi);
+            slope[i] = 0.5f * (1.0f + th) + 0.5f * xi * (1.0f - th * th) * dudx;
         }
     }
+}
+
+/* out = GELU(inp), and (slope != NULL) GELU'(inp) for the backward pass, blocks over the threads */
+static void gelu_forward(float *out, float *slope, const float *inp, size_t n) {
+#pragma omp parallel for
+    for (size_t b = 0; b < n; b += GELU_BLOCK)
+        gelu_block(out + b, slope ? slope + b : NULL, inp + b, n - b < GELU_BLOCK ? n - b : GELU_BLOCK);
 }
 
 /* dinp += dout * GELU'(x), the slope the forward pass kept */
@@ -1150,48 +1211,86 @@ void decode_state_free(DecodeState *st) {
     memset(st, 0, sizeof(*st));
 }
 
-/* one new token for each of n samples: the layers of gpt_forward on one row per sample, attention
- * over the cached keys and values of that sample's earlier positions */
-void gpt_decode_step(GPT *model, DecodeState *st, const int *slot, const int *token, const int *pos, int n) {
-    const GPTConfig *cfg = &model->config;
-    int L = cfg->n_layer, C = cfg->n_embd, H = cfg->n_head, V = cfg->vocab_size, T = cfg->block_size;
-    int hs = C / H;
+/* attention for rows i0..i1-1 of a decode step: each (sample, head) owns a contiguous block of keys,
+ * in attention_row's tiles, and one of values, (T, hs), so that attention streams through memory
+ * instead of striding over the other heads; the new position's key and value go in first */
+static void decode_attention(DecodeState *st, const GPTConfig *cfg, int l, const int *slot, const int *pos,
+                             int i0, int i1) {
+    int C = cfg->n_embd, H = cfg->n_head, T = cfg->block_size, hs = C / H;
     size_t keys_size = (size_t)att_tiles(T) * ATT_LANES * hs; /* of one (sample, head) */
+    float *kc = st->key_cache + (size_t)l * st->max_samples * H * keys_size;
+    float *vc = st->value_cache + (size_t)l * st->max_samples * T * C;
     float scale = 1.0f / sqrtf((float)hs);
-    ParameterTensors *p = &model->p;
-    size_t CC = (size_t)C * C, NC = (size_t)n * C;
-    for (int i = 0; i < n; i++)
+    for (int i = i0; i < i1; i++)
+        for (int h = 0; h < H; h++) {
+            size_t sh = (size_t)slot[i] * H + h;
+            const float *q = st->qkv + (size_t)i * 3 * C + h * hs, *k = q + C, *v = q + 2 * C;
+            float *keys_t = kc + sh * keys_size, *values = vc + sh * T * hs;
+            for (int j = 0; j < hs; j++) keys_t[keys_index(pos[i], j, hs)] = k[j];
+            memcpy(values + (size_t)pos[i] * hs, v, (size_t)hs * sizeof(float));
+            attention_row(st->atty + (size_t)i * C + h * hs, st->att + ((size_t)i * H + h) * T, q,
+                          keys_t, values, (size_t)hs, pos[i], hs, scale);
+        }
+}
+
+/* rows i0..i1-1 of a decode step through every layer, on the calling thread alone: each row is one
+ * sample, and no layer mixes samples, so a thread that owns whole samples never waits for another */
+static void decode_rows(GPT *model, DecodeState *st, const int *slot, const int *token, const int *pos,
+                        int i0, int i1) {
+    const GPTConfig *cfg = &model->config;
+    int L = cfg->n_layer, C = cfg->n_embd, V = cfg->vocab_size, n = i1 - i0;
+    const ParameterTensors *p = &model->p;
+    size_t CC = (size_t)C * C, r0 = (size_t)i0 * C;
+    float *x = st->x + r0, *ln = st->ln + r0, *qkv = st->qkv + 3 * r0, *atty = st->atty + r0;
+    float *proj = st->proj + r0, *fch = st->fch + 4 * r0, *fch_gelu = st->fch_gelu + 4 * r0;
+    for (int i = i0; i < i1; i++)
         encoder_forward(st->x + (size_t)i * C, &token[i], p->wte, p->wpe + (size_t)pos[i] * C, 1, 1, C);
     for (int l = 0; l < L; l++) {
-        float *kc = st->key_cache + (size_t)l * st->max_samples * H * keys_size;
-        float *vc = st->value_cache + (size_t)l * st->max_samples * T * C;
         const float *w = st->weights_t + l * 12 * CC;
-        layernorm_forward(st->ln, st->mean, st->rstd, st->x, p->ln1w + l * C, p->ln1b + l * C, n, C);
-        matmul_kernel(st->qkv, st->ln, w, p->qkvb + l * 3 * C, 0, C, 1, n, C, 3 * C);
-        /* each (sample, head) owns a contiguous block of keys, in attention_row's tiles, and one of
-         * values, (T, hs), so that attention streams through memory instead of striding over the
-         * other heads; the new position's key and value go in first */
-#pragma omp parallel for collapse(2)
-        for (int i = 0; i < n; i++)
-            for (int h = 0; h < H; h++) {
-                size_t sh = (size_t)slot[i] * H + h;
-                const float *q = st->qkv + (size_t)i * 3 * C + h * hs, *k = q + C, *v = q + 2 * C;
-                float *keys_t = kc + sh * keys_size, *values = vc + sh * T * hs;
-                for (int j = 0; j < hs; j++) keys_t[keys_index(pos[i], j, hs)] = k[j];
-                memcpy(values + (size_t)pos[i] * hs, v, (size_t)hs * sizeof(float));
-                attention_row(st->atty + (size_t)i * C + h * hs, st->att + ((size_t)i * H + h) * T, q,
-                              keys_t, values, (size_t)hs, pos[i], hs, scale);
-            }
-        matmul_kernel(st->proj, st->atty, w + 3 * CC, p->attprojb + l * C, 0, C, 1, n, C, C);
-        residual_forward(st->x, st->x, st->proj, NC);
-        layernorm_forward(st->ln, st->mean, st->rstd, st->x, p->ln2w + l * C, p->ln2b + l * C, n, C);
-        matmul_kernel(st->fch, st->ln, w + 4 * CC, p->fcb + l * 4 * C, 0, C, 1, n, C, 4 * C);
-        gelu_forward(st->fch_gelu, NULL, st->fch, 4 * NC);
-        matmul_kernel(st->proj, st->fch_gelu, w + 8 * CC, p->fcprojb + l * C, 0, 4 * C, 1, n, 4 * C, C);
-        residual_forward(st->x, st->x, st->proj, NC);
+        for (int i = i0; i < i1; i++)
+            layernorm_row(st->ln + (size_t)i * C, st->mean + i, st->rstd + i, st->x + (size_t)i * C,
+                          p->ln1w + l * C, p->ln1b + l * C, C);
+        matmul_serial(qkv, ln, w, p->qkvb + l * 3 * C, 0, C, 1, n, C, 3 * C);
+        decode_attention(st, cfg, l, slot, pos, i0, i1);
+        matmul_serial(proj, atty, w + 3 * CC, p->attprojb + l * C, 0, C, 1, n, C, C);
+        for (size_t j = 0; j < (size_t)n * C; j++) x[j] = x[j] + proj[j];
+        for (int i = i0; i < i1; i++)
+            layernorm_row(st->ln + (size_t)i * C, st->mean + i, st->rstd + i, st->x + (size_t)i * C,
+                          p->ln2w + l * C, p->ln2b + l * C, C);
+        matmul_serial(fch, ln, w + 4 * CC, p->fcb + l * 4 * C, 0, C, 1, n, C, 4 * C);
+        for (size_t b = 0; b < (size_t)n * 4 * C; b += GELU_BLOCK)
+            gelu_block(fch_gelu + b, NULL, fch + b, (size_t)n * 4 * C - b < GELU_BLOCK ? (size_t)n * 4 * C - b
+                                                                                     : GELU_BLOCK);
+        matmul_serial(proj, fch_gelu, w + 8 * CC, p->fcprojb + l * C, 0, 4 * C, 1, n, 4 * C, C);
+        for (size_t j = 0; j < (size_t)n * C; j++) x[j] = x[j] + proj[j];
     }
-    layernorm_forward(st->ln, st->mean, st->rstd, st->x, p->lnfw, p->lnfb, n, C);
-    matmul_kernel(st->logits, st->ln, st->weights_t + L * 12 * CC, NULL, 0, C, 1, n, C, V);
+    for (int i = i0; i < i1; i++)
+        layernorm_row(st->ln + (size_t)i * C, st->mean + i, st->rstd + i, st->x + (size_t)i * C, p->lnfw,
+                      p->lnfb, C);
+    matmul_serial(st->logits + (size_t)i0 * V, ln, st->weights_t + L * 12 * CC, NULL, 0, C, 1, n, C, V);
+}
+
+/* One new token for each of n samples: the layers of gpt_forward on one row per sample, attention
+ * over the cached keys and values of that sample's earlier positions. The threads split the samples
+ * once, for the whole step, and each runs every layer on its own: one parallel region per step, not
+ * one per layer. Fewer than DECODE_PARALLEL_MIN samples (one prompt sampled greedily: 1) are not
+ * worth a region: they decode on the calling thread. Either way each row's sums are the same. */
+#define DECODE_PARALLEL_MIN 16
+void gpt_decode_step(GPT *model, DecodeState *st, const int *slot, const int *token, const int *pos, int n) {
+    if (n < DECODE_PARALLEL_MIN) {
+        decode_rows(model, st, slot, token, pos, 0, n);
+        return;
+    }
+#pragma omp parallel
+    {
+        int id = 0, threads = 1;
+#ifdef _OPENMP
+        id = omp_get_thread_num();
+        threads = omp_get_num_threads();
+#endif
+        decode_rows(model, st, slot, token, pos, (int)((long)n * id / threads),
+                    (int)((long)n * (id + 1) / threads));
+    }
 }
 
 /* ========================================================================================== */
@@ -5509,9 +5608,25 @@ static void usage(FILE *out) {
             "Run 'o1pruner <command> --help' for a command's flags.\n");
 }
 
+/* Threads that wait for work sleep instead of spinning (README "Speed"). Unless told otherwise,
+ * libgomp spins up to about 3 ms at every barrier and between parallel regions: harmless on an idle
+ * machine, ruinous when another program wants the core a spinning thread holds (one greedy sample
+ * took 30x as long on 2 threads as on 1). libgomp reads OMP_WAIT_POLICY once, as it loads, before
+ * main: so when neither it nor GOMP_SPINCOUNT is set, set it and start the program again (Linux,
+ * /proc/self/exe; if that fails the program carries on as it was). Results do not depend on it. */
+static void wait_passively(char **argv) {
+#if defined(_OPENMP) && defined(__linux__)
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    if (setenv("OMP_WAIT_POLICY", "passive", 1) == 0) execv("/proc/self/exe", argv);
+#else
+    (void)argv;
+#endif
+}
+
 /* o1pruner <command> [flags] */
 int main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
+    wait_passively(argv);
     const char *cmd = argv[1];
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) { usage(stdout); return 0; }
     if (!strcmp(cmd, "data")) return cmd_data(argc, argv);
