@@ -476,21 +476,25 @@ static void layernorm_backward(float *dinp, float *dweight, float *dbias, const 
  * (the 8 x 32 tile spilled there), 32 of 128 bits with NEON, 16 of 128 bits with plain SSE2. */
 #if defined(__AVX512F__)
 #define VECTOR_ISA "AVX-512"
+#define VECTOR_REGISTERS 32
 #define VECTOR_FLOATS 16
 #define TILE_ROWS 8 /* 16 of the 32 zmm registers */
 #define TILE_COLS 32
 #elif defined(__AVX__)
 #define VECTOR_ISA "AVX2"
+#define VECTOR_REGISTERS 16
 #define VECTOR_FLOATS 8
 #define TILE_ROWS 6 /* 12 of the 16 ymm registers */
 #define TILE_COLS 16
 #elif defined(__ARM_NEON) || defined(__aarch64__)
 #define VECTOR_ISA "NEON"
+#define VECTOR_REGISTERS 32
 #define VECTOR_FLOATS 4
 #define TILE_ROWS 6 /* 24 of the 32 q registers */
 #define TILE_COLS 16
 #else
 #define VECTOR_ISA "portable (SSE2 or scalar)"
+#define VECTOR_REGISTERS 16
 #define VECTOR_FLOATS 4
 #define TILE_ROWS 4 /* 12 of 16 xmm registers */
 #define TILE_COLS 12
@@ -5441,11 +5445,73 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* the machine's peak in GFLOP/s (bench_machine), for the "% of peak" column; 0: not measured */
+static double bench_peak = 0.0;
+
 static void bench_report(const char *what, double *seconds, int reps, double work, const char *unit) {
     qsort(seconds, (size_t)reps, sizeof(double), cmp_double);
     /* the fastest repetition gives the highest rate */
-    printf("  %-44s %9.1f %9.1f %9.1f  %s\n", what, work / seconds[reps - 1], work / seconds[reps / 2],
+    printf("  %-44s %9.1f %9.1f %9.1f  %s", what, work / seconds[reps - 1], work / seconds[reps / 2],
            work / seconds[0], unit);
+    if (bench_peak > 0 && !strcmp(unit, "GFLOP/s")) printf("  %3.0f%%", 100.0 * work / seconds[reps / 2] / bench_peak);
+    printf("\n");
+}
+
+/* the clock of the calling thread in GHz: a chain of dependent xor and add, one cycle each on any
+ * x86 or ARM core of the last decade, so 2 per cycle; the compiler can neither fold nor vectorise it */
+static double bench_clock(void) {
+    volatile uint64_t sink = 1;
+    uint64_t x = sink, y = sink | 2, n = 50000000;
+    double t0 = now_seconds();
+    for (uint64_t i = 0; i < n; i++) x = (x ^ i) + y;
+    double t = now_seconds() - t0;
+    sink = x;
+    return 2.0 * (double)n / t * 1e-9;
+}
+
+/* float multiply-adds per second of the calling thread, as the matmul kernel does them (a multiply,
+ * then an add: no FMA), PEAK_VECTORS independent chains of vectors held in registers: the most this
+ * build can get out of a core, whatever the kernel. */
+#define PEAK_VECTORS (VECTOR_REGISTERS * 3 / 4)
+static double bench_flops(void) {
+    float c[PEAK_VECTORS * VECTOR_FLOATS];
+    for (int i = 0; i < PEAK_VECTORS * VECTOR_FLOATS; i++) c[i] = (float)i;
+    long n = 8000000 / PEAK_VECTORS;
+    double t0 = now_seconds();
+    for (long it = 0; it < n; it++)
+        for (int i = 0; i < PEAK_VECTORS * VECTOR_FLOATS; i++) c[i] = c[i] * 0.999f + 0.001f;
+    double t = now_seconds() - t0;
+    volatile float sink = 0.0f;
+    for (int i = 0; i < PEAK_VECTORS * VECTOR_FLOATS; i++) sink += c[i];
+    return 2.0 * PEAK_VECTORS * VECTOR_FLOATS * (double)n / t;
+}
+
+/* The machine: the vector extension this build uses, the threads, the clock, the peak; all threads
+ * measure at once (the clock of a busy chip). A core's peak FLOP/cycle is a power of two (pipes x
+ * lanes x 2): the measured rate rounded up to one (unless within 10% of the one below), so the peak
+ * = threads x GHz x that is the hardware's, not what a loop of ours happens to reach. */
+static void bench_machine(void) {
+    double ghz = 0.0, gflops = 0.0;
+    int threads = get_threads();
+#pragma omp parallel reduction(+ : ghz, gflops)
+    { /* the best of 3 each: a thread descheduled for a moment measures low */
+        double g = 0.0, f = 0.0;
+        for (int i = 0; i < 3; i++) {
+            double gi = bench_clock(), fi = bench_flops() * 1e-9;
+            g = gi > g ? gi : g;
+            f = fi > f ? fi : f;
+        }
+        ghz += g;
+        gflops += f;
+    }
+    double per_cycle = gflops / ghz, peak_per_cycle = 1.0;
+    while (peak_per_cycle * 1.1 < per_cycle) peak_per_cycle *= 2.0;
+    ghz /= threads;
+    bench_peak = threads * ghz * peak_per_cycle;
+    printf("machine: %s (%d floats a vector, matmul tile %d x %d), %d thread(s), %.2f GHz (measured)\n",
+           VECTOR_ISA, VECTOR_FLOATS, TILE_ROWS, TILE_COLS, threads, ghz);
+    printf("peak: %d thread(s) x %.2f GHz x %.0f FLOP/cycle = %.1f GFLOP/s (multiply then add, no FMA: "
+           "measured %.1f FLOP/cycle)\n", threads, ghz, peak_per_cycle, bench_peak, per_cycle);
 }
 
 /* forward, loss, backward, clip, AdamW on a random batch, as a training step does */
@@ -5570,6 +5636,7 @@ static int cmd_bench(int argc, char **argv) {
     gpt_alloc_training(&model, batch, seq);
     printf("o1pruner bench: model L=%d H=%d C=%d V=%d (%zu parameters), %d thread(s)\n", sc.model.n_layer,
            sc.model.n_head, sc.model.n_embd, sc.model.vocab_size, model.num_params, get_threads());
+    bench_machine();
     printf("  %-44s %9s %9s %9s\n", "", "min", "median", "max");
     double *t = xmalloc(sizeof(double) * (size_t)reps, "timings");
     bench_training(&model, batch, seq, reps, t);
