@@ -470,34 +470,39 @@ static void layernorm_backward(float *dinp, float *dweight, float *dbias, const 
  * A tile of TILE_ROWS x TILE_COLS outputs is held in registers while k runs, so Bm is read along its
  * rows and the innermost loop vectorises without reassociating any sum: every output is accumulated
  * in order k = 0..K-1, in the tiled path and in the edge path alike, whatever the thread count and
- * whatever the tile size. So the tile can fit the vector registers of the machine compiled for
- * (without FMA, an update is a multiply into a temporary and an add: the tile leaves registers for
- * the broadcast A value and the products): 32 512-bit ones with AVX-512, 16 of 256 bits with AVX2
- * (the 8 x 32 tile spilled there), 32 of 128 bits with NEON, 16 of 128 bits with plain SSE2. */
+ * whatever the tile size. So the tile is chosen for the vector registers of the machine compiled for,
+ * by measurement (README "Speed"; one core of a Zen 4, GFLOP/s at the model's shapes). Without FMA an
+ * update is a multiply into a temporary, then an add. AVX-512, 32 registers of 16 floats: 6 x 64, 24
+ * accumulators (72-82; the 8 x 32 before it, 61-69). AVX2, 16 of 8 floats: 8 x 32 still, 32
+ * accumulators: gcc keeps 12 and 4 of Bm in registers and moves the rest through L1 every k, about 11
+ * loads and stores per 32 multiplies and 32 adds, within a Zen 3's or 4's load and store ports (59-65;
+ * the 3 x 32 that fits, 46-55; 4 x 32, 45-50). NEON, 32 of 4 floats: 4 x 24, 24 accumulators (not
+ * measured). Otherwise (SSE2, 16 of 4): 8 x 32 (26; 4 x 12, 22). TILE_COLS <= 16 is avoided: gcc
+ * unrolls so short a loop before vectorising and then vectorises the rows instead, 10x slower. */
 #if defined(__AVX512F__)
 #define VECTOR_ISA "AVX-512"
 #define VECTOR_REGISTERS 32
 #define VECTOR_FLOATS 16
-#define TILE_ROWS 8 /* 16 of the 32 zmm registers */
-#define TILE_COLS 32
+#define TILE_ROWS 6
+#define TILE_COLS 64
 #elif defined(__AVX__)
 #define VECTOR_ISA "AVX2"
 #define VECTOR_REGISTERS 16
 #define VECTOR_FLOATS 8
-#define TILE_ROWS 6 /* 12 of the 16 ymm registers */
-#define TILE_COLS 16
+#define TILE_ROWS 8
+#define TILE_COLS 32
 #elif defined(__ARM_NEON) || defined(__aarch64__)
 #define VECTOR_ISA "NEON"
 #define VECTOR_REGISTERS 32
 #define VECTOR_FLOATS 4
-#define TILE_ROWS 6 /* 24 of the 32 q registers */
-#define TILE_COLS 16
+#define TILE_ROWS 4
+#define TILE_COLS 24
 #else
 #define VECTOR_ISA "portable (SSE2 or scalar)"
 #define VECTOR_REGISTERS 16
 #define VECTOR_FLOATS 4
-#define TILE_ROWS 4 /* 12 of 16 xmm registers */
-#define TILE_COLS 12
+#define TILE_ROWS 8
+#define TILE_COLS 32
 #endif
 /* one full tile, TILE_ROWS x TILE_COLS outputs; fixed sizes let the compiler keep acc in registers */
 static void matmul_tile(float *restrict out, const float *restrict a, const float *restrict bm,
@@ -572,11 +577,10 @@ static void matmul_tile_at(float *out, const float *a, const float *bm, const fl
  * reads stays in cache; each output still sees k in increasing order. A static schedule gives each
  * thread the same tiles in every block, so threads go on to the next block without waiting. */
 #define K_BLOCK 256
-#define TILE_GRID(N, M) int row_tiles = (N + TILE_ROWS - 1) / TILE_ROWS, col_tiles = (M + TILE_COLS - 1) / TILE_COLS
 /* the whole product, tile by tile, over the threads; a_row/a_col let the same kernel read A or A^T */
 static void matmul_kernel(float *out, const float *a, const float *bm, const float *bias, int accumulate,
                           int a_row, int a_col, int N, int K, int M) {
-    TILE_GRID(N, M);
+    int row_tiles = (N + TILE_ROWS - 1) / TILE_ROWS, col_tiles = (M + TILE_COLS - 1) / TILE_COLS;
 #pragma omp parallel
     for (int k0 = 0; k0 < K; k0 += K_BLOCK) {
         int kn = K - k0 < K_BLOCK ? K - k0 : K_BLOCK;
@@ -590,7 +594,7 @@ static void matmul_kernel(float *out, const float *a, const float *bm, const flo
 /* the same product on the calling thread alone (the decoder's threads each own whole samples) */
 static void matmul_serial(float *out, const float *a, const float *bm, const float *bias, int accumulate,
                           int a_row, int a_col, int N, int K, int M) {
-    TILE_GRID(N, M);
+    int row_tiles = (N + TILE_ROWS - 1) / TILE_ROWS, col_tiles = (M + TILE_COLS - 1) / TILE_COLS;
     for (int k0 = 0; k0 < K; k0 += K_BLOCK) {
         int kn = K - k0 < K_BLOCK ? K - k0 : K_BLOCK;
         for (int rt = 0; rt < row_tiles; rt++)
@@ -5453,7 +5457,8 @@ static void bench_report(const char *what, double *seconds, int reps, double wor
     /* the fastest repetition gives the highest rate */
     printf("  %-44s %9.1f %9.1f %9.1f  %s", what, work / seconds[reps - 1], work / seconds[reps / 2],
            work / seconds[0], unit);
-    if (bench_peak > 0 && !strcmp(unit, "GFLOP/s")) printf("  %3.0f%%", 100.0 * work / seconds[reps / 2] / bench_peak);
+    if (bench_peak > 0 && !strcmp(unit, "GFLOP/s")) /* the median's share of the peak */
+        printf("  %3.0f%%", 100.0 * work / seconds[reps / 2] / bench_peak);
     printf("\n");
 }
 
@@ -5469,6 +5474,8 @@ static double bench_clock(void) {
     return 2.0 * (double)n / t * 1e-9;
 }
 
+static volatile float bench_sink;
+
 /* float multiply-adds per second of the calling thread, as the matmul kernel does them (a multiply,
  * then an add: no FMA), PEAK_VECTORS independent chains of vectors held in registers: the most this
  * build can get out of a core, whatever the kernel. */
@@ -5481,8 +5488,7 @@ static double bench_flops(void) {
     for (long it = 0; it < n; it++)
         for (int i = 0; i < PEAK_VECTORS * VECTOR_FLOATS; i++) c[i] = c[i] * 0.999f + 0.001f;
     double t = now_seconds() - t0;
-    volatile float sink = 0.0f;
-    for (int i = 0; i < PEAK_VECTORS * VECTOR_FLOATS; i++) sink += c[i];
+    for (int i = 0; i < PEAK_VECTORS * VECTOR_FLOATS; i++) bench_sink += c[i]; /* or the loop is dead */
     return 2.0 * PEAK_VECTORS * VECTOR_FLOATS * (double)n / t;
 }
 
