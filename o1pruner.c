@@ -717,7 +717,7 @@ static void weighted_sum(float *restrict out, int accumulate, const float *restr
 /* One query row of causal attention: query q (hs) against the keys at positions 0..t, stored as the
  * columns of keys_t (tiles, see dot_columns), and the values at values + t2*stride. Writes the softmax
  * weights to att_row (t+1) and the output (hs). The training forward pass and the KV-cache decoder
- * both call this, so they agree bit for bit. expf stops vectorisation, so it has a loop of its own. */
+ * both call this, so they agree bit for bit. The exp has a loop of its own, which vectorises. */
 static void attention_row(float *out, float *att_row, const float *q, const float *keys_t,
                           const float *values, size_t stride, int t, int hs, float scale) {
     dot_columns(att_row, q, keys_t, t + 1, hs);
@@ -812,11 +812,10 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
 }
 
 /* GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
- * tanh(u) = 1 - 2/(exp(2u) + 1): one expf, several times cheaper than tanhf, and within 1e-7 of
- * tanh in absolute terms, which is all GELU's 0.5x(1 + tanh) can see.
- * expf is a library call, which stops the compiler vectorising any loop around it; so each block
- * of GELU_BLOCK elements runs in three loops: the polynomial (vectorised), expf alone, the rest
- * (vectorised). Every element sees the same operations as in one scalar loop, so the same bits.
+ * tanh(u) = 1 - 2/(exp(2u) + 1): one exp (exp_f32, section 1), several times cheaper than tanh,
+ * and within 1e-7 of tanh in absolute terms, which is all GELU's 0.5x(1 + tanh) can see.
+ * Each block of GELU_BLOCK elements runs in three loops, each of which vectorises: the polynomial,
+ * the exp, the rest. Every element sees the same operations as in one scalar loop, so the same bits.
  * The backward pass needs only GELU's slope at x, and the slope needs the same exp: so the forward
  * pass writes it too (when slope != NULL; it may overwrite inp), and backward is one multiply. */
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
