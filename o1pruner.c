@@ -5624,7 +5624,7 @@ static void bench_matmul(GPT *model, int N, int reps, double *t) {
 
 /* o1pruner bench (make bench): the reference model's shapes, a random batch, random weights */
 static int cmd_bench(int argc, char **argv) {
-    int threads = 0, reps = 5, batch = 64, seq = 96, slots = 256;
+    int threads = 0, reps = 5, batch = 64, seq = 96, slots = DECODE_SLOTS; /* as generate decodes */
     Flag flags[] = {
         {"threads", FLAG_INT, &threads, 0, 1024, "threads (0: OpenMP's default)"},
         {"reps", FLAG_INT, &reps, 1, 1000, "timed repetitions of each measurement"},
