@@ -475,7 +475,7 @@ static void layernorm_backward(float *dinp, float *dweight, float *dbias, const 
  * update is a multiply into a temporary, then an add. AVX-512, 32 registers of 16 floats: 6 x 64, 24
  * accumulators (72-82; the 8 x 32 before it, 61-69). AVX2, 16 of 8 floats: 8 x 32 still, 32
  * accumulators: gcc keeps 12 and 4 of Bm in registers and moves the rest through L1 every k, about 11
- * loads and stores per 32 multiplies and 32 adds, within a Zen 3's or 4's load and store ports (59-65;
+ * loads and stores per 32 multiplies and 32 adds, within a Zen 4's load and store ports (59-65;
  * the 3 x 32 that fits, 46-55; 4 x 32, 45-50). NEON, 32 of 4 floats: 4 x 24, 24 accumulators (not
  * measured). Otherwise (SSE2, 16 of 4): 8 x 32 (26; 4 x 12, 22). TILE_COLS <= 16 is avoided: gcc
  * unrolls so short a loop before vectorising and then vectorises the rows instead, 10x slower. */
