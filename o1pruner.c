@@ -404,23 +404,26 @@ static void encoder_backward(float *dwte, float *dwpe, const float *dout, const 
  * Mean and variance (population, eps 1e-5) are accumulated in double. */
 #define LN_EPS 1e-5
 #define LN_CHANNELS 32
-/* out = (x - mean) / sqrt(var + eps) * weight + bias, row by row */
+/* one row: out = (x - mean) / sqrt(var + eps) * weight + bias */
+static void layernorm_row(float *o, float *mean, float *rstd, const float *x, const float *weight,
+                          const float *bias, int C) {
+    double m = 0.0, v = 0.0;
+    for (int i = 0; i < C; i++) m += x[i];
+    m /= C;
+    for (int i = 0; i < C; i++) v += (x[i] - m) * (x[i] - m);
+    v /= C;
+    float mf = (float)m, s = (float)(1.0 / sqrt(v + LN_EPS));
+    for (int i = 0; i < C; i++) o[i] = (x[i] - mf) * s * weight[i] + bias[i];
+    *mean = mf;
+    *rstd = s;
+}
+
+/* every row, over the threads */
 static void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                               const float *weight, const float *bias, int N, int C) {
 #pragma omp parallel for
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * C;
-        double m = 0.0, v = 0.0;
-        for (int i = 0; i < C; i++) m += x[i];
-        m /= C;
-        for (int i = 0; i < C; i++) v += (x[i] - m) * (x[i] - m);
-        v /= C;
-        float mf = (float)m, s = (float)(1.0 / sqrt(v + LN_EPS));
-        float *o = out + (size_t)n * C;
-        for (int i = 0; i < C; i++) o[i] = (x[i] - mf) * s * weight[i] + bias[i];
-        mean[n] = mf;
-        rstd[n] = s;
-    }
+    for (int n = 0; n < N; n++)
+        layernorm_row(out + (size_t)n * C, mean + n, rstd + n, inp + (size_t)n * C, weight, bias, C);
 }
 
 /* dinp += d x of each row (the mean and the variance depend on every x of the row, hence the two
@@ -465,11 +468,43 @@ static void layernorm_backward(float *dinp, float *dweight, float *dbias, const 
 /* The one matrix kernel behind every linear layer, forward and backward:
  *   out (N,M) = init + A (N,K) @ Bm (K,M),   A(r,k) = a[r*a_row + k*a_col],  Bm row-major,
  * init = bias broadcast (bias != NULL), else out itself (accumulate), else 0.
- * A tile of 8 rows x 32 columns is held in registers while k runs, so Bm is read along its rows and
- * the innermost loop vectorises without reassociating any sum: every output is accumulated in
- * order k = 0..K-1, in the tiled path and in the edge path alike, whatever the thread count. */
+ * A tile of TILE_ROWS x TILE_COLS outputs is held in registers while k runs, so Bm is read along its
+ * rows and the innermost loop vectorises without reassociating any sum: every output is accumulated
+ * in order k = 0..K-1, in the tiled path and in the edge path alike, whatever the thread count and
+ * whatever the tile size. So the tile is chosen for the vector registers of the machine compiled for,
+ * by measurement (README "Speed"; one core of a Zen 4, GFLOP/s at the model's shapes). Without FMA an
+ * update is a multiply into a temporary, then an add. AVX-512, 32 registers of 16 floats: 6 x 64, 24
+ * accumulators (72-82; the 8 x 32 before it, 61-69). AVX2, 16 of 8 floats: 8 x 32 still, 32
+ * accumulators: gcc keeps 12 and 4 of Bm in registers and moves the rest through L1 every k, about 11
+ * loads and stores per 32 multiplies and 32 adds, within a Zen 4's load and store ports (59-65;
+ * the 3 x 32 that fits, 46-55; 4 x 32, 45-50). NEON, 32 of 4 floats: 4 x 24, 24 accumulators (not
+ * measured). Otherwise (SSE2, 16 of 4): 8 x 32 (26; 4 x 12, 22). TILE_COLS <= 16 is avoided: gcc
+ * unrolls so short a loop before vectorising and then vectorises the rows instead, 10x slower. */
+#if defined(__AVX512F__)
+#define VECTOR_ISA "AVX-512"
+#define VECTOR_REGISTERS 32
+#define VECTOR_FLOATS 16
+#define TILE_ROWS 6
+#define TILE_COLS 64
+#elif defined(__AVX__)
+#define VECTOR_ISA "AVX2"
+#define VECTOR_REGISTERS 16
+#define VECTOR_FLOATS 8
 #define TILE_ROWS 8
 #define TILE_COLS 32
+#elif defined(__ARM_NEON) || defined(__aarch64__)
+#define VECTOR_ISA "NEON"
+#define VECTOR_REGISTERS 32
+#define VECTOR_FLOATS 4
+#define TILE_ROWS 4
+#define TILE_COLS 24
+#else
+#define VECTOR_ISA "portable (SSE2 or scalar)"
+#define VECTOR_REGISTERS 16
+#define VECTOR_FLOATS 4
+#define TILE_ROWS 8
+#define TILE_COLS 32
+#endif
 /* one full tile, TILE_ROWS x TILE_COLS outputs; fixed sizes let the compiler keep acc in registers */
 static void matmul_tile(float *restrict out, const float *restrict a, const float *restrict bm,
                         const float *restrict bias, int accumulate, int a_row, int a_col, int K, int M) {
@@ -488,10 +523,29 @@ static void matmul_tile(float *restrict out, const float *restrict a, const floa
         for (int j = 0; j < TILE_COLS; j++) out[(size_t)r * M + j] = acc[r][j];
 }
 
+/* one row of a tile, TILE_COLS wide: the rows of a tile cut by the bottom edge (decoding one
+ * sample is all such rows), in registers too */
+static void matmul_row_tile(float *restrict out, const float *restrict a, const float *restrict bm,
+                            const float *restrict bias, int accumulate, int a_col, int K, int M) {
+    float acc[TILE_COLS];
+    for (int j = 0; j < TILE_COLS; j++) acc[j] = bias ? bias[j] : accumulate ? out[j] : 0.0f;
+    for (int k = 0; k < K; k++) {
+        const float *restrict b = bm + (size_t)k * M;
+        float x = a[(size_t)k * a_col];
+        for (int j = 0; j < TILE_COLS; j++) acc[j] += x * b[j];
+    }
+    for (int j = 0; j < TILE_COLS; j++) out[j] = acc[j];
+}
+
 /* a tile cut by the edge of the matrix: rows r < rn, columns j < jn, same order of operations */
 static void matmul_edge_tile(float *restrict out, const float *restrict a, const float *restrict bm,
                              const float *restrict bias, int accumulate, int a_row, int a_col, int K, int M,
                              int rn, int jn) {
+    if (jn == TILE_COLS) {
+        for (int r = 0; r < rn; r++)
+            matmul_row_tile(out + (size_t)r * M, a + (size_t)r * a_row, bm, bias, accumulate, a_col, K, M);
+        return;
+    }
     float acc[TILE_ROWS][TILE_COLS];
     for (int r = 0; r < rn; r++)
         for (int j = 0; j < jn; j++)
@@ -507,38 +561,51 @@ static void matmul_edge_tile(float *restrict out, const float *restrict a, const
         for (int j = 0; j < jn; j++) out[(size_t)r * M + j] = acc[r][j];
 }
 
+/* tile (rt, ct) of the k block k0..k0+kn-1 (the arguments as for matmul_kernel) */
+static void matmul_tile_at(float *out, const float *a, const float *bm, const float *bias, int accumulate,
+                           int a_row, int a_col, int N, int M, int k0, int kn, int rt, int ct) {
+    int r0 = rt * TILE_ROWS, c0 = ct * TILE_COLS;
+    int rn = N - r0 < TILE_ROWS ? N - r0 : TILE_ROWS, jn = M - c0 < TILE_COLS ? M - c0 : TILE_COLS;
+    float *o = out + (size_t)r0 * M + c0;
+    const float *ar = a + (size_t)k0 * a_col + (size_t)r0 * a_row, *bk = bm + (size_t)k0 * M + c0;
+    const float *init = k0 == 0 && bias ? bias + c0 : NULL;
+    int acc_init = k0 == 0 ? accumulate : 1;
+    if (rn == TILE_ROWS && jn == TILE_COLS) matmul_tile(o, ar, bk, init, acc_init, a_row, a_col, kn, M);
+    else matmul_edge_tile(o, ar, bk, init, acc_init, a_row, a_col, kn, M, rn, jn);
+}
+
 /* k runs in blocks of K_BLOCK, all tiles of a block before the next, so the slice of Bm a tile
  * reads stays in cache; each output still sees k in increasing order. A static schedule gives each
  * thread the same tiles in every block, so threads go on to the next block without waiting. */
 #define K_BLOCK 256
-/* the whole product, tile by tile; a_row/a_col let the same kernel read A or A^T */
+/* the whole product, tile by tile, over the threads; a_row/a_col let the same kernel read A or A^T */
 static void matmul_kernel(float *out, const float *a, const float *bm, const float *bias, int accumulate,
                           int a_row, int a_col, int N, int K, int M) {
     int row_tiles = (N + TILE_ROWS - 1) / TILE_ROWS, col_tiles = (M + TILE_COLS - 1) / TILE_COLS;
 #pragma omp parallel
     for (int k0 = 0; k0 < K; k0 += K_BLOCK) {
         int kn = K - k0 < K_BLOCK ? K - k0 : K_BLOCK;
-        const float *init = k0 == 0 ? bias : NULL;
-        int acc_init = k0 == 0 ? accumulate : 1;
-        const float *ak = a + (size_t)k0 * a_col, *bk = bm + (size_t)k0 * M;
 #pragma omp for collapse(2) schedule(static) nowait
         for (int rt = 0; rt < row_tiles; rt++)
-            for (int ct = 0; ct < col_tiles; ct++) {
-                int r0 = rt * TILE_ROWS, c0 = ct * TILE_COLS;
-                int rn = N - r0 < TILE_ROWS ? N - r0 : TILE_ROWS,
-                    jn = M - c0 < TILE_COLS ? M - c0 : TILE_COLS;
-                float *o = out + (size_t)r0 * M + c0;
-                const float *ar = ak + (size_t)r0 * a_row, *b = init ? init + c0 : NULL;
-                if (rn == TILE_ROWS && jn == TILE_COLS)
-                    matmul_tile(o, ar, bk + c0, b, acc_init, a_row, a_col, kn, M);
-                else matmul_edge_tile(o, ar, bk + c0, b, acc_init, a_row, a_col, kn, M, rn, jn);
-            }
+            for (int ct = 0; ct < col_tiles; ct++)
+                matmul_tile_at(out, a, bm, bias, accumulate, a_row, a_col, N, M, k0, kn, rt, ct);
     }
 }
 
-/* dst (cols, rows) = src (rows, cols)^T */
+/* the same product on the calling thread alone (the decoder's threads each own whole samples) */
+static void matmul_serial(float *out, const float *a, const float *bm, const float *bias, int accumulate,
+                          int a_row, int a_col, int N, int K, int M) {
+    int row_tiles = (N + TILE_ROWS - 1) / TILE_ROWS, col_tiles = (M + TILE_COLS - 1) / TILE_COLS;
+    for (int k0 = 0; k0 < K; k0 += K_BLOCK) {
+        int kn = K - k0 < K_BLOCK ? K - k0 : K_BLOCK;
+        for (int rt = 0; rt < row_tiles; rt++)
+            for (int ct = 0; ct < col_tiles; ct++)
+                matmul_tile_at(out, a, bm, bias, accumulate, a_row, a_col, N, M, k0, kn, rt, ct);
+    }
+}
+
+/* dst (cols, rows) = src (rows, cols)^T; serial: a weight matrix is too small to pay for a barrier */
 static void transpose(float *dst, const float *src, int rows, int cols) {
-#pragma omp parallel for
     for (int c = 0; c < cols; c++)
         for (int r = 0; r < rows; r++) dst[(size_t)c * rows + r] = src[(size_t)r * cols + c];
 }
@@ -651,7 +718,7 @@ static void weighted_sum(float *restrict out, int accumulate, const float *restr
 /* One query row of causal attention: query q (hs) against the keys at positions 0..t, stored as the
  * columns of keys_t (tiles, see dot_columns), and the values at values + t2*stride. Writes the softmax
  * weights to att_row (t+1) and the output (hs). The training forward pass and the KV-cache decoder
- * both call this, so they agree bit for bit. expf stops vectorisation, so it has a loop of its own. */
+ * both call this, so they agree bit for bit. The exp has a loop of its own, which vectorises. */
 static void attention_row(float *out, float *att_row, const float *q, const float *keys_t,
                           const float *values, size_t stride, int t, int hs, float scale) {
     dot_columns(att_row, q, keys_t, t + 1, hs);
@@ -746,33 +813,34 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
 }
 
 /* GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
- * tanh(u) = 1 - 2/(exp(2u) + 1): one expf, several times cheaper than tanhf, and within 1e-7 of
- * tanh in absolute terms, which is all GELU's 0.5x(1 + tanh) can see.
- * expf is a library call, which stops the compiler vectorising any loop around it; so each block
- * of GELU_BLOCK elements runs in three loops: the polynomial (vectorised), expf alone, the rest
- * (vectorised). Every element sees the same operations as in one scalar loop, so the same bits.
+ * tanh(u) = 1 - 2/(exp(2u) + 1): one exp (exp_f32, section 1), several times cheaper than tanh,
+ * and within 1e-7 of tanh in absolute terms, which is all GELU's 0.5x(1 + tanh) can see.
+ * Each block of GELU_BLOCK elements runs in three loops, each of which vectorises: the polynomial,
+ * the exp, the rest. Every element sees the same operations as in one scalar loop, so the same bits.
  * The backward pass needs only GELU's slope at x, and the slope needs the same exp: so the forward
  * pass writes it too (when slope != NULL; it may overwrite inp), and backward is one multiply. */
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
 #define GELU_BLOCK 512
-/* out = GELU(inp), and (slope != NULL) GELU'(inp) for the backward pass */
-static void gelu_forward(float *out, float *slope, const float *inp, size_t n) {
-#pragma omp parallel for
-    for (size_t b = 0; b < n; b += GELU_BLOCK) {
-        size_t m = n - b < GELU_BLOCK ? n - b : GELU_BLOCK;
-        float e[GELU_BLOCK]; /* exp(2u), u = sqrt(2/pi) (x + 0.044715 x^3) */
-        const float *x = inp + b;
-        for (size_t i = 0; i < m; i++) e[i] = 2.0f * (GELU_SCALE * (x[i] + 0.044715f * x[i] * x[i] * x[i]));
-        for (size_t i = 0; i < m; i++) e[i] = exp_f32(e[i]);
-        for (size_t i = 0; i < m; i++) {
-            float th = 1.0f - 2.0f / (e[i] + 1.0f), xi = x[i];
-            out[b + i] = 0.5f * xi * (1.0f + th);
-            if (slope) {
-                float dudx = GELU_SCALE * (1.0f + 3.0f * 0.044715f * xi * xi);
-                slope[b + i] = 0.5f * (1.0f + th) + 0.5f * xi * (1.0f - th * th) * dudx;
-            }
+/* one block of m <= GELU_BLOCK elements: out = GELU(x), and (slope != NULL) GELU'(x) */
+static void gelu_block(float *out, float *slope, const float *x, size_t m) {
+    float e[GELU_BLOCK]; /* exp(2u), u = sqrt(2/pi) (x + 0.044715 x^3) */
+    for (size_t i = 0; i < m; i++) e[i] = 2.0f * (GELU_SCALE * (x[i] + 0.044715f * x[i] * x[i] * x[i]));
+    for (size_t i = 0; i < m; i++) e[i] = exp_f32(e[i]);
+    for (size_t i = 0; i < m; i++) {
+        float th = 1.0f - 2.0f / (e[i] + 1.0f), xi = x[i];
+        out[i] = 0.5f * xi * (1.0f + th);
+        if (slope) {
+            float dudx = GELU_SCALE * (1.0f + 3.0f * 0.044715f * xi * xi);
+            slope[i] = 0.5f * (1.0f + th) + 0.5f * xi * (1.0f - th * th) * dudx;
         }
     }
+}
+
+/* out = GELU(inp), and (slope != NULL) GELU'(inp) for the backward pass, blocks over the threads */
+static void gelu_forward(float *out, float *slope, const float *inp, size_t n) {
+#pragma omp parallel for
+    for (size_t b = 0; b < n; b += GELU_BLOCK)
+        gelu_block(out + b, slope ? slope + b : NULL, inp + b, n - b < GELU_BLOCK ? n - b : GELU_BLOCK);
 }
 
 /* dinp += dout * GELU'(x), the slope the forward pass kept */
@@ -1151,48 +1219,86 @@ void decode_state_free(DecodeState *st) {
     memset(st, 0, sizeof(*st));
 }
 
-/* one new token for each of n samples: the layers of gpt_forward on one row per sample, attention
- * over the cached keys and values of that sample's earlier positions */
-void gpt_decode_step(GPT *model, DecodeState *st, const int *slot, const int *token, const int *pos, int n) {
-    const GPTConfig *cfg = &model->config;
-    int L = cfg->n_layer, C = cfg->n_embd, H = cfg->n_head, V = cfg->vocab_size, T = cfg->block_size;
-    int hs = C / H;
+/* attention for rows i0..i1-1 of a decode step: each (sample, head) owns a contiguous block of keys,
+ * in attention_row's tiles, and one of values, (T, hs), so that attention streams through memory
+ * instead of striding over the other heads; the new position's key and value go in first */
+static void decode_attention(DecodeState *st, const GPTConfig *cfg, int l, const int *slot, const int *pos,
+                             int i0, int i1) {
+    int C = cfg->n_embd, H = cfg->n_head, T = cfg->block_size, hs = C / H;
     size_t keys_size = (size_t)att_tiles(T) * ATT_LANES * hs; /* of one (sample, head) */
+    float *kc = st->key_cache + (size_t)l * st->max_samples * H * keys_size;
+    float *vc = st->value_cache + (size_t)l * st->max_samples * T * C;
     float scale = 1.0f / sqrtf((float)hs);
-    ParameterTensors *p = &model->p;
-    size_t CC = (size_t)C * C, NC = (size_t)n * C;
-    for (int i = 0; i < n; i++)
+    for (int i = i0; i < i1; i++)
+        for (int h = 0; h < H; h++) {
+            size_t sh = (size_t)slot[i] * H + h;
+            const float *q = st->qkv + (size_t)i * 3 * C + h * hs, *k = q + C, *v = q + 2 * C;
+            float *keys_t = kc + sh * keys_size, *values = vc + sh * T * hs;
+            for (int j = 0; j < hs; j++) keys_t[keys_index(pos[i], j, hs)] = k[j];
+            memcpy(values + (size_t)pos[i] * hs, v, (size_t)hs * sizeof(float));
+            attention_row(st->atty + (size_t)i * C + h * hs, st->att + ((size_t)i * H + h) * T, q,
+                          keys_t, values, (size_t)hs, pos[i], hs, scale);
+        }
+}
+
+/* rows i0..i1-1 of a decode step through every layer, on the calling thread alone: each row is one
+ * sample, and no layer mixes samples, so a thread that owns whole samples never waits for another */
+static void decode_rows(GPT *model, DecodeState *st, const int *slot, const int *token, const int *pos,
+                        int i0, int i1) {
+    const GPTConfig *cfg = &model->config;
+    int L = cfg->n_layer, C = cfg->n_embd, V = cfg->vocab_size, n = i1 - i0;
+    const ParameterTensors *p = &model->p;
+    size_t CC = (size_t)C * C, r0 = (size_t)i0 * C;
+    float *x = st->x + r0, *ln = st->ln + r0, *qkv = st->qkv + 3 * r0, *atty = st->atty + r0;
+    float *proj = st->proj + r0, *fch = st->fch + 4 * r0, *fch_gelu = st->fch_gelu + 4 * r0;
+    for (int i = i0; i < i1; i++)
         encoder_forward(st->x + (size_t)i * C, &token[i], p->wte, p->wpe + (size_t)pos[i] * C, 1, 1, C);
     for (int l = 0; l < L; l++) {
-        float *kc = st->key_cache + (size_t)l * st->max_samples * H * keys_size;
-        float *vc = st->value_cache + (size_t)l * st->max_samples * T * C;
         const float *w = st->weights_t + l * 12 * CC;
-        layernorm_forward(st->ln, st->mean, st->rstd, st->x, p->ln1w + l * C, p->ln1b + l * C, n, C);
-        matmul_kernel(st->qkv, st->ln, w, p->qkvb + l * 3 * C, 0, C, 1, n, C, 3 * C);
-        /* each (sample, head) owns a contiguous block of keys, in attention_row's tiles, and one of
-         * values, (T, hs), so that attention streams through memory instead of striding over the
-         * other heads; the new position's key and value go in first */
-#pragma omp parallel for collapse(2)
-        for (int i = 0; i < n; i++)
-            for (int h = 0; h < H; h++) {
-                size_t sh = (size_t)slot[i] * H + h;
-                const float *q = st->qkv + (size_t)i * 3 * C + h * hs, *k = q + C, *v = q + 2 * C;
-                float *keys_t = kc + sh * keys_size, *values = vc + sh * T * hs;
-                for (int j = 0; j < hs; j++) keys_t[keys_index(pos[i], j, hs)] = k[j];
-                memcpy(values + (size_t)pos[i] * hs, v, (size_t)hs * sizeof(float));
-                attention_row(st->atty + (size_t)i * C + h * hs, st->att + ((size_t)i * H + h) * T, q,
-                              keys_t, values, (size_t)hs, pos[i], hs, scale);
-            }
-        matmul_kernel(st->proj, st->atty, w + 3 * CC, p->attprojb + l * C, 0, C, 1, n, C, C);
-        residual_forward(st->x, st->x, st->proj, NC);
-        layernorm_forward(st->ln, st->mean, st->rstd, st->x, p->ln2w + l * C, p->ln2b + l * C, n, C);
-        matmul_kernel(st->fch, st->ln, w + 4 * CC, p->fcb + l * 4 * C, 0, C, 1, n, C, 4 * C);
-        gelu_forward(st->fch_gelu, NULL, st->fch, 4 * NC);
-        matmul_kernel(st->proj, st->fch_gelu, w + 8 * CC, p->fcprojb + l * C, 0, 4 * C, 1, n, 4 * C, C);
-        residual_forward(st->x, st->x, st->proj, NC);
+        for (int i = i0; i < i1; i++)
+            layernorm_row(st->ln + (size_t)i * C, st->mean + i, st->rstd + i, st->x + (size_t)i * C,
+                          p->ln1w + l * C, p->ln1b + l * C, C);
+        matmul_serial(qkv, ln, w, p->qkvb + l * 3 * C, 0, C, 1, n, C, 3 * C);
+        decode_attention(st, cfg, l, slot, pos, i0, i1);
+        matmul_serial(proj, atty, w + 3 * CC, p->attprojb + l * C, 0, C, 1, n, C, C);
+        for (size_t j = 0; j < (size_t)n * C; j++) x[j] = x[j] + proj[j];
+        for (int i = i0; i < i1; i++)
+            layernorm_row(st->ln + (size_t)i * C, st->mean + i, st->rstd + i, st->x + (size_t)i * C,
+                          p->ln2w + l * C, p->ln2b + l * C, C);
+        matmul_serial(fch, ln, w + 4 * CC, p->fcb + l * 4 * C, 0, C, 1, n, C, 4 * C);
+        for (size_t b = 0; b < (size_t)n * 4 * C; b += GELU_BLOCK)
+            gelu_block(fch_gelu + b, NULL, fch + b, (size_t)n * 4 * C - b < GELU_BLOCK ? (size_t)n * 4 * C - b
+                                                                                     : GELU_BLOCK);
+        matmul_serial(proj, fch_gelu, w + 8 * CC, p->fcprojb + l * C, 0, 4 * C, 1, n, 4 * C, C);
+        for (size_t j = 0; j < (size_t)n * C; j++) x[j] = x[j] + proj[j];
     }
-    layernorm_forward(st->ln, st->mean, st->rstd, st->x, p->lnfw, p->lnfb, n, C);
-    matmul_kernel(st->logits, st->ln, st->weights_t + L * 12 * CC, NULL, 0, C, 1, n, C, V);
+    for (int i = i0; i < i1; i++)
+        layernorm_row(st->ln + (size_t)i * C, st->mean + i, st->rstd + i, st->x + (size_t)i * C, p->lnfw,
+                      p->lnfb, C);
+    matmul_serial(st->logits + (size_t)i0 * V, ln, st->weights_t + L * 12 * CC, NULL, 0, C, 1, n, C, V);
+}
+
+/* One new token for each of n samples: the layers of gpt_forward on one row per sample, attention
+ * over the cached keys and values of that sample's earlier positions. The threads split the samples
+ * once, for the whole step, and each runs every layer on its own: one parallel region per step, not
+ * one per layer. Fewer than DECODE_PARALLEL_MIN samples (one prompt sampled greedily: 1) are not
+ * worth a region: they decode on the calling thread. Either way each row's sums are the same. */
+#define DECODE_PARALLEL_MIN 16
+void gpt_decode_step(GPT *model, DecodeState *st, const int *slot, const int *token, const int *pos, int n) {
+    if (n < DECODE_PARALLEL_MIN) {
+        decode_rows(model, st, slot, token, pos, 0, n);
+        return;
+    }
+#pragma omp parallel
+    {
+        int id = 0, threads = 1;
+#ifdef _OPENMP
+        id = omp_get_thread_num();
+        threads = omp_get_num_threads();
+#endif
+        decode_rows(model, st, slot, token, pos, (int)((long)n * id / threads),
+                    (int)((long)n * (id + 1) / threads));
+    }
 }
 
 /* ========================================================================================== */
@@ -1381,7 +1487,11 @@ static void dataset_free(Dataset *ds) { free(ds->ex); free(ds->buffer); memset(d
 /*    through the KV-cache decoder, refilling a slot as soon as its sample ends               */
 
 #define MAX_SAMPLE_VOCAB 256
-#define DECODE_SLOTS 256
+/* 64 samples decode together: enough rows for the matmul tiles and the threads, few enough that
+ * their KV caches, of which each token reads its sample's whole (the reference model's: 34 MB at
+ * 128 positions, about half on average), mostly stay in the chip's caches (256: 134 MB, and
+ * pre-sampling 1.3x slower on a Zen 4). Which samples share a step changes no bit. */
+#define DECODE_SLOTS 64
 
 /* the next token from the logits: greedy at temperature 0, else softmax(logits / temperature),
  * optionally cut to its top_p nucleus; probabilities in double, one uniform draw per token */
@@ -6214,11 +6324,75 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* the machine's peak in GFLOP/s (bench_machine), for the "% of peak" column; 0: not measured */
+static double bench_peak = 0.0;
+
 static void bench_report(const char *what, double *seconds, int reps, double work, const char *unit) {
     qsort(seconds, (size_t)reps, sizeof(double), cmp_double);
     /* the fastest repetition gives the highest rate */
-    printf("  %-44s %9.1f %9.1f %9.1f  %s\n", what, work / seconds[reps - 1], work / seconds[reps / 2],
+    printf("  %-44s %9.1f %9.1f %9.1f  %s", what, work / seconds[reps - 1], work / seconds[reps / 2],
            work / seconds[0], unit);
+    if (bench_peak > 0 && !strcmp(unit, "GFLOP/s")) /* the median's share of the peak */
+        printf("  %3.0f%%", 100.0 * work / seconds[reps / 2] / bench_peak);
+    printf("\n");
+}
+
+/* the clock of the calling thread in GHz: a chain of dependent xor and add, one cycle each on any
+ * x86 or ARM core of the last decade, so 2 per cycle; the compiler can neither fold nor vectorise it */
+static double bench_clock(void) {
+    volatile uint64_t sink = 1;
+    uint64_t x = sink, y = sink | 2, n = 50000000;
+    double t0 = now_seconds();
+    for (uint64_t i = 0; i < n; i++) x = (x ^ i) + y;
+    double t = now_seconds() - t0;
+    sink = x;
+    return 2.0 * (double)n / t * 1e-9;
+}
+
+static volatile float bench_sink;
+
+/* float multiply-adds per second of the calling thread, as the matmul kernel does them (a multiply,
+ * then an add: no FMA), PEAK_VECTORS independent chains of vectors held in registers: the most this
+ * build can get out of a core, whatever the kernel. */
+#define PEAK_VECTORS (VECTOR_REGISTERS * 3 / 4)
+static double bench_flops(void) {
+    float c[PEAK_VECTORS * VECTOR_FLOATS];
+    for (int i = 0; i < PEAK_VECTORS * VECTOR_FLOATS; i++) c[i] = (float)i;
+    long n = 8000000 / PEAK_VECTORS;
+    double t0 = now_seconds();
+    for (long it = 0; it < n; it++)
+        for (int i = 0; i < PEAK_VECTORS * VECTOR_FLOATS; i++) c[i] = c[i] * 0.999f + 0.001f;
+    double t = now_seconds() - t0;
+    for (int i = 0; i < PEAK_VECTORS * VECTOR_FLOATS; i++) bench_sink += c[i]; /* or the loop is dead */
+    return 2.0 * PEAK_VECTORS * VECTOR_FLOATS * (double)n / t;
+}
+
+/* The machine: the vector extension this build uses, the threads, the clock, the peak; all threads
+ * measure at once (the clock of a busy chip). A core's peak FLOP/cycle is a power of two (pipes x
+ * lanes x 2): the measured rate rounded up to one (unless within 10% of the one below), so the peak
+ * = threads x GHz x that is the hardware's, not what a loop of ours happens to reach. */
+static void bench_machine(void) {
+    double ghz = 0.0, gflops = 0.0;
+    int threads = get_threads();
+#pragma omp parallel reduction(+ : ghz, gflops)
+    { /* the best of 3 each: a thread descheduled for a moment measures low */
+        double g = 0.0, f = 0.0;
+        for (int i = 0; i < 3; i++) {
+            double gi = bench_clock(), fi = bench_flops() * 1e-9;
+            g = gi > g ? gi : g;
+            f = fi > f ? fi : f;
+        }
+        ghz += g;
+        gflops += f;
+    }
+    double per_cycle = gflops / ghz, peak_per_cycle = 1.0;
+    while (peak_per_cycle * 1.1 < per_cycle) peak_per_cycle *= 2.0;
+    ghz /= threads;
+    bench_peak = threads * ghz * peak_per_cycle;
+    printf("machine: %s (%d floats a vector, matmul tile %d x %d), %d thread(s), %.2f GHz (measured)\n",
+           VECTOR_ISA, VECTOR_FLOATS, TILE_ROWS, TILE_COLS, threads, ghz);
+    printf("peak: %d thread(s) x %.2f GHz x %.0f FLOP/cycle = %.1f GFLOP/s (multiply then add, no FMA: "
+           "measured %.1f FLOP/cycle)\n", threads, ghz, peak_per_cycle, bench_peak, per_cycle);
 }
 
 /* forward, loss, backward, clip, AdamW on a random batch, as a training step does */
@@ -6322,7 +6496,7 @@ static void bench_matmul(GPT *model, int N, int reps, double *t) {
 
 /* o1pruner bench (make bench): the reference model's shapes, a random batch, random weights */
 static int cmd_bench(int argc, char **argv) {
-    int threads = 0, reps = 5, batch = 64, seq = 96, slots = 256;
+    int threads = 0, reps = 5, batch = 64, seq = 96, slots = DECODE_SLOTS; /* as generate decodes */
     Flag flags[] = {
         {"threads", FLAG_INT, &threads, 0, 1024, "threads (0: OpenMP's default)"},
         {"reps", FLAG_INT, &reps, 1, 1000, "timed repetitions of each measurement"},
@@ -6343,6 +6517,7 @@ static int cmd_bench(int argc, char **argv) {
     gpt_alloc_training(&model, batch, seq);
     printf("o1pruner bench: model L=%d H=%d C=%d V=%d (%zu parameters), %d thread(s)\n", sc.model.n_layer,
            sc.model.n_head, sc.model.n_embd, sc.model.vocab_size, model.num_params, get_threads());
+    bench_machine();
     printf("  %-44s %9s %9s %9s\n", "", "min", "median", "max");
     double *t = xmalloc(sizeof(double) * (size_t)reps, "timings");
     bench_training(&model, batch, seq, reps, t);
@@ -6382,9 +6557,25 @@ static void usage(FILE *out) {
             "Run 'o1pruner <command> --help' for a command's flags.\n");
 }
 
+/* Threads that wait for work sleep instead of spinning (README "Speed"). Unless told otherwise,
+ * libgomp spins up to about 3 ms at every barrier and between parallel regions: harmless on an idle
+ * machine, ruinous when another program wants the core a spinning thread holds (one greedy sample
+ * took 30x as long on 2 threads as on 1). libgomp reads OMP_WAIT_POLICY once, as it loads, before
+ * main: so when neither it nor GOMP_SPINCOUNT is set, set it and start the program again (Linux,
+ * /proc/self/exe; if that fails the program carries on as it was). Results do not depend on it. */
+static void wait_passively(char **argv) {
+#if defined(_OPENMP) && defined(__linux__)
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    if (setenv("OMP_WAIT_POLICY", "passive", 1) == 0) execv("/proc/self/exe", argv);
+#else
+    (void)argv;
+#endif
+}
+
 /* o1pruner <command> [flags] */
 int main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
+    wait_passively(argv);
     const char *cmd = argv[1];
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) { usage(stdout); return 0; }
     if (!strcmp(cmd, "data")) return cmd_data(argc, argv);

@@ -768,25 +768,28 @@ static void test_kv_cache(void) {
     Rng rng;
     rng_seed(&rng, 4, 0, 0);
     for (size_t i = 0; i < model.num_params; i++) model.params[i] += 0.2f * (rng_uniform(&rng) - 0.5f);
-    int B = 3, T = ATT_LANES + 5, V = cfg.vocab_size;
+    /* B sequences, more than DECODE_PARALLEL_MIN, so that steps run both on one thread and split
+     * over 3 threads (uneven shares: every edge of the decoder's matmul tiles) */
+    enum { B = DECODE_PARALLEL_MIN + 3, T = ATT_LANES + 5 };
+    int V = cfg.vocab_size;
     gpt_alloc_training(&model, B, T);
-    int tokens[3 * (ATT_LANES + 5)];
+    static int tokens[B * T];
     for (int i = 0; i < B * T; i++) tokens[i] = (int)(rng_u64(&rng) % (uint64_t)V);
     gpt_forward(&model, tokens, NULL, B, T);
     DecodeState st;
-    decode_state_alloc(&st, &cfg, 4);
+    decode_state_alloc(&st, &cfg, B + 1);
     decode_prepare(&st, &model);
-    /* the three sequences sit in slots 3, 0, 2 and start at different times, so each step mixes
-     * positions; sequence b begins at step 5*b */
-    int slot_of[3] = {3, 0, 2};
+    /* sequence b sits in slot (7b + 3) mod (B + 1) and begins at step 2b, so each step mixes
+     * positions, and the number of sequences decoded together rises and falls */
     double worst = 0.0, scale = 0.0;
     int exact = 1;
-    for (int step = 0; step < T + 10; step++) {
-        int slot[3], tok[3], pos[3], which[3], n = 0;
+    set_threads(3);
+    for (int step = 0; step < T + 2 * B; step++) {
+        int slot[B], tok[B], pos[B], which[B], n = 0;
         for (int b = 0; b < B; b++) {
-            int t = step - 5 * b;
+            int t = step - 2 * b;
             if (t < 0 || t >= T) continue;
-            slot[n] = slot_of[b]; tok[n] = tokens[b * T + t]; pos[n] = t; which[n] = b; n++;
+            slot[n] = (7 * b + 3) % (B + 1); tok[n] = tokens[b * T + t]; pos[n] = t; which[n] = b; n++;
         }
         if (!n) continue;
         gpt_decode_step(&model, &st, slot, tok, pos, n);
@@ -803,6 +806,7 @@ static void test_kv_cache(void) {
     printf("  logits of every position: max |cached - full| = %.3g (%s)\n", worst,
            exact ? "bitwise equal" : "not bitwise equal");
     CHECK(exact, "KV-cache logits differ from the full forward pass by %g (scale %g)", worst, scale);
+    set_threads(2);
     decode_state_free(&st);
     gpt_free(&model);
 }
