@@ -6237,7 +6237,8 @@ static int cmd_vectors(int argc, char **argv) {
             "advantages, ratios and PPO-clip loss with its gradient, and the token-level losses of GRPO,\n"
             "DAPO and Dr. GRPO (method.txt). With --check, compare a file of your own in the same format,\n"
             "tensor by tensor, and exit 1 if one is off; its convention.loss and convention.dlogprob, if\n"
-            "any, are named by the loss convention they match. README \"Validating another implementation\"."};
+            "any, are named by the loss convention they match.\n"
+            "README \"Validating another implementation\"."};
     const char *default_out = out, *default_reference = reference;
     parse_flags(&h, flags, NFLAGS(flags), argc, argv);
     if (check && out != default_out)
