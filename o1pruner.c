@@ -1266,9 +1266,8 @@ static void decode_rows(GPT *model, DecodeState *st, const int *slot, const int 
             layernorm_row(st->ln + (size_t)i * C, st->mean + i, st->rstd + i, st->x + (size_t)i * C,
                           p->ln2w + l * C, p->ln2b + l * C, C);
         matmul_serial(fch, ln, w + 4 * CC, p->fcb + l * 4 * C, 0, C, 1, n, C, 4 * C);
-        for (size_t b = 0; b < (size_t)n * 4 * C; b += GELU_BLOCK)
-            gelu_block(fch_gelu + b, NULL, fch + b, (size_t)n * 4 * C - b < GELU_BLOCK ? (size_t)n * 4 * C - b
-                                                                                     : GELU_BLOCK);
+        for (size_t b = 0, m = (size_t)n * 4 * C; b < m; b += GELU_BLOCK)
+            gelu_block(fch_gelu + b, NULL, fch + b, m - b < GELU_BLOCK ? m - b : GELU_BLOCK);
         matmul_serial(proj, fch_gelu, w + 8 * CC, p->fcprojb + l * C, 0, 4 * C, 1, n, 4 * C, C);
         for (size_t j = 0; j < (size_t)n * C; j++) x[j] = x[j] + proj[j];
     }
@@ -4111,7 +4110,7 @@ static void vec_params(FILE *f, const char *prefix, const GPT *model, const floa
 }
 
 /* What the vectors are made of: a tiny model of the task, two training sequences (one padded),
- * and for the method two problems with K = 4 responses each: right and wrong, short and long. */
+ * and for the method three problems with K = 4 responses each (vectors_method says which cases). */
 #define VECTORS_SEED 1
 #define VECTORS_INIT_NOISE 0.05f /* added to the initial parameters: no zero biases, no unit gains */
 #define VECTORS_PERTURB 0.15f    /* pi_theta = pi_ref + this much noise */
