@@ -2195,6 +2195,17 @@ static void batch_free(Batch *b) {
     free(b->idx); free(b->inputs); free(b->targets); free(b->mask); free(b->weight); free(b->ref_logprob_sum);
 }
 
+/* order = 0..count-1 by increasing length, equal lengths in index order (a counting sort) */
+static void order_by_length(int *order, const Dataset *ds) {
+    int longest = 0;
+    for (int i = 0; i < ds->count; i++) if (ds->ex[i].length > longest) longest = ds->ex[i].length;
+    int *start = xcalloc((size_t)longest + 2, sizeof(int), "training set order");
+    for (int i = 0; i < ds->count; i++) start[ds->ex[i].length + 1]++;
+    for (int n = 1; n <= longest + 1; n++) start[n] += start[n - 1]; /* start[n]: first of length n */
+    for (int i = 0; i < ds->count; i++) order[start[ds->ex[i].length]++] = i;
+    free(start);
+}
+
 /* Algorithm 1 before its loop: the samples to train on and their weights (Eq. 8-10), and
  * log pi_ref(y|x) of each, computed here once because pi_ref is frozen. Returns the mean reward. */
 static double training_set_build(TrainingSet *ts, const PruneConfig *c, const PresampledSet *ps, GPT *ref,
@@ -2209,13 +2220,19 @@ static double training_set_build(TrainingSet *ts, const PruneConfig *c, const Pr
     ts->samples = (Dataset){.ex = ex, .count = S, .buffer = NULL}; /* the text stays in ps */
     ts->per_item = c->method == METHOD_DPO ? 2 : 1;
     ts->ref_logprob_sum = xcalloc((size_t)S, sizeof(double), "reference log-probs");
+    /* in order of length, so that a batch pads little: a sequence's log-probs are the same bits
+     * whatever else is in its batch (no sum runs across sequences) */
+    int *order = xmalloc(sizeof(int) * (size_t)(S > 0 ? S : 1), "training set order");
+    order_by_length(order, &ts->samples);
     for (int b0 = 0; b0 < S && c->method != METHOD_SFT_SHORTEST; b0 += c->batch) {
         int B = S - b0 < c->batch ? S - b0 : c->batch;
-        for (int i = 0; i < B; i++) b->idx[i] = b0 + i;
+        for (int i = 0; i < B; i++) b->idx[i] = order[b0 + i];
         int T = make_sft_batch(&ts->samples, b->idx, B, b->inputs, b->targets, b->mask);
         gpt_forward(ref, b->inputs, b->targets, B, T);
-        sequence_logprobs(ref->logprob, b->mask, B, T, ts->ref_logprob_sum + b0);
+        sequence_logprobs(ref->logprob, b->mask, B, T, b->ref_logprob_sum);
+        for (int i = 0; i < B; i++) ts->ref_logprob_sum[b->idx[i]] = b->ref_logprob_sum[i];
     }
+    free(order);
     return mean_reward;
 }
 
