@@ -668,13 +668,10 @@ static void dot_columns(float *restrict s, const float *restrict x, const float 
     int hs8 = hs / 8 * 8;
     for (int t0 = 0; t0 < n; t0 += ATT_LANES) {
         const float *restrict tile = yt + (size_t)t0 * hs;
-        float part[8][ATT_LANES], sum[ATT_LANES];
-        for (int j = 0; j < 8; j++) {
-            float p[ATT_LANES] = {0};
-            for (int i = j; i < hs8; i += 8)
-                for (int u = 0; u < ATT_LANES; u++) p[u] += x[i] * tile[i * ATT_LANES + u];
-            for (int u = 0; u < ATT_LANES; u++) part[j][u] = p[u];
-        }
+        float part[8][ATT_LANES] = {{0}}, sum[ATT_LANES];
+        for (int i0 = 0; i0 < hs8; i0 += 8)
+            for (int j = 0; j < 8; j++)
+                for (int u = 0; u < ATT_LANES; u++) part[j][u] += x[i0 + j] * tile[(i0 + j) * ATT_LANES + u];
         for (int u = 0; u < ATT_LANES; u++)
             sum[u] = ((part[0][u] + part[1][u]) + (part[2][u] + part[3][u])) +
                      ((part[4][u] + part[5][u]) + (part[6][u] + part[7][u]));
@@ -1486,11 +1483,12 @@ static void dataset_free(Dataset *ds) { free(ds->ex); free(ds->buffer); memset(d
 /*    through the KV-cache decoder, refilling a slot as soon as its sample ends               */
 
 #define MAX_SAMPLE_VOCAB 256
-/* 64 samples decode together: enough rows for the matmul tiles and the threads, few enough that
- * their KV caches, of which each token reads its sample's whole (the reference model's: 34 MB at
- * 128 positions, about half on average), mostly stay in the chip's caches (256: 134 MB, and
- * pre-sampling 1.3x slower on a Zen 4). Which samples share a step changes no bit. */
-#define DECODE_SLOTS 64
+/* 48 samples decode together: enough rows for the matmul tiles and the threads (48 rows are whole
+ * tiles of 4, 6 or 8 rows on 1, 2 or 4 threads), few enough that their KV caches, of which each
+ * token reads its sample's whole (the reference model's: 25 MB at 128 positions, about half on
+ * average), mostly stay in the chip's caches. On a Zen 4 (`bench --samples N`, 2 threads): 32,
+ * 46-47k tokens/s; 48, 49-55k; 64, 44-50k; 256, 34-35k. Which samples share a step changes no bit. */
+#define DECODE_SLOTS 48
 
 /* the next token from the logits: greedy at temperature 0, else softmax(logits / temperature),
  * optionally cut to its top_p nucleus; probabilities in double, one uniform draw per token */
