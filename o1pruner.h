@@ -3,9 +3,9 @@
  * O1-Pruner (Length-Harmonizing Fine-Tuning, arXiv 2501.12570) and the small GPT-2 style
  * transformer it runs on, in C11 with libc and libm only. The whole implementation lives in
  * o1pruner.c; this header is what other C code (and test.c) calls: the model, the method's
- * functions with their shape and mask contracts, checkpoints, the task and sampling. Every function that reads
- * something from outside the program reports failure as a return value -1 and a one-line message
- * in `err` (O1P_ERR_LEN bytes); it never exits, so callers decide what to do.
+ * functions with their shape and mask contracts, checkpoints, the task and sampling. Every function
+ * that reads something from outside the program reports failure as a return value -1 and a one-line
+ * message in `err` (O1P_ERR_LEN bytes); it never exits, so callers decide what to do.
  */
 #ifndef O1PRUNER_H
 #define O1PRUNER_H
@@ -141,7 +141,7 @@ typedef struct {
     float *x, *ln, *qkv, *atty, *proj, *fch, *fch_gelu; /* (n, C|3C|4C) rows of the active samples */
     float *mean, *rstd, *att;       /* (n), (n), (n, H, block_size) */
     float *logits;                  /* (n, V) */
-    float *weights_t;               /* the linear layers' weights transposed, as the matmul kernel reads them */
+    float *weights_t;               /* the linear layers' weights transposed, as matmul reads them */
 } DecodeState;
 
 void decode_state_alloc(DecodeState *st, const GPTConfig *config, int max_samples);
@@ -282,6 +282,6 @@ int sample_token(const float *logits, int V, float temperature, float top_p, Rng
 /* k samples for each of n problems; responses[i*k + j] is sample j of problem i. problem_ids
  * (NULL: 0..n-1) name the RNG streams, so a problem's samples do not depend on the batch. */
 void generate(GPT *model, const Problem *problems, const int *problem_ids, int n, int k,
-              const SampleConfig *sc, Response *responses, char *arena); /* OpenMP thread count; no-op without OpenMP */
+              const SampleConfig *sc, Response *responses, char *arena);
 
 #endif
