@@ -1487,7 +1487,7 @@ static void dataset_free(Dataset *ds) { free(ds->ex); free(ds->buffer); memset(d
  * tiles of 4, 6 or 8 rows on 1, 2 or 4 threads), few enough that their KV caches, of which each
  * token reads its sample's whole (the reference model's: 25 MB at 128 positions, about half on
  * average), mostly stay in the chip's caches. On a Zen 4 (`bench --samples N`, 2 threads): 32,
- * 46-47k tokens/s; 48, 49-55k; 64, 44-50k; 256, 34-35k. Which samples share a step changes no bit. */
+ * 46-47k tokens/s; 48, 49-55k; 64, 44-50k; 256, 34-37k. Which samples share a step changes no bit. */
 #define DECODE_SLOTS 48
 
 /* the next token from the logits: greedy at temperature 0, else softmax(logits / temperature),

@@ -806,6 +806,21 @@ static void test_kv_cache(void) {
     printf("  logits of every position: max |cached - full| = %.3g (%s)\n", worst,
            exact ? "bitwise equal" : "not bitwise equal");
     CHECK(exact, "KV-cache logits differ from the full forward pass by %g (scale %g)", worst, scale);
+    /* a sequence's logits are the same bits whatever else is in its batch and however long the
+     * batch is: prune computes pi_ref's log-probabilities in batches ordered by length */
+    enum { T2 = T - 3 };
+    int pick[2] = {5, 0}, same = 1;
+    static int pair[2 * T2];
+    float *full = xmalloc(sizeof(float) * B * T * (size_t)V, "test");
+    memcpy(full, model.a.logits, sizeof(float) * B * T * (size_t)V);
+    for (int r = 0; r < 2; r++)
+        for (int t = 0; t < T2; t++) pair[r * T2 + t] = tokens[pick[r] * T + t];
+    gpt_forward(&model, pair, NULL, 2, T2);
+    for (int r = 0; r < 2; r++)
+        for (int i = 0; i < T2 * V; i++) same &= model.a.logits[r * T2 * V + i] == full[pick[r] * T * V + i];
+    printf("  two sequences, shortened, in a batch of their own: %s\n", same ? "bitwise equal" : "differ");
+    CHECK(same, "a sequence's logits depend on the other sequences of its batch or on its length");
+    free(full);
     set_threads(2);
     decode_state_free(&st);
     gpt_free(&model);
