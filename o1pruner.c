@@ -1483,11 +1483,12 @@ static void dataset_free(Dataset *ds) { free(ds->ex); free(ds->buffer); memset(d
 /*    through the KV-cache decoder, refilling a slot as soon as its sample ends               */
 
 #define MAX_SAMPLE_VOCAB 256
-/* 48 samples decode together: enough rows for the matmul tiles and the threads (48 rows are whole
- * tiles of 4, 6 or 8 rows on 1, 2 or 4 threads), few enough that their KV caches, of which each
- * token reads its sample's whole (the reference model's: 25 MB at 128 positions, about half on
- * average), mostly stay in the chip's caches. On a Zen 4 (`bench --samples N`, 2 threads): 32,
- * 46-47k tokens/s; 48, 49-55k; 64, 44-50k; 256, 34-37k. Which samples share a step changes no bit. */
+/* 48 samples decode together, shared among the threads (generate: 24 each on 2): enough rows for
+ * the matmul tiles (48, 24 and 12 rows are whole tiles of 4, 6 or 8 rows), few enough that their KV
+ * caches, of which each token reads its sample's whole (the reference model's: 25 MB at 128
+ * positions, about half on average), mostly stay in the chip's caches. On a Zen 4 (`bench --samples
+ * N`, 2 threads): 32, 46-47k tokens/s; 48, 49-55k; 64, 44-50k; 256, 34-37k. Which samples share a
+ * step changes no bit. */
 #define DECODE_SLOTS 48
 
 /* the next token from the logits: greedy at temperature 0, else softmax(logits / temperature),
@@ -1537,14 +1538,18 @@ typedef struct {
     Rng rng;
 } Slot;
 
-/* k responses for each of n problems. Up to DECODE_SLOTS samples decode together, each in its
- * own KV-cache slot; a finished sample frees its slot for the next one at once. Each sample draws
- * from its own RNG stream, so its text does not depend on which samples shared its steps. */
-void generate(GPT *model, const Problem *problems, const int *problem_ids, int n, int k,
-              const SampleConfig *sc, Response *responses, char *arena) {
+/* The k responses of every shares-th problem, from problem share on, decoded by the calling thread
+ * alone (alone: the only share, so each step may use the threads). Up to `slots` samples decode
+ * together, each in its own KV-cache slot; a finished sample frees its slot for the next one at
+ * once. Each sample draws from its own RNG stream, so its text does not depend on which samples
+ * shared its steps. */
+static void generate_share(GPT *model, const Problem *problems, const int *problem_ids, int n, int k,
+                           const SampleConfig *sc, Response *responses, char *arena, int share, int shares,
+                           int slots) {
     const GPTConfig *cfg = &model->config;
-    int jobs = n * k, next_job = 0, slots = jobs < DECODE_SLOTS ? jobs : DECODE_SLOTS;
-    if (jobs == 0) return;
+    int jobs = (n - share + shares - 1) / shares * k, next = 0; /* this share's jobs, in order */
+    slots = jobs < slots ? jobs : slots;
+    if (jobs <= 0) return;
     DecodeState st;
     decode_state_alloc(&st, cfg, slots);
     decode_prepare(&st, model);
@@ -1556,9 +1561,10 @@ void generate(GPT *model, const Problem *problems, const int *problem_ids, int n
     for (;;) { /* one token for every active sample per pass */
         int active = 0;
         for (int s = 0; s < slots; s++) {
-            if (slot[s].job < 0 && next_job < jobs) { /* start the next sample in this slot */
+            if (slot[s].job < 0 && next < jobs) { /* start the next sample in this slot */
                 Slot *sl = &slot[s];
-                int j = next_job++, i = j / k;
+                int i = share + next / k * shares, j = i * k + next % k;
+                next++;
                 sl->job = j;
                 sl->prompt_len = prompt_text(&problems[i], sl->prompt);
                 sl->pos = 0;
@@ -1579,7 +1585,8 @@ void generate(GPT *model, const Problem *problems, const int *problem_ids, int n
             }
         }
         if (active == 0) break;
-        gpt_decode_step(model, &st, slot_id, token, pos, active);
+        if (shares == 1) gpt_decode_step(model, &st, slot_id, token, pos, active);
+        else decode_rows(model, &st, slot_id, token, pos, 0, active);
         for (int a = 0; a < active; a++) {
             Slot *sl = &slot[slot_id[a]];
             sl->pos++;
@@ -1604,6 +1611,21 @@ void generate(GPT *model, const Problem *problems, const int *problem_ids, int n
     }
     decode_state_free(&st);
     free(slot); free(slot_id); free(token); free(pos);
+}
+
+/* k responses for each of n problems. The problems are dealt to the threads in turn, and each
+ * thread decodes its own with a KV cache of its own: no thread waits for another before the end,
+ * where one step at a time split over the threads would wake them and wait for the slowest at
+ * every token. With one thread, or a single problem, its samples decode together and a step may
+ * still be split (gpt_decode_step). Which thread decodes a sample changes no bit of it. */
+void generate(GPT *model, const Problem *problems, const int *problem_ids, int n, int k,
+              const SampleConfig *sc, Response *responses, char *arena) {
+    int shares = get_threads() < n ? get_threads() : n;
+    if (shares < 1) shares = 1;
+    int slots = DECODE_SLOTS / shares > 2 * TILE_ROWS ? DECODE_SLOTS / shares : 2 * TILE_ROWS;
+#pragma omp parallel for schedule(static, 1) if (shares > 1)
+    for (int share = 0; share < shares; share++)
+        generate_share(model, problems, problem_ids, n, k, sc, responses, arena, share, shares, slots);
 }
 
 /* ========================================================================================== */
