@@ -6465,33 +6465,41 @@ static void bench_training(GPT *model, int batch, int seq, int reps, double *t) 
     free(inputs); free(targets); free(mask);
 }
 
-/* KV-cache decoding: all slots step through positions 0..127 together */
-static void bench_sampling(GPT *model, int slots, int reps, double *t) {
+/* KV-cache decoding as generate does it: the samples dealt to the threads, each thread stepping
+ * its own through positions 0..127 with a KV cache of its own (one thread: gpt_decode_step) */
+static void bench_sampling(GPT *model, int samples, int reps, double *t) {
     const GPTConfig *cfg = &model->config;
-    int V = cfg->vocab_size, positions = 128;
-    DecodeState st;
-    decode_state_alloc(&st, cfg, slots);
-    decode_prepare(&st, model);
-    int *slot = xmalloc(sizeof(int) * (size_t)slots, "slots"),
-        *tok = xmalloc(sizeof(int) * (size_t)slots, "slots");
-    int *pos = xmalloc(sizeof(int) * (size_t)slots, "slots");
+    int V = cfg->vocab_size, positions = 128, shares = get_threads() < samples ? get_threads() : samples;
+    DecodeState *st = xcalloc((size_t)shares, sizeof(DecodeState), "decode states");
+    for (int s = 0; s < shares; s++) {
+        decode_state_alloc(&st[s], cfg, samples / shares + 1);
+        decode_prepare(&st[s], model);
+    }
+    int *slot = xmalloc(sizeof(int) * (size_t)samples, "slots"),
+        *tok = xmalloc(sizeof(int) * (size_t)samples, "slots");
+    int *pos = xmalloc(sizeof(int) * (size_t)samples, "slots");
     for (int r = -1; r < reps; r++) {
         double t0 = now_seconds();
-        for (int p = 0; p < positions; p++) {
-            for (int i = 0; i < slots; i++) {
-                slot[i] = i;
-                tok[i] = (i + p) % V;
-                pos[i] = p;
+#pragma omp parallel for schedule(static, 1) if (shares > 1)
+        for (int s = 0; s < shares; s++) {
+            int i0 = (int)((long)samples * s / shares), n = (int)((long)samples * (s + 1) / shares) - i0;
+            for (int p = 0; p < positions; p++) {
+                for (int i = i0; i < i0 + n; i++) {
+                    slot[i] = i - i0;
+                    tok[i] = (i + p) % V;
+                    pos[i] = p;
+                }
+                if (shares == 1) gpt_decode_step(model, &st[s], slot, tok, pos, n);
+                else decode_rows(model, &st[s], slot + i0, tok + i0, pos + i0, 0, n);
             }
-            gpt_decode_step(model, &st, slot, tok, pos, slots);
         }
         if (r >= 0) t[r] = now_seconds() - t0;
     }
     char what[128];
-    snprintf(what, sizeof(what), "KV-cache sampling, %d samples x %d tokens", slots, positions);
-    bench_report(what, t, reps, (double)slots * positions, "tok/s");
-    decode_state_free(&st);
-    free(slot); free(tok); free(pos);
+    snprintf(what, sizeof(what), "KV-cache sampling, %d samples x %d tokens", samples, positions);
+    bench_report(what, t, reps, (double)samples * positions, "tok/s");
+    for (int s = 0; s < shares; s++) decode_state_free(&st[s]);
+    free(st); free(slot); free(tok); free(pos);
 }
 
 /* the matmul kernel alone, at the shapes of the training step */
