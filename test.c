@@ -1108,7 +1108,8 @@ static void test_sampling(void) {
     CHECK(fabs(counts[1] / 30000.0 - 0.5) < 0.015 && fabs(counts[0] / 30000.0 - 0.3) < 0.015,
           "sampled frequencies %d %d %d do not follow (0.3, 0.5, 0.2)", counts[0], counts[1], counts[2]);
 
-    /* generation: same seed, same samples, for 1 and 2 threads and any batch composition */
+    /* generation: same seed, same samples, for 1, 2 and 3 threads (the problems dealt to the
+     * threads: 5, 3 + 2, 2 + 2 + 1) and any batch composition */
     GPTConfig cfg = {.vocab_size = VOCAB_SIZE, .block_size = 48, .n_layer = 2, .n_head = 2, .n_embd = 32};
     GPT model;
     gpt_build(&model, &cfg);
@@ -1116,17 +1117,18 @@ static void test_sampling(void) {
     Problem problems[5];
     for (int i = 0; i < 5; i++) draw_digits(&problems[i], 2 + i, &rng);
     SampleConfig sc = {.temperature = 1.0f, .top_p = 1.0f, .max_new = 30, .seed = 17};
-    Response r[2][15], alone[3];
-    char arena[2][15 * 31], arena1[3 * 31];
-    for (int k = 0; k < 2; k++) {
+    Response r[3][15], alone[3];
+    char arena[3][15 * 31], arena1[3 * 31];
+    for (int k = 0; k < 3; k++) {
         set_threads(k + 1);
         generate(&model, problems, NULL, 5, 3, &sc, r[k], arena[k]);
     }
     set_threads(2);
     int same = 1;
-    for (int i = 0; i < 15; i++)
-        same &= r[0][i].length == r[1][i].length && !strcmp(r[0][i].text, r[1][i].text);
-    CHECK(same, "samples differ between 1 and 2 threads");
+    for (int k = 1; k < 3; k++)
+        for (int i = 0; i < 15; i++)
+            same &= r[0][i].length == r[k][i].length && !strcmp(r[0][i].text, r[k][i].text);
+    CHECK(same, "samples differ between 1, 2 and 3 threads");
     int ids[1] = {3};
     generate(&model, &problems[3], ids, 1, 3, &sc, alone, arena1);
     for (int j = 0; j < 3; j++) same &= !strcmp(alone[j].text, r[0][9 + j].text);
