@@ -1620,7 +1620,7 @@ static void generate_share(GPT *model, const Problem *problems, const int *probl
  * still be split (gpt_decode_step). Which thread decodes a sample changes no bit of it. */
 void generate(GPT *model, const Problem *problems, const int *problem_ids, int n, int k,
               const SampleConfig *sc, Response *responses, char *arena) {
-    int shares = get_threads() < n ? get_threads() : n;
+    int threads = get_threads(), shares = threads < n ? threads : n;
     if (shares < 1) shares = 1;
     int slots = DECODE_SLOTS / shares > 2 * TILE_ROWS ? DECODE_SLOTS / shares : 2 * TILE_ROWS;
 #pragma omp parallel for schedule(static, 1) if (shares > 1)
@@ -2215,15 +2215,13 @@ static void batch_free(Batch *b) {
     free(b->idx); free(b->inputs); free(b->targets); free(b->mask); free(b->weight); free(b->ref_logprob_sum);
 }
 
-/* order = 0..count-1 by increasing length, equal lengths in index order (a counting sort) */
+/* order = 0..count-1 by increasing length, equal lengths in index order (sort_key, section 1) */
 static void order_by_length(int *order, const Dataset *ds) {
-    int longest = 0;
-    for (int i = 0; i < ds->count; i++) if (ds->ex[i].length > longest) longest = ds->ex[i].length;
-    int *start = xcalloc((size_t)longest + 2, sizeof(int), "training set order");
-    for (int i = 0; i < ds->count; i++) start[ds->ex[i].length + 1]++;
-    for (int n = 1; n <= longest + 1; n++) start[n] += start[n - 1]; /* start[n]: first of length n */
-    for (int i = 0; i < ds->count; i++) order[start[ds->ex[i].length]++] = i;
-    free(start);
+    uint64_t *keys = xmalloc(sizeof(uint64_t) * (size_t)(ds->count > 0 ? ds->count : 1), "sample order");
+    for (int i = 0; i < ds->count; i++) keys[i] = sort_key(ds->ex[i].length, i);
+    qsort(keys, (size_t)ds->count, sizeof(uint64_t), cmp_u64);
+    for (int i = 0; i < ds->count; i++) order[i] = key_index(keys[i]);
+    free(keys);
 }
 
 /* Algorithm 1 before its loop: the samples to train on and their weights (Eq. 8-10), and
