@@ -858,6 +858,20 @@ static void residual_backward(float *da, float *db, const float *dout, size_t n)
     for (size_t i = 0; i < n; i++) { da[i] += dout[i]; db[i] += dout[i]; }
 }
 
+/* one row of the log-softmax: logits z (V) -> probs p (V; NULL: not wanted), returns
+ * log p(target) (0 for target < 0). The sampler calls it too, for log pi_ref of what it draws:
+ * the same function on the same logits, so the same bits as the forward pass (section 7). */
+static float logprob_row(float *p, const float *z, int V, int target) {
+    float maxv = z[0];
+    for (int v = 1; v < V; v++) if (z[v] > maxv) maxv = z[v];
+    double sum = 0.0;
+    for (int v = 0; v < V; v++) sum += exp_f64((double)(z[v] - maxv));
+    double logsum = log_f64(sum);
+    if (p)
+        for (int v = 0; v < V; v++) p[v] = (float)exp_f64((double)(z[v] - maxv) - logsum);
+    return target >= 0 ? (float)((double)(z[target] - maxv) - logsum) : 0.0f;
+}
+
 /* log-softmax at the targets: logits (N,V) -> probs (N,V), logprob (N) = log p(target).
  * Every loss in this program (SFT, PPO-clip, DPO) is a function of these log-probabilities,
  * so the model's backward pass starts from d loss / d logprob. target < 0: no target. */
@@ -865,16 +879,8 @@ static void logprob_forward(float *logprob, float *probs, const float *logits, c
                             int N, int V) {
 #pragma omp parallel for
     for (int n = 0; n < N; n++) {
-        const float *z = logits + (size_t)n * V;
-        float *p = probs + (size_t)n * V;
-        float maxv = z[0];
-        for (int v = 1; v < V; v++) if (z[v] > maxv) maxv = z[v];
-        double sum = 0.0;
-        for (int v = 0; v < V; v++) sum += exp_f64((double)(z[v] - maxv));
-        double logsum = log_f64(sum);
-        for (int v = 0; v < V; v++) p[v] = (float)exp_f64((double)(z[v] - maxv) - logsum);
-        if (logprob)
-            logprob[n] = targets && targets[n] >= 0 ? (float)((double)(z[targets[n]] - maxv) - logsum) : 0.0f;
+        float lp = logprob_row(probs + (size_t)n * V, logits + (size_t)n * V, V, targets ? targets[n] : -1);
+        if (logprob) logprob[n] = lp;
     }
 }
 
@@ -1576,6 +1582,7 @@ static void generate_share(GPT *model, const Problem *problems, const int *probl
                 r->text = arena + (size_t)j * (size_t)(sc->max_new + 1);
                 r->length = r->finished = r->correct = 0;
                 r->text[0] = 0;
+                r->logprob = 0.0;
             }
             if (slot[s].job >= 0) {
                 slot_id[active] = s;
@@ -1594,8 +1601,10 @@ static void generate_share(GPT *model, const Problem *problems, const int *probl
              * pass to keep bit-identical with it */
             if (sl->pos < sl->prompt_len) { sl->next = token_of(sl->prompt[sl->pos]); continue; }
             Response *r = &responses[sl->job];
-            int t = sample_token(st.logits + (size_t)a * cfg->vocab_size, cfg->vocab_size, sc->temperature,
-                                 sc->top_p, &sl->rng);
+            const float *logits = st.logits + (size_t)a * cfg->vocab_size;
+            int t = sample_token(logits, cfg->vocab_size, sc->temperature, sc->top_p, &sl->rng);
+            /* log pi(y|x) as the forward pass sums it: what prune's Eq. 11 needs of pi_ref */
+            r->logprob += logprob_row(NULL, logits, cfg->vocab_size, t);
             r->text[r->length++] = vocabulary[t];
             r->text[r->length] = 0;
             r->finished = vocabulary[t] == '$';
@@ -1866,6 +1875,7 @@ typedef struct {
     Example *sample;      /* problems * k: prompt + response */
     int *length;          /* L(y): response tokens of each sample */
     int *correct;         /* A(x, y) */
+    double *ref_logprob;  /* log pi_ref(y|x), drawn with the sample (Response.logprob) */
     char *buffer;
 } PresampledSet;
 
@@ -2028,9 +2038,10 @@ void advantages(const double *reward, int n, AdvantageMode mode, float *w) {
 /* Which samples train, with what weight (the official construct_dataset.py): for each problem,
  * Eq. 8-9 over all K samples, then the samples shuffled and the first m kept, each with its
  * reward (Eq. 10); then the weights over the WHOLE selected set, not per problem or batch.
- * Writes ex and w; returns the count, P*m (fewer with --correct-only, an extension that is not
- * in the paper: the wrong samples are dropped after weighting). */
-static int select_o1_pruner(const PruneConfig *c, const PresampledSet *ps, Example *ex, float *w,
+ * Writes from (the samples' indices in ps) and w; returns the count, P*m (fewer with
+ * --correct-only, an extension that is not in the paper: the wrong samples are dropped after
+ * weighting). */
+static int select_o1_pruner(const PruneConfig *c, const PresampledSet *ps, int *from, float *w,
                             double *mean_reward) {
     int n = ps->problems * c->m, S = 0, order[1024];
     double *reward = xcalloc((size_t)n, sizeof(double), "rewards");
@@ -2047,7 +2058,7 @@ static int select_o1_pruner(const PruneConfig *c, const PresampledSet *ps, Examp
         shuffle(order, ps->k, &rng);
         for (int j = 0; j < c->m; j++, S++) {
             int i = order[j];
-            ex[S] = ps->sample[p * ps->k + i];
+            from[S] = p * ps->k + i;
             reward[S] = length_reward(L_ref, length[i], acc[i], A_ref, c->lambda); /* Eq. 10 */
             correct[S] = acc[i];
         }
@@ -2058,7 +2069,7 @@ static int select_o1_pruner(const PruneConfig *c, const PresampledSet *ps, Examp
     if (c->correct_only) {
         int kept = 0;
         for (int i = 0; i < S; i++)
-            if (correct[i]) { ex[kept] = ex[i]; w[kept] = w[i]; kept++; }
+            if (correct[i]) { from[kept] = from[i]; w[kept] = w[i]; kept++; }
         S = kept;
     }
     free(reward); free(correct);
@@ -2124,7 +2135,7 @@ PpoStats ppo_clip_loss(const float *logprob, const float *mask, const double *re
 #define BASELINE_SFT_LR 1e-4f /* compare's defaults: README "Comparison" explains them */
 #define BASELINE_DPO_LR 3e-6f
 /* the two shortest correct samples of each problem (SFT), or those against the longest (DPO) */
-static int select_baseline(Method method, const PresampledSet *ps, Example *ex) {
+static int select_baseline(Method method, const PresampledSet *ps, int *from) {
     int S = 0;
     for (int p = 0; p < ps->problems; p++) {
         const int *length = ps->length + p * ps->k, *correct = ps->correct + p * ps->k;
@@ -2140,8 +2151,8 @@ static int select_baseline(Method method, const PresampledSet *ps, Example *ex) 
         }
         for (int q = 0; q < n_chosen; q++) {
             if (method == METHOD_DPO && length[longest] <= length[chosen[q]]) continue;
-            ex[S++] = ps->sample[p * ps->k + chosen[q]];
-            if (method == METHOD_DPO) ex[S++] = ps->sample[p * ps->k + longest];
+            from[S++] = p * ps->k + chosen[q];
+            if (method == METHOD_DPO) from[S++] = p * ps->k + longest;
         }
     }
     return S;
@@ -2215,42 +2226,28 @@ static void batch_free(Batch *b) {
     free(b->idx); free(b->inputs); free(b->targets); free(b->mask); free(b->weight); free(b->ref_logprob_sum);
 }
 
-/* order = 0..count-1 by increasing length, equal lengths in index order (sort_key, section 1) */
-static void order_by_length(int *order, const Dataset *ds) {
-    uint64_t *keys = xmalloc(sizeof(uint64_t) * (size_t)(ds->count > 0 ? ds->count : 1), "sample order");
-    for (int i = 0; i < ds->count; i++) keys[i] = sort_key(ds->ex[i].length, i);
-    qsort(keys, (size_t)ds->count, sizeof(uint64_t), cmp_u64);
-    for (int i = 0; i < ds->count; i++) order[i] = key_index(keys[i]);
-    free(keys);
-}
-
-/* Algorithm 1 before its loop: the samples to train on and their weights (Eq. 8-10), and
- * log pi_ref(y|x) of each, computed here once because pi_ref is frozen. Returns the mean reward. */
-static double training_set_build(TrainingSet *ts, const PruneConfig *c, const PresampledSet *ps, GPT *ref,
-                                 Batch *b) {
+/* Algorithm 1 before its loop: the samples to train on, their weights (Eq. 8-10), and
+ * log pi_ref(y|x) of each. pi_ref is frozen, and pre-sampling drew y from it: the sampler summed
+ * log pi_ref(y_t|x, y_<t) as it drew each token (Response.logprob), from logits that are the
+ * forward pass's to the bit (section 4), so nothing is recomputed here (test.c checks it is the
+ * same bits as a forward pass of pi_ref). Returns the mean reward. */
+static double training_set_build(TrainingSet *ts, const PruneConfig *c, const PresampledSet *ps) {
     size_t capacity =
             (size_t)ps->problems * (size_t)(ps->k > 2 * BASELINE_SHORTEST ? ps->k : 2 * BASELINE_SHORTEST);
-    Example *ex = xcalloc(capacity, sizeof(Example), "training set");
+    int *from = xcalloc(capacity, sizeof(int), "training set");
     ts->weight = xcalloc(capacity, sizeof(float), "advantages");
     double mean_reward = 0.0;
-    int S = c->method == METHOD_O1_PRUNER ? select_o1_pruner(c, ps, ex, ts->weight, &mean_reward)
-                                          : select_baseline(c->method, ps, ex);
-    ts->samples = (Dataset){.ex = ex, .count = S, .buffer = NULL}; /* the text stays in ps */
-    ts->per_item = c->method == METHOD_DPO ? 2 : 1;
-    ts->ref_logprob_sum = xcalloc((size_t)S, sizeof(double), "reference log-probs");
-    /* in order of length, so that a batch pads little: a sequence's log-probs are the same bits
-     * whatever else is in its batch (no sum runs across sequences) */
-    int *order = xmalloc(sizeof(int) * (size_t)(S > 0 ? S : 1), "training set order");
-    order_by_length(order, &ts->samples);
-    for (int b0 = 0; b0 < S && c->method != METHOD_SFT_SHORTEST; b0 += c->batch) {
-        int B = S - b0 < c->batch ? S - b0 : c->batch;
-        for (int i = 0; i < B; i++) b->idx[i] = order[b0 + i];
-        int T = make_sft_batch(&ts->samples, b->idx, B, b->inputs, b->targets, b->mask);
-        gpt_forward(ref, b->inputs, b->targets, B, T);
-        sequence_logprobs(ref->logprob, b->mask, B, T, b->ref_logprob_sum);
-        for (int i = 0; i < B; i++) ts->ref_logprob_sum[b->idx[i]] = b->ref_logprob_sum[i];
+    int S = c->method == METHOD_O1_PRUNER ? select_o1_pruner(c, ps, from, ts->weight, &mean_reward)
+                                          : select_baseline(c->method, ps, from);
+    Example *ex = xcalloc((size_t)(S > 0 ? S : 1), sizeof(Example), "training set");
+    ts->ref_logprob_sum = xcalloc((size_t)(S > 0 ? S : 1), sizeof(double), "reference log-probs");
+    for (int i = 0; i < S; i++) {
+        ex[i] = ps->sample[from[i]]; /* the text stays in ps */
+        ts->ref_logprob_sum[i] = ps->ref_logprob[from[i]];
     }
-    free(order);
+    ts->samples = (Dataset){.ex = ex, .count = S, .buffer = NULL};
+    ts->per_item = c->method == METHOD_DPO ? 2 : 1;
+    free(from);
     return mean_reward;
 }
 
@@ -2314,18 +2311,17 @@ static void step_batch(int *idx, const int *order, long step, long steps_per_epo
         for (int j = 0; j < per_item; j++) idx[q * per_item + j] = items[q] * per_item + j;
 }
 
-/* Stage 3: the training set (Eq. 8-10, log pi_ref once), then epochs of prune_step in batches of
- * similar length. Resumes from OUT.resume; writes OUT and OUT.curve. 0, -1 or -2 (interrupted). */
+/* Stage 3: the training set (Eq. 8-10, log pi_ref from pre-sampling), then epochs of prune_step
+ * in batches of similar length. Resumes from OUT.resume; writes OUT and OUT.curve. 0, -1 or -2
+ * (interrupted). */
 static int run_prune(const PruneConfig *c, char *err) {
     PresampledSet ps;
-    GPT ref, policy;
+    GPT ref, policy; /* pi_ref: pi_theta's start, and the model that drew the pre-sampled set */
     if (prune_begin(c, &ps, &ref, err)) return -1; /* the files, checked against each other */
-    /* pi_ref only ever runs forward: once per training sample, before the first step */
-    gpt_alloc_training(&ref, c->batch, ref.config.block_size);
     Batch b;
     batch_alloc(&b, c->batch, ref.config.block_size);
     TrainingSet ts;
-    double mean_reward = training_set_build(&ts, c, &ps, &ref, &b);
+    double mean_reward = training_set_build(&ts, c, &ps);
     int items = ts.samples.count / ts.per_item, per_step = c->batch / ts.per_item, *order = NULL,
         *length = NULL;
     long steps_per_epoch = per_step > 0 ? items / per_step : 0, epoch = -1;
@@ -2957,13 +2953,14 @@ static int dataset_load_split(Dataset *ds, const char *dir, const char *split, i
 
 /* what presampled_read allocated; the set is zeroed */
 static void presampled_free(PresampledSet *ps) {
-    free(ps->sample); free(ps->length); free(ps->correct); free(ps->buffer);
+    free(ps->sample); free(ps->length); free(ps->correct); free(ps->ref_logprob); free(ps->buffer);
     memset(ps, 0, sizeof(*ps));
 }
 
-#define PRESAMPLED_FORMAT 1
+#define PRESAMPLED_FORMAT 2
 /* the header (format, the reference's CRC and config, the sampling settings), then one line per
- * sample: problem, sample, correct, length, prompt+response. Atomically. */
+ * sample: problem, sample, correct, length, log pi_ref, prompt+response. Atomically. %.17g
+ * prints a double that reads back as the same bits. */
 static int presampled_write(const char *path, const PresampledSet *ps, const Problem *problems,
                             const Response *r, const char *ref_path, char *err) {
     AtomicFile af;
@@ -2974,12 +2971,12 @@ static int presampled_write(const char *path, const PresampledSet *ps, const Pro
             c->block_size, c->n_layer, c->n_head, c->n_embd, ref_path);
     fprintf(af.f, "# problems %d k %d temperature %.9g top_p %.9g max_new %d seed %llu\n", ps->problems,
             ps->k, ps->temperature, ps->top_p, ps->max_new, (unsigned long long)ps->seed);
-    fprintf(af.f, "# columns: problem sample correct length prompt+response\n");
+    fprintf(af.f, "# columns: problem sample correct length ref_logprob prompt+response\n");
     for (int i = 0; i < ps->problems * ps->k; i++) {
         char prompt[MAX_PROMPT + 1];
         prompt_text(&problems[i / ps->k], prompt);
-        fprintf(af.f, "%d %d %d %d %s%s\n", i / ps->k, i % ps->k, r[i].correct, r[i].length, prompt,
-                r[i].text);
+        fprintf(af.f, "%d %d %d %d %.17g %s%s\n", i / ps->k, i % ps->k, r[i].correct, r[i].length,
+                r[i].logprob, prompt, r[i].text);
     }
     return atomic_commit(&af, err);
 }
@@ -3039,21 +3036,28 @@ static int presampled_header_line(PresampledSet *ps, int ln, const char *line, c
     return 0; /* line 4 names the columns */
 }
 
-/* sample line i, "problem sample correct length prompt+response", consistent with itself and
- * the header (the flag "correct" is what grading says, the length is the response's):
- * 0, or -1 with the reason in why */
+/* sample line i, "problem sample correct length ref_logprob prompt+response", consistent with
+ * itself and the header (the flag "correct" is what grading says, the length is the response's,
+ * ref_logprob a log-probability): 0, or -1 with the reason in why */
 static int presampled_sample_line(PresampledSet *ps, int i, char *line, char *why) {
-    int problem, sample, correct, length, text_at = 0, k = ps->k;
+    int problem, sample, correct, length, number_at = 0, k = ps->k;
     Example *e = &ps->sample[i];
-    if (sscanf(line, "%d %d %d %d %n", &problem, &sample, &correct, &length, &text_at) != 4 || text_at == 0) {
-        seterr(why, "expected 'problem sample correct length text'");
+    if (sscanf(line, "%d %d %d %d %n", &problem, &sample, &correct, &length, &number_at) != 4 ||
+        number_at == 0) {
+        seterr(why, "expected 'problem sample correct length ref_logprob text'");
         return -1;
     }
     if (problem != i / k || sample != i % k) {
         seterr(why, "expected problem %d sample %d here, found %d %d", i / k, i % k, problem, sample);
         return -1;
     }
-    char *text = line + text_at, *eq = strchr(text, '=');
+    char *number = line + number_at, *end;
+    double logprob = strtod(number, &end);
+    if (end == number || *end != ' ' || !isfinite(logprob) || logprob > 0.0) {
+        seterr(why, "ref_logprob '%.24s' is not a log-probability (a finite number <= 0)", number);
+        return -1;
+    }
+    char *text = end + 1, *eq = strchr(text, '=');
     int len = (int)strlen(text), prompt_len = eq ? (int)(eq - text) + 1 : 0;
     for (int j = 0; j < len; j++)
         if (token_of(text[j]) < 0) {
@@ -3086,6 +3090,7 @@ static int presampled_sample_line(PresampledSet *ps, int i, char *line, char *wh
     *e = (Example){.problem = e->problem, .prompt_len = prompt_len, .length = len, .text = text};
     ps->length[i] = length;
     ps->correct[i] = correct;
+    ps->ref_logprob[i] = logprob;
     return 0;
 }
 
@@ -3113,6 +3118,7 @@ static int presampled_read(PresampledSet *ps, const char *path, char *err) {
     ps->sample = xcalloc((size_t)total, sizeof(Example), "pre-sampled set");
     ps->length = xcalloc((size_t)total, sizeof(int), "pre-sampled set");
     ps->correct = xcalloc((size_t)total, sizeof(int), "pre-sampled set");
+    ps->ref_logprob = xcalloc((size_t)total, sizeof(double), "pre-sampled set");
     for (int i = 0; i < total; i++, ln++) {
         if (!(line = next_line(&at))) goto ends_early;
         if (presampled_sample_line(ps, i, line, why)) goto fail;
@@ -3168,6 +3174,7 @@ static int presample_read_partial(const PresampleConfig *c, const char *partial,
         ri->text[ri->length] = 0;
         ri->finished = ri->text[ri->length - 1] == '$';
         ri->correct = ps.correct[i];
+        ri->logprob = ps.ref_logprob[i];
     }
     int done = ps.problems;
     presampled_free(&ps);

@@ -276,6 +276,8 @@ typedef struct {
     int finished;  /* 1 if '$' was generated */
     int correct;   /* grade_response */
     char *text;    /* the response (NUL-terminated), into Generation's arena */
+    double logprob; /* log p(response | prompt) at temperature 1: the model's log-softmax at each
+                       drawn token, summed in double, the same bits as its forward pass gives */
 } Response;
 
 int sample_token(const float *logits, int V, float temperature, float top_p, Rng *rng);

@@ -1088,6 +1088,33 @@ static void test_dataset_errors(void) {
 /* ------------------------------------------------------------------------------------------ */
 /* sampling */
 
+/* how many of n responses (k per problem) carry a log-prob that is not, to the bit, what a
+ * forward pass of the model gives them (prune's Eq. 11 reads pi_ref's from pre-sampling) */
+static int logprobs_unlike_forward(GPT *model, const Problem *problems, int k, const Response *r, int n) {
+    static char text[64][200];
+    Example ex[64];
+    int idx[64], T_max = model->config.block_size, wrong = 0;
+    for (int i = 0; i < n && i < 64; i++) {
+        int prompt_len = prompt_text(&problems[i / k], text[i]);
+        snprintf(text[i] + prompt_len, sizeof(text[i]) - (size_t)prompt_len, "%s", r[i].text);
+        ex[i] = (Example){.problem = problems[i / k], .prompt_len = prompt_len,
+                          .length = prompt_len + r[i].length, .text = text[i]};
+        idx[i] = i;
+    }
+    Dataset ds = {.ex = ex, .count = n, .buffer = NULL};
+    size_t cells = (size_t)(n * T_max);
+    int *inputs = malloc(sizeof(int) * cells), *targets = malloc(sizeof(int) * cells);
+    float *mask = malloc(sizeof(float) * cells);
+    double sum[64];
+    gpt_alloc_training(model, n, T_max);
+    int T = make_sft_batch(&ds, idx, n, inputs, targets, mask); /* all in one batch, padded */
+    gpt_forward(model, inputs, targets, n, T);
+    sequence_logprobs(model->logprob, mask, n, T, sum);
+    for (int i = 0; i < n; i++) wrong += memcmp(&sum[i], &r[i].logprob, sizeof(double)) != 0;
+    free(inputs); free(targets); free(mask);
+    return wrong;
+}
+
 static void test_sampling(void) {
     printf("sampling\n");
     /* the sampler: greedy is the first argmax; temperature -> 0 gives the same token */
@@ -1127,8 +1154,18 @@ static void test_sampling(void) {
     int same = 1;
     for (int k = 1; k < 3; k++)
         for (int i = 0; i < 15; i++)
-            same &= r[0][i].length == r[k][i].length && !strcmp(r[0][i].text, r[k][i].text);
+            same &= r[0][i].length == r[k][i].length && !strcmp(r[0][i].text, r[k][i].text) &&
+                    !memcmp(&r[0][i].logprob, &r[k][i].logprob, sizeof(double));
     CHECK(same, "samples differ between 1, 2 and 3 threads");
+    /* each sample's log pi(y|x), summed as it was drawn, is the forward pass's to the bit, at any
+     * sampling temperature and top-p (it is always the model's own distribution, temperature 1) */
+    int wrong = logprobs_unlike_forward(&model, problems, 3, r[0], 15);
+    CHECK(wrong == 0, "%d of 15 samples' log-probs differ from a forward pass of the model", wrong);
+    SampleConfig warm = {.temperature = 0.7f, .top_p = 0.9f, .max_new = 30, .seed = 3};
+    generate(&model, problems, NULL, 5, 3, &warm, r[1], arena[1]);
+    wrong = logprobs_unlike_forward(&model, problems, 3, r[1], 15);
+    CHECK(wrong == 0, "temperature 0.7, top-p 0.9: %d of 15 log-probs differ from a forward pass", wrong);
+    if (wrong == 0) printf("  log pi(y|x) of 30 samples, as drawn: the same bits as a forward pass\n");
     int ids[1] = {3};
     generate(&model, &problems[3], ids, 1, 3, &sc, alone, arena1);
     for (int j = 0; j < 3; j++) same &= !strcmp(alone[j].text, r[0][9 + j].text);
@@ -1380,13 +1417,11 @@ static void test_dpo(void) {
     ps.sample = ex;
     ps.length = length;
     ps.correct = correct;
-    Example out[20];
-    int n = select_baseline(METHOD_SFT_SHORTEST, &ps, out);
-    CHECK(n == 3 && out[0].text == ex[1].text && out[1].text == ex[3].text && out[2].text == ex[5].text,
-          "SFT-shortest picked %d sequences", n);
-    n = select_baseline(METHOD_DPO, &ps, out);
-    CHECK(n == 4 && out[0].text == ex[1].text && out[1].text == ex[0].text && out[2].text == ex[3].text &&
-                  out[3].text == ex[0].text,
+    int from[20];
+    int n = select_baseline(METHOD_SFT_SHORTEST, &ps, from);
+    CHECK(n == 3 && from[0] == 1 && from[1] == 3 && from[2] == 5, "SFT-shortest picked %d sequences", n);
+    n = select_baseline(METHOD_DPO, &ps, from);
+    CHECK(n == 4 && from[0] == 1 && from[1] == 0 && from[2] == 3 && from[3] == 0,
           "DPO picked %d sequences, not the pairs (1, 0) and (3, 0)", n);
 }
 
@@ -2127,21 +2162,26 @@ static void test_stage_errors(const char *presampled) {
             {3, "# problems 20000 k 1024 temperature 1 top_p 1 max_new 160 seed 1", NULL,
              ":3: the header promises 20000 x 1024"},
             {5, NULL, NULL, ":5: expected problem 0 sample 0 here"},
-            {5, "0 0 1", NULL, ":5: expected 'problem sample correct length text'"},
+            {5, "0 0 1", NULL, ":5: expected 'problem sample correct length ref_logprob text'"},
             {5, line, NULL, ":5: 'correct' is"},
-            {0, NULL, "40 0 1 4 2+2=A04$\n", "more lines than the header"},
-            {5, "0 0 1 5 3+4=bogus", NULL, ":5: character 'b' outside the vocabulary"},
+            {0, NULL, "40 0 1 4 -1 2+2=A04$\n", "more lines than the header"},
+            {5, "0 0 1 5 -2.5 3+4=bogus", NULL, ":5: character 'b' outside the vocabulary"},
+            {5, "0 0 1 12 2+7=02+7=09,A09$", NULL, ":5: ref_logprob '2+7=02+7=09,A09$' is not a log-prob"},
+            {5, "0 0 1 12 0.25 2+7=02+7=09,A09$", NULL, ":5: ref_logprob '0.25 2+7=02+7=09,A09$' is not"},
+            {5, "0 0 1 12 nan 2+7=02+7=09,A09$", NULL, ":5: ref_logprob 'nan 2+7=02+7=09,A09$' is not"},
+            {5, "0 0 1 12 -1e999 2+7=02+7=09,A09$", NULL, ":5: ref_logprob '-1e999 2+7=02+7=09,A09$' is"},
+            {5, "0 0 1 12 -1.5x 2+7=02+7=09,A09$", NULL, ":5: ref_logprob '-1.5x 2+7=02+7=09,A09$' is"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         if (cases[i].with == line)
-            snprintf(line, sizeof(line), "0 0 %d %d %s", !first_correct, first_len, first);
+            snprintf(line, sizeof(line), "0 0 %d %d -1.25 %s", !first_correct, first_len, first);
         edit_presampled(presampled, bad, cases[i].target, cases[i].with, cases[i].extra);
         int rc = presampled_read(&ps, bad, err);
         CHECK(rc != 0 && strstr(err, bad) && strstr(err, cases[i].expect),
               "pre-sampled case %zu: rc %d, '%s' (wanted '%s')", i, rc, err, cases[i].expect);
         if (rc == 0) presampled_free(&ps);
     }
-    snprintf(line, sizeof(line), "0 0 %d %d %s", first_correct, first_len + 1, first);
+    snprintf(line, sizeof(line), "0 0 %d %d -1.25 %s", first_correct, first_len + 1, first);
     edit_presampled(presampled, bad, 5, line, NULL);
     CHECK(presampled_read(&ps, bad, err) != 0 && strstr(err, ":5: length"), "wrong length: %s", err);
     /* truncated: the last line dropped */
@@ -2344,11 +2384,11 @@ static void test_bad_files(void) {
              "# problems 300000 k 1000 temperature 1 top_p 1 max_new 160 seed 1",
              ":3: the header promises 300000 x 1000"},
             {"data/fuzz/presampled/small.txt", "presampled.txt", "prune --presampled F", BAD_LINE, 5, 0,
-             "0 0 1 twelve 2+7=A09$", ":5: expected 'problem sample correct length text'"},
+             "0 0 1 twelve -1 2+7=A09$", ":5: expected 'problem sample correct length ref_logprob text'"},
             {"data/fuzz/presampled/small.txt", "presampled.txt", "prune --presampled F", BAD_LINE, 5, 0,
-             "0 0 1 4 2+7=A0x$", ":5: character 'x' outside the vocabulary"},
+             "0 0 1 4 -1 2+7=A0x$", ":5: character 'x' outside the vocabulary"},
             {"data/fuzz/presampled/small.txt", "presampled.txt", "prune --presampled F", BAD_LINE, 5, 0,
-             "0 0 1 5 2+7=A09$", ":5: length 5"},
+             "0 0 1 5 -1 2+7=A09$", ":5: length 5"},
             {"data/fuzz/dataset/train12.txt", "train.txt", "sft --data D", BAD_CUT, 0, 0, NULL, "0 lines"},
             {"data/fuzz/dataset/train12.txt", "train.txt", "sft --data D", BAD_CUT, 40, 0, NULL,
              ":1: the trace does not end in the right answer"},
@@ -2597,6 +2637,35 @@ static int files_equal(const char *a, const char *b) {
     return same;
 }
 
+/* how many samples of a pre-sampled set carry a ref_logprob that is not, to the bit, what a
+ * forward pass of the reference model gives (batches of 16 in file order, so of mixed lengths):
+ * the sampler's sums survive the trip through the file's text */
+static int presampled_unlike_forward(const char *path, const char *ref_path, char *err) {
+    PresampledSet ps;
+    GPT ref;
+    if (presampled_read(&ps, path, err)) return -1;
+    if (checkpoint_load(&ref, ref_path, NULL, err)) { presampled_free(&ps); return -1; }
+    int B = 16, T_max = ref.config.block_size, total = ps.problems * ps.k, wrong = 0, idx[16];
+    size_t cells = (size_t)(B * T_max);
+    int *inputs = malloc(sizeof(int) * cells), *targets = malloc(sizeof(int) * cells);
+    float *mask = malloc(sizeof(float) * cells);
+    double sum[16];
+    gpt_alloc_training(&ref, B, T_max);
+    Dataset ds = {.ex = ps.sample, .count = total, .buffer = NULL};
+    for (int b0 = 0; b0 < total; b0 += B) {
+        int n = total - b0 < B ? total - b0 : B;
+        for (int i = 0; i < n; i++) idx[i] = b0 + i;
+        int T = make_sft_batch(&ds, idx, n, inputs, targets, mask);
+        gpt_forward(&ref, inputs, targets, n, T);
+        sequence_logprobs(ref.logprob, mask, n, T, sum);
+        for (int i = 0; i < n; i++) wrong += memcmp(&sum[i], &ps.ref_logprob[b0 + i], sizeof(double)) != 0;
+    }
+    free(inputs); free(targets); free(mask);
+    gpt_free(&ref);
+    presampled_free(&ps);
+    return wrong;
+}
+
 static void test_small_run(void) {
     printf("small end-to-end run: presample, prune, evaluate\n");
     if (access("data/reference.bin", F_OK) != 0) {
@@ -2633,6 +2702,9 @@ static void test_small_run(void) {
     close(devnull); close(saved);
     CHECK(rc == 0, "small run: %s", err);
     if (rc != 0) return;
+    int wrong = presampled_unlike_forward(presampled, "data/reference.bin", err);
+    CHECK(wrong == 0, "%d of 320 pre-sampled log pi_ref differ from a forward pass of pi_ref %s", wrong,
+          wrong < 0 ? err : "");
     /* the paper's baselines on the same set: they train (their quality is make compare's business) */
     char sft_path[400], dpo_path[400];
     snprintf(sft_path, sizeof(sft_path), "%s/sft-shortest.bin", dir);
