@@ -1864,7 +1864,7 @@ static int run_sft(const SftConfig *c, char *err) {
 
 /* ========================================================================================== */
 /* 10. Stage 2 (Algorithm 1): pre-sampling. K solutions per training problem from the         */
-/*     frozen reference model, each with its length L(y) and correctness A(x, y)               */
+/*     frozen reference model, each with its length L(y), grade A(x, y) and log pi_ref(y|x)   */
 
 typedef struct {
     int problems, k, max_new;
@@ -1907,8 +1907,9 @@ static uint32_t params_crc(const GPT *model);
 
 #define PRESAMPLE_CHUNK 128 /* problems per call of generate: a progress line, a chance to save */
 
-/* Stage 2: K samples of each problem of prune.txt at the given temperature, with their lengths
- * and grades, into OUT (and OUT.stats: L_ref, A_ref per problem). Resumes from OUT.partial. */
+/* Stage 2: K samples of each problem of prune.txt at the given temperature, with their lengths,
+ * grades and log pi_ref, into OUT (and OUT.stats: L_ref, A_ref per problem). Resumes from
+ * OUT.partial. */
 static int run_presample(const PresampleConfig *c, char *err) {
     GPT ref;
     Problem *problems;
