@@ -1280,6 +1280,24 @@ static void decode_rows(GPT *model, DecodeState *st, const int *slot, const int 
     matmul_serial(st->logits + (size_t)i0 * V, ln, st->weights_t + L * 12 * CC, NULL, 0, C, 1, n, C, V);
 }
 
+/* positions 0..n-1 of slot `from` copied into slot `to`, every layer and head: samples of one
+ * prompt start from its keys and values, computed once (generate) */
+static void decode_copy_prefix(DecodeState *st, const GPTConfig *cfg, int from, int to, int n) {
+    int C = cfg->n_embd, H = cfg->n_head, T = cfg->block_size, hs = C / H;
+    size_t keys_size = (size_t)att_tiles(T) * ATT_LANES * hs;
+    for (int l = 0; l < cfg->n_layer; l++)
+        for (int h = 0; h < H; h++) {
+            size_t a = ((size_t)l * st->max_samples + from) * H + h,
+                   b = ((size_t)l * st->max_samples + to) * H + h; /* (layer, slot, head) */
+            const float *keys_from = st->key_cache + a * keys_size;
+            float *keys_to = st->key_cache + b * keys_size;
+            for (int t = 0; t < n; t++)
+                for (int j = 0; j < hs; j++) keys_to[keys_index(t, j, hs)] = keys_from[keys_index(t, j, hs)];
+            memcpy(st->value_cache + b * T * hs, st->value_cache + a * T * hs,
+                   sizeof(float) * (size_t)n * hs);
+        }
+}
+
 /* One new token for each of n samples: the layers of gpt_forward on one row per sample, attention
  * over the cached keys and values of that sample's earlier positions. The threads split the samples
  * once, for the whole step, and each runs every layer on its own: one parallel region per step, not
@@ -1544,6 +1562,22 @@ typedef struct {
     Rng rng;
 } Slot;
 
+/* The keys and values of a prompt but its last token, into slot `to` of the cache: computed in
+ * slot `prompt_slot` when `fresh` (the problem's first sample), then copied. The k samples of a
+ * problem share them: computed once, not k times. The rows of one call are the prompt's positions
+ * in order, and each writes its key and value before the next attends to it (decode_attention), so
+ * they are the same bits as the prompt fed one token a step. The sample goes on from the last. */
+static void prompt_prefill(GPT *model, DecodeState *st, Slot *sl, int to, int prompt_slot, int fresh) {
+    int rows = sl->prompt_len - 1, slot[MAX_PROMPT], token[MAX_PROMPT], pos[MAX_PROMPT];
+    if (fresh) {
+        for (int t = 0; t < rows; t++) slot[t] = prompt_slot, token[t] = token_of(sl->prompt[t]), pos[t] = t;
+        decode_rows(model, st, slot, token, pos, 0, rows);
+    }
+    decode_copy_prefix(st, &model->config, prompt_slot, to, rows);
+    sl->pos = rows;
+    sl->next = token_of(sl->prompt[rows]);
+}
+
 /* The k responses of every shares-th problem, from problem `share` on, decoded by the calling thread
  * alone (the only share: with each step split over the threads, gpt_decode_step). Up to `slots`
  * samples decode together, each in its own KV-cache slot; a finished sample frees its slot for the
@@ -1556,8 +1590,8 @@ static void generate_share(GPT *model, const Problem *problems, const int *probl
     int jobs = (n - share + shares - 1) / shares * k, next = 0; /* this share's jobs, in order */
     slots = jobs < slots ? jobs : slots;
     if (jobs <= 0) return;
-    DecodeState st;
-    decode_state_alloc(&st, cfg, slots);
+    DecodeState st; /* slot `slots` holds the prompt of the latest problem; rows for its prefill */
+    decode_state_alloc(&st, cfg, slots + 1 > MAX_PROMPT ? slots + 1 : MAX_PROMPT);
     decode_prepare(&st, model);
     Slot *slot = xcalloc((size_t)slots, sizeof(Slot), "decode slots");
     int *slot_id = xmalloc(sizeof(int) * (size_t)slots, "decode batch"),
@@ -1570,11 +1604,10 @@ static void generate_share(GPT *model, const Problem *problems, const int *probl
             if (slot[s].job < 0 && next < jobs) { /* start the next sample in this slot */
                 Slot *sl = &slot[s];
                 int i = share + next / k * shares, j = i * k + next % k;
-                next++;
                 sl->job = j;
                 sl->prompt_len = prompt_text(&problems[i], sl->prompt);
-                sl->pos = 0;
-                sl->next = token_of(sl->prompt[0]);
+                prompt_prefill(model, &st, sl, s, slots, next % k == 0);
+                next++;
                 rng_seed(&sl->rng, sc->seed,
                          stream(STREAM_SAMPLE, (uint64_t)(problem_ids ? problem_ids[i] : i)),
                          (uint64_t)(j % k));
@@ -1597,9 +1630,6 @@ static void generate_share(GPT *model, const Problem *problems, const int *probl
         for (int a = 0; a < active; a++) {
             Slot *sl = &slot[slot_id[a]];
             sl->pos++;
-            /* the prompt is fed one token at a time through the same decoder: no separate prefill
-             * pass to keep bit-identical with it */
-            if (sl->pos < sl->prompt_len) { sl->next = token_of(sl->prompt[sl->pos]); continue; }
             Response *r = &responses[sl->job];
             const float *logits = st.logits + (size_t)a * cfg->vocab_size;
             int t = sample_token(logits, cfg->vocab_size, sc->temperature, sc->top_p, &sl->rng);
