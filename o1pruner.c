@@ -1580,9 +1580,10 @@ static void prompt_prefill(GPT *model, DecodeState *st, Slot *sl, int to, int pr
 
 /* The k responses of every shares-th problem, from problem `share` on, decoded by the calling thread
  * alone (the only share: with each step split over the threads, gpt_decode_step). Up to `slots`
- * samples decode together, each in its own KV-cache slot; a finished sample frees its slot for the
- * next one at once. Each sample draws from its own RNG stream, so its text does not depend on which
- * samples shared its steps. */
+ * samples decode together, each in its own KV-cache slot, from its prompt's last token on (the rest
+ * of the prompt: prompt_prefill); a finished sample frees its slot for the next one at once. Each
+ * sample draws from its own RNG stream, so its text does not depend on which samples shared its
+ * steps. */
 static void generate_share(GPT *model, const Problem *problems, const int *problem_ids, int n, int k,
                            const SampleConfig *sc, Response *responses, char *arena, int share, int shares,
                            int slots) {
