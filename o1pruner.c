@@ -6171,7 +6171,8 @@ static int pipeline_presample(Pipeline *pl, char *err) {
     GPT ref;
     if (load_task_model(&ref, pl->pre.ref, err)) {
         if (access(pl->pre.ref, F_OK) != 0)
-            seterr(err, "%s: no reference model; 'make reference' trains it (about 12 minutes)", pl->pre.ref);
+            seterr(err, "%s: no reference model; 'make reference' trains it (about 7 minutes on 2 cores)",
+                   pl->pre.ref);
         return -1;
     }
     uint32_t ref_crc = params_crc(&ref);
