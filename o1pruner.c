@@ -3166,6 +3166,12 @@ fail:
     return -1;
 }
 
+/* sampled by the same model (its parameters' CRC-32) with the same settings? */
+static int same_sampling(const PresampledSet *a, const PresampledSet *b) {
+    return a->params_crc == b->params_crc && a->k == b->k && a->max_new == b->max_new &&
+           a->temperature == b->temperature && a->top_p == b->top_p && a->seed == b->seed;
+}
+
 /* OUT.partial: the samples of the first problems, in the pre-sampled format, written at intervals
  * and on Ctrl-C. Each problem samples from its own streams, so continuing after them gives the
  * same bits as an uninterrupted run. Returns the problems recovered into r/arena, or -1. */
@@ -3176,9 +3182,7 @@ static int presample_read_partial(const PresampleConfig *c, const char *partial,
     if (presampled_read(&ps, partial, err)) return -1;
     /* the same reference, sampling settings and first problems: its samples are the ones this run
      * would draw, since each problem samples from its own streams */
-    int same = configs_equal(&ps.config, &want->config) && ps.params_crc == want->params_crc &&
-               ps.k == want->k && ps.max_new == want->max_new && ps.temperature == want->temperature &&
-               ps.top_p == want->top_p && ps.seed == want->seed && ps.problems <= P;
+    int same = configs_equal(&ps.config, &want->config) && same_sampling(&ps, want) && ps.problems <= P;
     for (int p = 0; same && p < ps.problems; p++)
         same = ps.sample[p * ps.k].problem.n == problems[p].n &&
                !memcmp(ps.sample[p * ps.k].problem.digits, problems[p].digits, sizeof(problems[p].digits));
@@ -5982,9 +5986,9 @@ static int presampled_matches(const char *path, const PresampleConfig *c, uint32
     PresampledSet ps;
     char err[O1P_ERR_LEN];
     if (presampled_read(&ps, path, err)) return 0;
-    int same = ps.params_crc == crc && ps.k == c->k && ps.max_new == c->max_new &&
-               ps.temperature == c->temperature && ps.top_p == c->top_p && ps.seed == c->seed &&
-               ps.problems == problems;
+    PresampledSet want = {.params_crc = crc, .k = c->k, .max_new = c->max_new, .temperature = c->temperature,
+                          .top_p = c->top_p, .seed = c->seed};
+    int same = same_sampling(&ps, &want) && ps.problems == problems;
     presampled_free(&ps);
     return same;
 }
