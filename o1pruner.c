@@ -1224,7 +1224,9 @@ void decode_state_free(DecodeState *st) {
 
 /* attention for rows i0..i1-1 of a decode step: each (sample, head) owns a contiguous block of keys,
  * in attention_row's tiles, and one of values, (T, hs), so that attention streams through memory
- * instead of striding over the other heads; the new position's key and value go in first */
+ * instead of striding over the other heads; the new position's key and value go in first. Rows
+ * run in order, so rows of one slot at increasing positions (a prompt, prompt_prefill) each see
+ * the keys and values of the rows before them. */
 static void decode_attention(DecodeState *st, const GPTConfig *cfg, int l, const int *slot, const int *pos,
                              int i0, int i1) {
     int C = cfg->n_embd, H = cfg->n_head, T = cfg->block_size, hs = C / H;
@@ -1245,7 +1247,9 @@ static void decode_attention(DecodeState *st, const GPTConfig *cfg, int l, const
 }
 
 /* rows i0..i1-1 of a decode step through every layer, on the calling thread alone: each row is one
- * sample, and no layer mixes samples, so a thread that owns whole samples never waits for another */
+ * sample, and no layer mixes samples, so a thread that owns whole samples never waits for another.
+ * (Or each row is one position of a prompt, all in one slot: then only attention mixes them, in
+ * order, and the rows must stay on one thread: never through gpt_decode_step.) */
 static void decode_rows(GPT *model, DecodeState *st, const int *slot, const int *token, const int *pos,
                         int i0, int i1) {
     const GPTConfig *cfg = &model->config;
@@ -1552,7 +1556,7 @@ int sample_token(const float *logits, int V, float temperature, float top_p, Rng
 }
 
 /* a place in the decoder for one sample at a time: its KV-cache rows are slot-indexed, so a new
- * sample reuses a finished one's rows without any copying */
+ * sample reuses a finished one's rows (only its prompt's are copied in, prompt_prefill) */
 typedef struct {
     int job;            /* index into responses, -1: free */
     int pos;            /* position of the token fed next */
@@ -1564,16 +1568,21 @@ typedef struct {
 
 /* The keys and values of a prompt but its last token, into slot `to` of the cache: computed in
  * slot `prompt_slot` when `fresh` (the problem's first sample), then copied. The k samples of a
- * problem share them: computed once, not k times. The rows of one call are the prompt's positions
+ * problem share them: computed once, not k times. The rows of a call are the prompt's positions
  * in order, and each writes its key and value before the next attends to it (decode_attention), so
  * they are the same bits as the prompt fed one token a step. The sample goes on from the last. */
 static void prompt_prefill(GPT *model, DecodeState *st, Slot *sl, int to, int prompt_slot, int fresh) {
     int rows = sl->prompt_len - 1, slot[MAX_PROMPT], token[MAX_PROMPT], pos[MAX_PROMPT];
-    if (fresh) {
-        for (int t = 0; t < rows; t++) slot[t] = prompt_slot, token[t] = token_of(sl->prompt[t]), pos[t] = t;
-        decode_rows(model, st, slot, token, pos, 0, rows);
+    for (int t0 = 0; fresh && t0 < rows; t0 += st->max_samples) { /* as many rows as the buffers */
+        int n = rows - t0 < st->max_samples ? rows - t0 : st->max_samples;
+        for (int t = 0; t < n; t++) {
+            slot[t] = prompt_slot;
+            token[t] = token_of(sl->prompt[t0 + t]);
+            pos[t] = t0 + t;
+        }
+        decode_rows(model, st, slot, token, pos, 0, n);
     }
-    decode_copy_prefix(st, &model->config, prompt_slot, to, rows);
+    if (prompt_slot != to) decode_copy_prefix(st, &model->config, prompt_slot, to, rows);
     sl->pos = rows;
     sl->next = token_of(sl->prompt[rows]);
 }
@@ -1591,8 +1600,8 @@ static void generate_share(GPT *model, const Problem *problems, const int *probl
     int jobs = (n - share + shares - 1) / shares * k, next = 0; /* this share's jobs, in order */
     slots = jobs < slots ? jobs : slots;
     if (jobs <= 0) return;
-    DecodeState st; /* slot `slots` holds the prompt of the latest problem; rows for its prefill */
-    decode_state_alloc(&st, cfg, slots + 1 > MAX_PROMPT ? slots + 1 : MAX_PROMPT);
+    DecodeState st; /* k > 1: one more slot, for the latest problem's prompt (prompt_prefill) */
+    decode_state_alloc(&st, cfg, k > 1 ? slots + 1 : slots);
     decode_prepare(&st, model);
     Slot *slot = xcalloc((size_t)slots, sizeof(Slot), "decode slots");
     int *slot_id = xmalloc(sizeof(int) * (size_t)slots, "decode batch"),
@@ -1607,7 +1616,7 @@ static void generate_share(GPT *model, const Problem *problems, const int *probl
                 int i = share + next / k * shares, j = i * k + next % k;
                 sl->job = j;
                 sl->prompt_len = prompt_text(&problems[i], sl->prompt);
-                prompt_prefill(model, &st, sl, s, slots, next % k == 0);
+                prompt_prefill(model, &st, sl, s, k > 1 ? slots : s, next % k == 0);
                 next++;
                 rng_seed(&sl->rng, sc->seed,
                          stream(STREAM_SAMPLE, (uint64_t)(problem_ids ? problem_ids[i] : i)),
@@ -2109,7 +2118,7 @@ static int select_o1_pruner(const PruneConfig *c, const PresampledSet *ps, int *
 }
 
 /* log pi(y_i|x_i) of B sequences: their per-token log-probs summed over the response tokens
- * (mask = 1), in double. prune computes it once for pi_ref, before training. */
+ * (mask = 1), in double. For pi_ref, prune reads these sums from pre-sampling instead. */
 static void sequence_logprobs(const float *logprob, const float *mask, int B, int T, double *sum) {
     for (int i = 0; i < B; i++) {
         sum[i] = 0.0;
@@ -3083,10 +3092,18 @@ static int presampled_sample_line(PresampledSet *ps, int i, char *line, char *wh
         seterr(why, "expected problem %d sample %d here, found %d %d", i / k, i % k, problem, sample);
         return -1;
     }
+    /* a decimal number (no hex, inf or nan: strtod reads more than %.17g writes), then one space */
     char *number = line + number_at, *end;
+    int digits = (int)strspn(number, "+-.0123456789eE"), field = (int)strcspn(number, " ");
     double logprob = strtod(number, &end);
-    if (end == number || *end != ' ' || !isfinite(logprob) || logprob > 0.0) {
-        seterr(why, "ref_logprob '%.24s' is not a log-probability (a finite number <= 0)", number);
+    if (line[number_at - 1] != ' ' || end == number || end != number + digits || digits != field ||
+        !isfinite(logprob) || logprob > 0.0) {
+        seterr(why, "ref_logprob '%.*s' is not a log-probability (a finite decimal number <= 0)",
+               field < 40 ? field : 40, number);
+        return -1;
+    }
+    if (*end != ' ' || !end[1]) {
+        seterr(why, "no prompt+response after ref_logprob");
         return -1;
     }
     char *text = end + 1, *eq = strchr(text, '=');
@@ -3139,9 +3156,9 @@ static int presampled_read(PresampledSet *ps, const char *path, char *err) {
         if (presampled_header_line(ps, ln, line, why)) goto fail;
     }
     int total = ps->problems * ps->k;
-    /* a sample line is at least "0 0 0 1 1+1=A02$" long: a header promising more samples than the
+    /* a sample line is at least "0 0 0 1 0 1+1=$\n" long: a header promising more samples than the
      * file can hold is refused before anything is allocated for them */
-    if ((size_t)total > (size - (size_t)(at - ps->buffer)) / 14 + 1) {
+    if ((size_t)total > (size - (size_t)(at - ps->buffer)) / 16 + 1) {
         ln = 3;
         seterr(why, "the header promises %d x %d samples, the file is far too short for them", ps->problems,
                ps->k);
@@ -3179,7 +3196,15 @@ static int presample_read_partial(const PresampleConfig *c, const char *partial,
                                   const Problem *problems, int P, Response *r, char *arena, char *err) {
     if (access(partial, F_OK) != 0) return 0;
     PresampledSet ps;
-    if (presampled_read(&ps, partial, err)) return -1;
+    char why[O1P_ERR_LEN];
+    if (presampled_read(&ps, partial, why)) { /* e.g. left by a build that wrote another format */
+        char *advice = strstr(why, "; re-create it");
+        if (advice) *advice = 0;
+        if (!c->discard_stale) return seterr(err, "%s; delete it to start over", why);
+        fprintf(stderr, "presample: %s; starting over\n", why);
+        remove(partial);
+        return 0;
+    }
     /* the same reference, sampling settings and first problems: its samples are the ones this run
      * would draw, since each problem samples from its own streams */
     int same = configs_equal(&ps.config, &want->config) && same_sampling(&ps, want) && ps.problems <= P;
@@ -3458,7 +3483,12 @@ static int presample_begin(const PresampleConfig *c, GPT *ref, Problem **problem
 static int presample_after_chunk(const PresampleConfig *c, PresampleProgress *pp, PresampledSet *ps,
                                  const Problem *problems, const Response *r, int p0, int n, char *err) {
     int K = ps->k, P = ps->problems, done = p0 + n;
-    for (int i = 0; i < n * K; i++) pp->tokens += r[(size_t)p0 * K + i].length;
+    for (int i = 0; i < n * K; i++) {
+        pp->tokens += r[(size_t)p0 * K + i].length;
+        if (!isfinite(r[(size_t)p0 * K + i].logprob)) /* the file could not be read back */
+            return seterr(err, "presample: %s: log pi_ref of a sample of problem %d is not finite (the "
+                          "logits overflow): not a usable model", c->ref, p0 + i / K);
+    }
     for (int i = p0; i < done; i++) pp->work_done += minimal_length(problems[i].n);
     pp->chunks++;
     double el = now_seconds() - pp->t_start;

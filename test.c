@@ -807,7 +807,7 @@ static void test_kv_cache(void) {
            exact ? "bitwise equal" : "not bitwise equal");
     CHECK(exact, "KV-cache logits differ from the full forward pass by %g (scale %g)", worst, scale);
     /* a sequence's logits are the same bits whatever else is in its batch and however long the
-     * batch is: prune computes pi_ref's log-probabilities in batches ordered by length */
+     * batch is: what lets the sampler's log pi_ref stand for a forward pass in any batch */
     enum { T2 = T - 3 };
     int pick[2] = {5, 0}, same = 1;
     static int pair[2 * T2];
@@ -1088,13 +1088,15 @@ static void test_dataset_errors(void) {
 /* ------------------------------------------------------------------------------------------ */
 /* sampling */
 
-/* how many of n responses (k per problem) carry a log-prob that is not, to the bit, what a
- * forward pass of the model gives them (prune's Eq. 11 reads pi_ref's from pre-sampling) */
+/* how many of n <= 64 responses (k per problem) carry a log-prob that is not, to the bit, what a
+ * forward pass of the model gives them (prune's Eq. 11 reads pi_ref's from pre-sampling); the
+ * model's training buffers hold n x block_size */
 static int logprobs_unlike_forward(GPT *model, const Problem *problems, int k, const Response *r, int n) {
     static char text[64][200];
     Example ex[64];
     int idx[64], T_max = model->config.block_size, wrong = 0;
-    for (int i = 0; i < n && i < 64; i++) {
+    if (n > 64) return n;
+    for (int i = 0; i < n; i++) {
         int prompt_len = prompt_text(&problems[i / k], text[i]);
         snprintf(text[i] + prompt_len, sizeof(text[i]) - (size_t)prompt_len, "%s", r[i].text);
         ex[i] = (Example){.problem = problems[i / k], .prompt_len = prompt_len,
@@ -1106,7 +1108,6 @@ static int logprobs_unlike_forward(GPT *model, const Problem *problems, int k, c
     int *inputs = malloc(sizeof(int) * cells), *targets = malloc(sizeof(int) * cells);
     float *mask = malloc(sizeof(float) * cells);
     double sum[64];
-    gpt_alloc_training(model, n, T_max);
     int T = make_sft_batch(&ds, idx, n, inputs, targets, mask); /* all in one batch, padded */
     gpt_forward(model, inputs, targets, n, T);
     sequence_logprobs(model->logprob, mask, n, T, sum);
@@ -1159,6 +1160,7 @@ static void test_sampling(void) {
     CHECK(same, "samples differ between 1, 2 and 3 threads");
     /* each sample's log pi(y|x), summed as it was drawn, is the forward pass's to the bit, at any
      * sampling temperature and top-p (it is always the model's own distribution, temperature 1) */
+    gpt_alloc_training(&model, 15, cfg.block_size);
     int wrong = logprobs_unlike_forward(&model, problems, 3, r[0], 15);
     CHECK(wrong == 0, "%d of 15 samples' log-probs differ from a forward pass of the model", wrong);
     SampleConfig warm = {.temperature = 0.7f, .top_p = 0.9f, .max_new = 30, .seed = 3};
@@ -2142,8 +2144,47 @@ static void edit_presampled(const char *from, const char *to, int target, const 
     free(text);
 }
 
+/* an OUT.partial this build cannot read (here: of the older format, without ref_logprob) is
+ * refused with the advice to delete it, not to run the command that just failed; run discards it */
+static void test_unreadable_partial(void) {
+    char out[400], partial[420], err[O1P_ERR_LEN];
+    snprintf(out, sizeof(out), "%s/old.txt", tmpdir);
+    snprintf(partial, sizeof(partial), "%s.partial", out);
+    const char *old = "# o1pruner presampled set, format 1\n";
+    write_bytes(partial, (const unsigned char *)old, strlen(old));
+    PresampleConfig pre = {.ref = "data/reference.bin", .data_dir = "data", .out = out, .k = 2, .limit = 2,
+                           .max_new = 160, .temperature = 1.0f, .top_p = 1.0f, .seed = 1, .quiet = 1};
+    int rc = run_presample(&pre, err);
+    CHECK(rc != 0 && strstr(err, partial) && strstr(err, "format 2; delete it to start over"),
+          "an unreadable partial file: rc %d, '%s'", rc, err);
+    pre.discard_stale = 1;
+    fflush(stdout);
+    int saved = dup(1), devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    rc = run_presample(&pre, err);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(devnull); close(saved);
+    CHECK(rc == 0 && access(partial, F_OK) != 0, "run must discard an unreadable partial file: %s",
+          rc ? err : "kept");
+    /* a model whose logits overflow: presample stops instead of writing a set it cannot read back */
+    GPT model;
+    char path[400];
+    snprintf(path, sizeof(path), "%s/overflow.bin", tmpdir);
+    CHECK(checkpoint_load(&model, "data/reference.bin", NULL, err) == 0, "%s", err);
+    for (int i = 0; i < model.config.n_embd; i++) model.p.lnfw[i] = 3e38f;
+    CHECK(checkpoint_save(&model, path, 0, err) == 0, "%s", err);
+    gpt_free(&model);
+    pre.ref = path;
+    remove(out);
+    rc = run_presample(&pre, err);
+    CHECK(rc != 0 && strstr(err, "is not finite") && access(out, F_OK) != 0,
+          "a model with overflowing logits: rc %d, '%s'", rc, err);
+}
+
 static void test_stage_errors(const char *presampled) {
     printf("bad input between stages\n");
+    test_unreadable_partial();
     char bad[400], err[O1P_ERR_LEN];
     snprintf(bad, sizeof(bad), "%s/bad_presampled.txt", tmpdir);
     /* line 5 is the first sample: problem 0 of the small prune set is 2+7= ... */
@@ -2167,10 +2208,13 @@ static void test_stage_errors(const char *presampled) {
             {0, NULL, "40 0 1 4 -1 2+2=A04$\n", "more lines than the header"},
             {5, "0 0 1 5 -2.5 3+4=bogus", NULL, ":5: character 'b' outside the vocabulary"},
             {5, "0 0 1 12 2+7=02+7=09,A09$", NULL, ":5: ref_logprob '2+7=02+7=09,A09$' is not a log-prob"},
-            {5, "0 0 1 12 0.25 2+7=02+7=09,A09$", NULL, ":5: ref_logprob '0.25 2+7=02+7=09,A09$' is not"},
-            {5, "0 0 1 12 nan 2+7=02+7=09,A09$", NULL, ":5: ref_logprob 'nan 2+7=02+7=09,A09$' is not"},
-            {5, "0 0 1 12 -1e999 2+7=02+7=09,A09$", NULL, ":5: ref_logprob '-1e999 2+7=02+7=09,A09$' is"},
-            {5, "0 0 1 12 -1.5x 2+7=02+7=09,A09$", NULL, ":5: ref_logprob '-1.5x 2+7=02+7=09,A09$' is"},
+            {5, "0 0 1 12 0.25 2+7=02+7=09,A09$", NULL, ":5: ref_logprob '0.25' is not"},
+            {5, "0 0 1 12 nan 2+7=02+7=09,A09$", NULL, ":5: ref_logprob 'nan' is not"},
+            {5, "0 0 1 12 -1e999 2+7=02+7=09,A09$", NULL, ":5: ref_logprob '-1e999' is not"},
+            {5, "0 0 1 12 -1.5x 2+7=02+7=09,A09$", NULL, ":5: ref_logprob '-1.5x' is not"},
+            {5, "0 0 1 12 -0x1p-1 2+7=02+7=09,A09$", NULL, ":5: ref_logprob '-0x1p-1' is not"},
+            {5, "0 0 1 12-1.5 2+7=02+7=09,A09$", NULL, ":5: ref_logprob '-1.5' is not"},
+            {5, "0 0 1 12 -1.5", NULL, ":5: no prompt+response after ref_logprob"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         if (cases[i].with == line)
