@@ -272,10 +272,10 @@ typedef struct {
 } SampleConfig;
 
 typedef struct {
-    int length;    /* generated tokens, up to and including '$'; = the cap if it never came */
-    int finished;  /* 1 if '$' was generated */
-    int correct;   /* grade_response */
-    char *text;    /* the response (NUL-terminated), into Generation's arena */
+    int length;     /* generated tokens, up to and including '$'; = the cap if it never came */
+    int finished;   /* 1 if '$' was generated */
+    int correct;    /* grade_response */
+    char *text;     /* the response (NUL-terminated), into Generation's arena */
     double logprob; /* log p(response | prompt) at temperature 1: the model's log-softmax at each
                        drawn token, summed in double, the same bits as its forward pass gives */
 } Response;
