@@ -3144,8 +3144,8 @@ static int presampled_sample_line(PresampledSet *ps, int i, char *line, char *wh
 }
 
 /* Read and validate a pre-sampled set: the header, then exactly problems*k sample lines in
- * order. Errors name the file and line. */
-static int presampled_read(PresampledSet *ps, const char *path, char *err) {
+ * order. Errors name the file and line, then give `advice` (NULL: none). */
+static int presampled_load(PresampledSet *ps, const char *path, const char *advice, char *err) {
     memset(ps, 0, sizeof(*ps));
     size_t size;
     if (read_text_file(path, "run 'o1pruner presample' first", &ps->buffer, &size, err)) return -1;
@@ -3178,9 +3178,14 @@ static int presampled_read(PresampledSet *ps, const char *path, char *err) {
 ends_early:
     seterr(why, "file ends early");
 fail:
-    seterr(err, "%s:%d: %s; re-create it with 'o1pruner presample'", path, ln, why);
+    seterr(err, "%s:%d: %s%s%s", path, ln, why, advice ? "; " : "", advice ? advice : "");
     presampled_free(ps);
     return -1;
+}
+
+/* the set stage 2 wrote, for stage 3 and the tools: an error advises pre-sampling again */
+static int presampled_read(PresampledSet *ps, const char *path, char *err) {
+    return presampled_load(ps, path, "re-create it with 'o1pruner presample'", err);
 }
 
 /* sampled by the same model (its parameters' CRC-32) with the same settings? */
@@ -3197,9 +3202,7 @@ static int presample_read_partial(const PresampleConfig *c, const char *partial,
     if (access(partial, F_OK) != 0) return 0;
     PresampledSet ps;
     char why[O1P_ERR_LEN];
-    if (presampled_read(&ps, partial, why)) { /* e.g. left by a build that wrote another format */
-        char *advice = strstr(why, "; re-create it");
-        if (advice) *advice = 0;
+    if (presampled_load(&ps, partial, NULL, why)) { /* e.g. left by a build that wrote another format */
         if (!c->discard_stale) return seterr(err, "%s; delete it to start over", why);
         fprintf(stderr, "presample: %s; starting over\n", why);
         remove(partial);

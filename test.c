@@ -1088,32 +1088,43 @@ static void test_dataset_errors(void) {
 /* ------------------------------------------------------------------------------------------ */
 /* sampling */
 
-/* how many of n <= 64 responses (k per problem) carry a log-prob that is not, to the bit, what a
- * forward pass of the model gives them (prune's Eq. 11 reads pi_ref's from pre-sampling); the
- * model's training buffers hold n x block_size */
-static int logprobs_unlike_forward(GPT *model, const Problem *problems, int k, const Response *r, int n) {
+/* how many of the sequences of ds carry a log-prob (logprob[i], summed over the response) that is
+ * not, to the bit, what a forward pass of the model gives them, in batches of B <= 64 in order
+ * (so of mixed lengths). prune's Eq. 11 reads pi_ref's from pre-sampling. The model's training
+ * buffers hold B x block_size. */
+static int logprobs_unlike_forward(GPT *model, const Dataset *ds, const double *logprob, int B) {
+    int idx[64], T_max = model->config.block_size, wrong = 0;
+    size_t cells = (size_t)(B * T_max);
+    int *inputs = malloc(sizeof(int) * cells), *targets = malloc(sizeof(int) * cells);
+    float *mask = malloc(sizeof(float) * cells);
+    double sum[64];
+    for (int b0 = 0; b0 < ds->count; b0 += B) {
+        int n = ds->count - b0 < B ? ds->count - b0 : B;
+        for (int i = 0; i < n; i++) idx[i] = b0 + i;
+        int T = make_sft_batch(ds, idx, n, inputs, targets, mask);
+        gpt_forward(model, inputs, targets, n, T);
+        sequence_logprobs(model->logprob, mask, n, T, sum);
+        for (int i = 0; i < n; i++) wrong += memcmp(&sum[i], &logprob[b0 + i], sizeof(double)) != 0;
+    }
+    free(inputs); free(targets); free(mask);
+    return wrong;
+}
+
+/* the same for n <= 64 generated responses, k per problem, in one batch */
+static int responses_unlike_forward(GPT *model, const Problem *problems, int k, const Response *r, int n) {
     static char text[64][200];
     Example ex[64];
-    int idx[64], T_max = model->config.block_size, wrong = 0;
+    double logprob[64];
     if (n > 64) return n;
     for (int i = 0; i < n; i++) {
         int prompt_len = prompt_text(&problems[i / k], text[i]);
         snprintf(text[i] + prompt_len, sizeof(text[i]) - (size_t)prompt_len, "%s", r[i].text);
         ex[i] = (Example){.problem = problems[i / k], .prompt_len = prompt_len,
                           .length = prompt_len + r[i].length, .text = text[i]};
-        idx[i] = i;
+        logprob[i] = r[i].logprob;
     }
     Dataset ds = {.ex = ex, .count = n, .buffer = NULL};
-    size_t cells = (size_t)(n * T_max);
-    int *inputs = malloc(sizeof(int) * cells), *targets = malloc(sizeof(int) * cells);
-    float *mask = malloc(sizeof(float) * cells);
-    double sum[64];
-    int T = make_sft_batch(&ds, idx, n, inputs, targets, mask); /* all in one batch, padded */
-    gpt_forward(model, inputs, targets, n, T);
-    sequence_logprobs(model->logprob, mask, n, T, sum);
-    for (int i = 0; i < n; i++) wrong += memcmp(&sum[i], &r[i].logprob, sizeof(double)) != 0;
-    free(inputs); free(targets); free(mask);
-    return wrong;
+    return logprobs_unlike_forward(model, &ds, logprob, n);
 }
 
 static void test_sampling(void) {
@@ -1161,11 +1172,11 @@ static void test_sampling(void) {
     /* each sample's log pi(y|x), summed as it was drawn, is the forward pass's to the bit, at any
      * sampling temperature and top-p (it is always the model's own distribution, temperature 1) */
     gpt_alloc_training(&model, 15, cfg.block_size);
-    int wrong = logprobs_unlike_forward(&model, problems, 3, r[0], 15);
+    int wrong = responses_unlike_forward(&model, problems, 3, r[0], 15);
     CHECK(wrong == 0, "%d of 15 samples' log-probs differ from a forward pass of the model", wrong);
     SampleConfig warm = {.temperature = 0.7f, .top_p = 0.9f, .max_new = 30, .seed = 3};
     generate(&model, problems, NULL, 5, 3, &warm, r[1], arena[1]);
-    wrong = logprobs_unlike_forward(&model, problems, 3, r[1], 15);
+    wrong = responses_unlike_forward(&model, problems, 3, r[1], 15);
     CHECK(wrong == 0, "temperature 0.7, top-p 0.9: %d of 15 log-probs differ from a forward pass", wrong);
     if (wrong == 0) printf("  log pi(y|x) of 30 samples, as drawn: the same bits as a forward pass\n");
     int ids[1] = {3};
@@ -2682,29 +2693,16 @@ static int files_equal(const char *a, const char *b) {
 }
 
 /* how many samples of a pre-sampled set carry a ref_logprob that is not, to the bit, what a
- * forward pass of the reference model gives (batches of 16 in file order, so of mixed lengths):
- * the sampler's sums survive the trip through the file's text */
+ * forward pass of the reference model gives (batches of 16): the sampler's sums survive the trip
+ * through the file's text */
 static int presampled_unlike_forward(const char *path, const char *ref_path, char *err) {
     PresampledSet ps;
     GPT ref;
     if (presampled_read(&ps, path, err)) return -1;
     if (checkpoint_load(&ref, ref_path, NULL, err)) { presampled_free(&ps); return -1; }
-    int B = 16, T_max = ref.config.block_size, total = ps.problems * ps.k, wrong = 0, idx[16];
-    size_t cells = (size_t)(B * T_max);
-    int *inputs = malloc(sizeof(int) * cells), *targets = malloc(sizeof(int) * cells);
-    float *mask = malloc(sizeof(float) * cells);
-    double sum[16];
-    gpt_alloc_training(&ref, B, T_max);
-    Dataset ds = {.ex = ps.sample, .count = total, .buffer = NULL};
-    for (int b0 = 0; b0 < total; b0 += B) {
-        int n = total - b0 < B ? total - b0 : B;
-        for (int i = 0; i < n; i++) idx[i] = b0 + i;
-        int T = make_sft_batch(&ds, idx, n, inputs, targets, mask);
-        gpt_forward(&ref, inputs, targets, n, T);
-        sequence_logprobs(ref.logprob, mask, n, T, sum);
-        for (int i = 0; i < n; i++) wrong += memcmp(&sum[i], &ps.ref_logprob[b0 + i], sizeof(double)) != 0;
-    }
-    free(inputs); free(targets); free(mask);
+    gpt_alloc_training(&ref, 16, ref.config.block_size);
+    Dataset ds = {.ex = ps.sample, .count = ps.problems * ps.k, .buffer = NULL};
+    int wrong = logprobs_unlike_forward(&ref, &ds, ps.ref_logprob, 16);
     gpt_free(&ref);
     presampled_free(&ps);
     return wrong;
