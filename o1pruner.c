@@ -472,14 +472,15 @@ static void layernorm_backward(float *dinp, float *dweight, float *dbias, const 
  * rows and the innermost loop vectorises without reassociating any sum: every output is accumulated
  * in order k = 0..K-1, in the tiled path and in the edge path alike, whatever the thread count and
  * whatever the tile size. So the tile is chosen for the vector registers of the machine compiled for,
- * by measurement (README "Speed"; one core of a Zen 4, GFLOP/s at the model's shapes). Without FMA an
- * update is a multiply into a temporary, then an add. AVX-512, 32 registers of 16 floats: 6 x 64, 24
- * accumulators (72-82; the 8 x 32 before it, 61-69). AVX2, 16 of 8 floats: 8 x 32 still, 32
- * accumulators: gcc keeps 12 and 4 of Bm in registers and moves the rest through L1 every k, about 11
- * loads and stores per 32 multiplies and 32 adds, within a Zen 4's load and store ports (59-65;
- * the 3 x 32 that fits, 46-55; 4 x 32, 45-50). NEON, 32 of 4 floats: 4 x 24, 24 accumulators (not
- * measured). Otherwise (SSE2, 16 of 4): 8 x 32 (26; 4 x 12, 22). TILE_COLS <= 16 is avoided: gcc
- * unrolls so short a loop before vectorising and then vectorises the rows instead, 10x slower. */
+ * by measurement (README "Speed"; one core of a Zen 4, GFLOP/s at the model's shapes). Without FMA
+ * an update is a multiply into a temporary, then an add. AVX-512, 32 registers of 16 floats: 6 x 64,
+ * 24 accumulators (72-82; 8 x 48 the same, 8 x 32 61-69). AVX2, 16 of 8 floats: 6 x 16, 12
+ * accumulators, 2 vectors of Bm, a broadcast of A and a temporary (69-91; the 8 x 32 before it,
+ * whose 32 accumulators went through L1, 61-76). NEON, 32 of 4 floats: 4 x 24, 24 accumulators (not
+ * measured). Otherwise (SSE2, 16 of 4): 3 x 16, 12 accumulators (34-38; 8 x 32, 26). gcc unrolls a
+ * loop of 16 or fewer fixed iterations completely before it vectorises, and then vectorises across
+ * the rows instead, 10x slower: TILE_COLS_LOOP, before the loop over a tile's columns, keeps it a
+ * loop for the vectoriser (clang needs no such hint, and with it keeps the accumulators in memory). */
 #if defined(__AVX512F__)
 #define VECTOR_ISA "AVX-512"
 #define VECTOR_REGISTERS 32
@@ -490,8 +491,8 @@ static void layernorm_backward(float *dinp, float *dweight, float *dbias, const 
 #define VECTOR_ISA "AVX2"
 #define VECTOR_REGISTERS 16
 #define VECTOR_FLOATS 8
-#define TILE_ROWS 8
-#define TILE_COLS 32
+#define TILE_ROWS 6
+#define TILE_COLS 16
 #elif defined(__ARM_NEON) || defined(__aarch64__)
 #define VECTOR_ISA "NEON"
 #define VECTOR_REGISTERS 32
@@ -502,25 +503,43 @@ static void layernorm_backward(float *dinp, float *dweight, float *dbias, const 
 #define VECTOR_ISA "portable (SSE2 or scalar)"
 #define VECTOR_REGISTERS 16
 #define VECTOR_FLOATS 4
-#define TILE_ROWS 8
-#define TILE_COLS 32
+#define TILE_ROWS 3
+#define TILE_COLS 16
 #endif
-/* one full tile, TILE_ROWS x TILE_COLS outputs; fixed sizes let the compiler keep acc in registers */
+#if defined(__GNUC__) && !defined(__clang__)
+#define TILE_COLS_LOOP _Pragma("GCC unroll 8")
+#else
+#define TILE_COLS_LOOP
+#endif
+/* the first term of each output: bias, out itself, or 0 */
+static const float zero_row[TILE_COLS];
+static const float *tile_init(const float *out, const float *bias, int accumulate) {
+    return bias ? bias : accumulate ? out : zero_row;
+}
+
+/* one full tile, TILE_ROWS x TILE_COLS outputs; fixed sizes let the compiler keep acc in registers.
+ * K >= 1, and k = 0 starts from the first terms: init + x b is what acc = init, acc += x b does. */
 static void matmul_tile(float *restrict out, const float *restrict a, const float *restrict bm,
                         const float *restrict bias, int accumulate, int a_row, int a_col, int K, int M) {
     float acc[TILE_ROWS][TILE_COLS];
-    for (int r = 0; r < TILE_ROWS; r++)
-        for (int j = 0; j < TILE_COLS; j++)
-            acc[r][j] = bias ? bias[j] : accumulate ? out[(size_t)r * M + j] : 0.0f;
-    for (int k = 0; k < K; k++) {
+    for (int r = 0; r < TILE_ROWS; r++) {
+        const float *init = tile_init(out + (size_t)r * M, bias, accumulate);
+        float x = a[(size_t)r * a_row];
+        TILE_COLS_LOOP
+        for (int j = 0; j < TILE_COLS; j++) acc[r][j] = init[j] + x * bm[j];
+    }
+    for (int k = 1; k < K; k++) {
         const float *restrict b = bm + (size_t)k * M;
         for (int r = 0; r < TILE_ROWS; r++) {
             float x = a[(size_t)r * a_row + (size_t)k * a_col];
+            TILE_COLS_LOOP
             for (int j = 0; j < TILE_COLS; j++) acc[r][j] += x * b[j];
         }
     }
-    for (int r = 0; r < TILE_ROWS; r++)
+    for (int r = 0; r < TILE_ROWS; r++) {
+        TILE_COLS_LOOP
         for (int j = 0; j < TILE_COLS; j++) out[(size_t)r * M + j] = acc[r][j];
+    }
 }
 
 /* one row of a tile, TILE_COLS wide: the rows of a tile cut by the bottom edge (decoding one
@@ -528,12 +547,16 @@ static void matmul_tile(float *restrict out, const float *restrict a, const floa
 static void matmul_row_tile(float *restrict out, const float *restrict a, const float *restrict bm,
                             const float *restrict bias, int accumulate, int a_col, int K, int M) {
     float acc[TILE_COLS];
-    for (int j = 0; j < TILE_COLS; j++) acc[j] = bias ? bias[j] : accumulate ? out[j] : 0.0f;
+    const float *init = tile_init(out, bias, accumulate);
+    TILE_COLS_LOOP
+    for (int j = 0; j < TILE_COLS; j++) acc[j] = init[j];
     for (int k = 0; k < K; k++) {
         const float *restrict b = bm + (size_t)k * M;
         float x = a[(size_t)k * a_col];
+        TILE_COLS_LOOP
         for (int j = 0; j < TILE_COLS; j++) acc[j] += x * b[j];
     }
+    TILE_COLS_LOOP
     for (int j = 0; j < TILE_COLS; j++) out[j] = acc[j];
 }
 
@@ -574,17 +597,23 @@ static void matmul_tile_at(float *out, const float *a, const float *bm, const fl
     else matmul_edge_tile(o, ar, bk, init, acc_init, a_row, a_col, kn, M, rn, jn);
 }
 
-/* k runs in blocks of K_BLOCK, all tiles of a block before the next, so the slice of Bm a tile
- * reads stays in cache; each output still sees k in increasing order. A static schedule gives each
- * thread the same tiles in every block, so threads go on to the next block without waiting. */
+/* k runs in blocks, all tiles of a block before the next, so the slice of Bm a tile reads stays in
+ * cache; each output still sees k in increasing order. A static schedule gives each thread the same
+ * tiles in every block, so threads go on to the next block without waiting. Blocks of 256, but of
+ * 64 when A is read down its columns (a_col != 1: the weight gradient, k running over the batch's
+ * rows) and a tile is narrow: each k of a row tile is then a new line of A, and the row tile's lines
+ * must stay in L1 beside those of Bm as it moves along the columns (AVX2 at 512 columns: 98-122
+ * GFLOP/s against 81-95 with 256; AVX-512 is 5% faster with 256). */
 #define K_BLOCK 256
+static int k_block(int a_col) { return a_col != 1 && TILE_COLS < 64 ? 64 : K_BLOCK; }
 /* the whole product, tile by tile, over the threads; a_row/a_col let the same kernel read A or A^T */
 static void matmul_kernel(float *out, const float *a, const float *bm, const float *bias, int accumulate,
                           int a_row, int a_col, int N, int K, int M) {
     int row_tiles = (N + TILE_ROWS - 1) / TILE_ROWS, col_tiles = (M + TILE_COLS - 1) / TILE_COLS;
+    int block = k_block(a_col);
 #pragma omp parallel
-    for (int k0 = 0; k0 < K; k0 += K_BLOCK) {
-        int kn = K - k0 < K_BLOCK ? K - k0 : K_BLOCK;
+    for (int k0 = 0; k0 < K; k0 += block) {
+        int kn = K - k0 < block ? K - k0 : block;
 #pragma omp for collapse(2) schedule(static) nowait
         for (int rt = 0; rt < row_tiles; rt++)
             for (int ct = 0; ct < col_tiles; ct++)
@@ -596,10 +625,11 @@ static void matmul_kernel(float *out, const float *a, const float *bm, const flo
 static void matmul_serial(float *out, const float *a, const float *bm, const float *bias, int accumulate,
                           int a_row, int a_col, int N, int K, int M) {
     int row_tiles = (N + TILE_ROWS - 1) / TILE_ROWS, col_tiles = (M + TILE_COLS - 1) / TILE_COLS;
-    for (int k0 = 0; k0 < K; k0 += K_BLOCK) {
-        int kn = K - k0 < K_BLOCK ? K - k0 : K_BLOCK;
-        for (int rt = 0; rt < row_tiles; rt++)
-            for (int ct = 0; ct < col_tiles; ct++)
+    int block = k_block(a_col);
+    for (int k0 = 0; k0 < K; k0 += block) {
+        int kn = K - k0 < block ? K - k0 : block;
+        for (int ct = 0; ct < col_tiles; ct++)
+            for (int rt = 0; rt < row_tiles; rt++)
                 matmul_tile_at(out, a, bm, bias, accumulate, a_row, a_col, N, M, k0, kn, rt, ct);
     }
 }
