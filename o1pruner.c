@@ -656,10 +656,10 @@ static void matmul_backward(float *dinp, float *dweight, float *dbias, const flo
                             const float *inp, const float *weight, int N, int C, int OC) {
     matmul_kernel(dinp, dout, weight, NULL, 0, OC, 1, N, OC, C);
     matmul_kernel(dweight, dout, inp, NULL, 1, 1, OC, OC, N, C); /* A = dout^T: A(o,n) = dout[n*OC+o] */
-    if (dbias) /* column sums, rows in order; a block of TILE_COLS columns per iteration */
+    if (dbias) /* column sums, rows in order; a block of 64 columns per iteration */
 #pragma omp parallel for
-        for (int o0 = 0; o0 < OC; o0 += TILE_COLS) {
-            int m = OC - o0 < TILE_COLS ? OC - o0 : TILE_COLS;
+        for (int o0 = 0; o0 < OC; o0 += 64) {
+            int m = OC - o0 < 64 ? OC - o0 : 64;
             for (int n = 0; n < N; n++)
                 for (int o = o0; o < o0 + m; o++) dbias[o] += dout[(size_t)n * OC + o];
         }
