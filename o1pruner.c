@@ -518,7 +518,9 @@ static const float *tile_init(const float *out, const float *bias, int accumulat
 }
 
 /* one full tile, TILE_ROWS x TILE_COLS outputs; fixed sizes let the compiler keep acc in registers.
- * K >= 1, and k = 0 starts from the first terms: init + x b is what acc = init, acc += x b does. */
+ * K >= 1, and k = 0 adds its products to the first terms as they load: init + x b is what acc = init,
+ * acc += x b does, and a copy of the first terms alone went through the stack (gcc), a stalled
+ * store-to-load forward per vector. */
 static void matmul_tile(float *restrict out, const float *restrict a, const float *restrict bm,
                         const float *restrict bias, int accumulate, int a_row, int a_col, int K, int M) {
     float acc[TILE_ROWS][TILE_COLS];
@@ -621,7 +623,8 @@ static void matmul_kernel(float *out, const float *a, const float *bm, const flo
     }
 }
 
-/* the same product on the calling thread alone (the decoder's threads each own whole samples) */
+/* the same product on the calling thread alone (the decoder's threads each own whole samples), a
+ * column of tiles at a time: the few rows of a decoding step share each slice of the weights */
 static void matmul_serial(float *out, const float *a, const float *bm, const float *bias, int accumulate,
                           int a_row, int a_col, int N, int K, int M) {
     int row_tiles = (N + TILE_ROWS - 1) / TILE_ROWS, col_tiles = (M + TILE_COLS - 1) / TILE_COLS;
