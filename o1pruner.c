@@ -702,8 +702,15 @@ static void dot_columns(float *restrict s, const float *restrict x, const float 
     for (int t0 = 0; t0 < n; t0 += ATT_LANES) {
         const float *restrict tile = yt + (size_t)t0 * hs;
         float part[8][ATT_LANES] = {{0}}, sum[ATT_LANES];
+        /* either order adds each part[j][u]'s terms in increasing i0. With j inside, gcc keeps all the
+         * partial sums in registers, but clang vectorises across j with gathers, 38x slower. */
+#ifdef __clang__
+        for (int j = 0; j < 8; j++)
+            for (int i0 = 0; i0 < hs8; i0 += 8)
+#else
         for (int i0 = 0; i0 < hs8; i0 += 8)
             for (int j = 0; j < 8; j++)
+#endif
                 for (int u = 0; u < ATT_LANES; u++) part[j][u] += x[i0 + j] * tile[(i0 + j) * ATT_LANES + u];
         for (int u = 0; u < ATT_LANES; u++)
             sum[u] = ((part[0][u] + part[1][u]) + (part[2][u] + part[3][u])) +
