@@ -551,8 +551,8 @@ static void matmul_row_tile(float *restrict out, const float *restrict a, const 
     float acc[TILE_COLS];
     const float *init = tile_init(out, bias, accumulate);
     TILE_COLS_LOOP
-    for (int j = 0; j < TILE_COLS; j++) acc[j] = init[j];
-    for (int k = 0; k < K; k++) {
+    for (int j = 0; j < TILE_COLS; j++) acc[j] = init[j] + a[0] * bm[j]; /* k = 0, as in matmul_tile */
+    for (int k = 1; k < K; k++) {
         const float *restrict b = bm + (size_t)k * M;
         float x = a[(size_t)k * a_col];
         TILE_COLS_LOOP
