@@ -466,7 +466,7 @@ static void layernorm_backward(float *dinp, float *dweight, float *dbias, const 
 }
 
 /* The one matrix kernel behind every linear layer, forward and backward:
- *   out (N,M) = init + A (N,K) @ Bm (K,M),   A(r,k) = a[r*a_row + k*a_col],  Bm row-major,
+ *   out (N,M) = init + A (N,K) @ Bm (K,M),   A and Bm in place or in panels (LeftMatrix, RightMatrix),
  * init = bias broadcast (bias != NULL), else out itself (accumulate), else 0.
  * A tile of TILE_ROWS x TILE_COLS outputs is held in registers while k runs, so Bm is read along its
  * rows and the innermost loop vectorises without reassociating any sum: every output is accumulated
@@ -517,23 +517,79 @@ static const float *tile_init(const float *out, const float *bias, int accumulat
     return bias ? bias : accumulate ? out : zero_row;
 }
 
+/* The kernel's operands: the left-hand matrix A (N,K) and the right-hand Bm (K,M), each either
+ * read in place or packed first into panels (below), so that a tile reads contiguous streams.
+ *     A(r,k)  at a.at[(r / TILE_ROWS) * a.tile + (r % TILE_ROWS) * a.row + k * a.col]
+ *     Bm(k,j) at b.at[(j / TILE_COLS) * b.panel + k * b.row + j % TILE_COLS]
+ * Read in place, a tile's successive k lie a whole row apart in one of them, and at rows of 384 or
+ * 512 floats those lines fall on a quarter or an eighth of L1's sets and evict each other (one Zen 4
+ * core, the tile alone at K = 128: Bm 384 wide 74-76 GFLOP/s in place, 85 in panels). */
+typedef struct { const float *at; size_t tile, row, col; } LeftMatrix;
+typedef struct { const float *at; size_t panel, row; } RightMatrix;
+/* A row-major (N,K), in place */
+static LeftMatrix rows_of(const float *a, int K) {
+    return (LeftMatrix){a, (size_t)TILE_ROWS * K, (size_t)K, 1};
+}
+/* Bm row-major (K,M), in place */
+static RightMatrix right_in_place(const float *bm, int M) { return (RightMatrix){bm, TILE_COLS, (size_t)M}; }
+
+/* Panels: column tile ct of Bm as a (K, TILE_COLS) row-major block at ct * K * TILE_COLS, and row
+ * tile rt of A as a (K, TILE_ROWS) block at rt * K * TILE_ROWS; the columns (rows) past the edge of
+ * the last are never read. Packing costs a pass over the matrix: the weights, small, always go in
+ * panels (once per step, or once per decoder); activations only where their rows are 512 wide. */
+static size_t panel_floats(int K, int M) {
+    return (size_t)K * (size_t)((M + TILE_COLS - 1) / TILE_COLS * TILE_COLS);
+}
+static size_t row_panel_floats(int N, int K) {
+    return (size_t)K * (size_t)((N + TILE_ROWS - 1) / TILE_ROWS * TILE_ROWS);
+}
+static RightMatrix panels_of(const float *bm, int K) {
+    return (RightMatrix){bm, (size_t)K * TILE_COLS, TILE_COLS};
+}
+static LeftMatrix row_panels_of(const float *a, int K) {
+    return (LeftMatrix){a, (size_t)K * TILE_ROWS, 1, TILE_ROWS};
+}
+
+/* rows k0..k1-1 of Bm (K,M) into its panels, Bm(k,j) = src[k*k_stride + j*j_stride] */
+static void pack_panels(float *restrict bm, const float *restrict src, size_t k_stride, size_t j_stride,
+                        int K, int M, int k0, int k1) {
+    for (int c0 = 0; c0 < M; c0 += TILE_COLS)
+        for (int k = k0; k < k1; k++) {
+            float *restrict dst = bm + ((size_t)c0 * K + (size_t)k * TILE_COLS);
+            for (int j = 0; j < TILE_COLS && c0 + j < M; j++)
+                dst[j] = src[k * k_stride + (c0 + j) * j_stride];
+        }
+}
+
+/* columns k0..k1-1 of A (N,K) into its row panels, A(r,k) = src[r*r_stride + k*k_stride] */
+static void pack_row_panels(float *restrict a, const float *restrict src, size_t r_stride, size_t k_stride,
+                            int N, int K, int k0, int k1) {
+    for (int r0 = 0; r0 < N; r0 += TILE_ROWS)
+        for (int k = k0; k < k1; k++) {
+            float *restrict dst = a + ((size_t)r0 * K + (size_t)k * TILE_ROWS);
+            for (int r = 0; r < TILE_ROWS && r0 + r < N; r++)
+                dst[r] = src[(r0 + r) * r_stride + k * k_stride];
+        }
+}
+
 /* one full tile, TILE_ROWS x TILE_COLS outputs; fixed sizes let the compiler keep acc in registers.
  * K >= 1, and k = 0 adds its products to the first terms as they load: init + x b is what acc = init,
  * acc += x b does, and a copy of the first terms alone went through the stack (gcc), a stalled
- * store-to-load forward per vector. */
+ * store-to-load forward per vector. bm: the tile's panel; out: M floats a row. */
 static void matmul_tile(float *restrict out, const float *restrict a, const float *restrict bm,
-                        const float *restrict bias, int accumulate, int a_row, int a_col, int K, int M) {
+                        const float *restrict bias, int accumulate, size_t a_row, size_t a_col, size_t b_row,
+                        int K, int M) {
     float acc[TILE_ROWS][TILE_COLS];
     for (int r = 0; r < TILE_ROWS; r++) {
         const float *init = tile_init(out + (size_t)r * M, bias, accumulate);
-        float x = a[(size_t)r * a_row];
+        float x = a[r * a_row];
         TILE_COLS_LOOP
         for (int j = 0; j < TILE_COLS; j++) acc[r][j] = init[j] + x * bm[j];
     }
     for (int k = 1; k < K; k++) {
-        const float *restrict b = bm + (size_t)k * M;
+        const float *restrict b = bm + k * b_row;
         for (int r = 0; r < TILE_ROWS; r++) {
-            float x = a[(size_t)r * a_row + (size_t)k * a_col];
+            float x = a[r * a_row + k * a_col];
             TILE_COLS_LOOP
             for (int j = 0; j < TILE_COLS; j++) acc[r][j] += x * b[j];
         }
@@ -547,14 +603,14 @@ static void matmul_tile(float *restrict out, const float *restrict a, const floa
 /* one row of a tile, TILE_COLS wide: the rows of a tile cut by the bottom edge (decoding one
  * sample is all such rows), in registers too */
 static void matmul_row_tile(float *restrict out, const float *restrict a, const float *restrict bm,
-                            const float *restrict bias, int accumulate, int a_col, int K, int M) {
+                            const float *restrict bias, int accumulate, size_t a_col, size_t b_row, int K) {
     float acc[TILE_COLS];
     const float *init = tile_init(out, bias, accumulate);
     TILE_COLS_LOOP
     for (int j = 0; j < TILE_COLS; j++) acc[j] = init[j] + a[0] * bm[j]; /* k = 0, as in matmul_tile */
     for (int k = 1; k < K; k++) {
-        const float *restrict b = bm + (size_t)k * M;
-        float x = a[(size_t)k * a_col];
+        const float *restrict b = bm + k * b_row;
+        float x = a[k * a_col];
         TILE_COLS_LOOP
         for (int j = 0; j < TILE_COLS; j++) acc[j] += x * b[j];
     }
@@ -564,11 +620,11 @@ static void matmul_row_tile(float *restrict out, const float *restrict a, const 
 
 /* a tile cut by the edge of the matrix: rows r < rn, columns j < jn, same order of operations */
 static void matmul_edge_tile(float *restrict out, const float *restrict a, const float *restrict bm,
-                             const float *restrict bias, int accumulate, int a_row, int a_col, int K, int M,
-                             int rn, int jn) {
+                             const float *restrict bias, int accumulate, size_t a_row, size_t a_col,
+                             size_t b_row, int K, int M, int rn, int jn) {
     if (jn == TILE_COLS) {
         for (int r = 0; r < rn; r++)
-            matmul_row_tile(out + (size_t)r * M, a + (size_t)r * a_row, bm, bias, accumulate, a_col, K, M);
+            matmul_row_tile(out + (size_t)r * M, a + r * a_row, bm, bias, accumulate, a_col, b_row, K);
         return;
     }
     float acc[TILE_ROWS][TILE_COLS];
@@ -576,9 +632,9 @@ static void matmul_edge_tile(float *restrict out, const float *restrict a, const
         for (int j = 0; j < jn; j++)
             acc[r][j] = bias ? bias[j] : accumulate ? out[(size_t)r * M + j] : 0.0f;
     for (int k = 0; k < K; k++) {
-        const float *restrict b = bm + (size_t)k * M;
+        const float *restrict b = bm + k * b_row;
         for (int r = 0; r < rn; r++) {
-            float x = a[(size_t)r * a_row + (size_t)k * a_col];
+            float x = a[r * a_row + k * a_col];
             for (int j = 0; j < jn; j++) acc[r][j] += x * b[j];
         }
     }
@@ -587,85 +643,115 @@ static void matmul_edge_tile(float *restrict out, const float *restrict a, const
 }
 
 /* tile (rt, ct) of the k block k0..k0+kn-1 (the arguments as for matmul_kernel) */
-static void matmul_tile_at(float *out, const float *a, const float *bm, const float *bias, int accumulate,
-                           int a_row, int a_col, int N, int M, int k0, int kn, int rt, int ct) {
+static void matmul_tile_at(float *out, LeftMatrix a, RightMatrix b, const float *bias, int accumulate,
+                           int N, int M, int k0, int kn, int rt, int ct) {
     int r0 = rt * TILE_ROWS, c0 = ct * TILE_COLS;
     int rn = N - r0 < TILE_ROWS ? N - r0 : TILE_ROWS, jn = M - c0 < TILE_COLS ? M - c0 : TILE_COLS;
     float *o = out + (size_t)r0 * M + c0;
-    const float *ar = a + (size_t)k0 * a_col + (size_t)r0 * a_row, *bk = bm + (size_t)k0 * M + c0;
+    const float *ar = a.at + rt * a.tile + k0 * a.col, *bk = b.at + ct * b.panel + k0 * b.row;
     const float *init = k0 == 0 && bias ? bias + c0 : NULL;
     int acc_init = k0 == 0 ? accumulate : 1;
-    if (rn == TILE_ROWS && jn == TILE_COLS) matmul_tile(o, ar, bk, init, acc_init, a_row, a_col, kn, M);
-    else matmul_edge_tile(o, ar, bk, init, acc_init, a_row, a_col, kn, M, rn, jn);
+    if (rn == TILE_ROWS && jn == TILE_COLS)
+        matmul_tile(o, ar, bk, init, acc_init, a.row, a.col, b.row, kn, M);
+    else matmul_edge_tile(o, ar, bk, init, acc_init, a.row, a.col, b.row, kn, M, rn, jn);
 }
 
 /* k runs in blocks, all tiles of a block before the next, so the slice of Bm a tile reads stays in
  * cache; each output still sees k in increasing order. A static schedule gives each thread the same
  * tiles in every block, so threads go on to the next block without waiting. Blocks of 256, but of
- * 64 when A is read down its columns (a_col != 1: the weight gradient, k running over the batch's
- * rows) and a tile is narrow: each k of a row tile is then a new line of A, and the row tile's lines
- * must stay in L1 beside those of Bm as it moves along the columns (AVX2 at 512 columns: 98-122
- * GFLOP/s against 81-95 with 256; AVX-512 is 5% faster with 256). */
+ * 64 when A is read in place down its columns (the weight gradient, k running over the batch's
+ * rows) and a tile is narrow (AVX2 at 512 columns: 98-122 GFLOP/s against 81-95 with 256; AVX-512
+ * is 5% faster with 256). */
 #define K_BLOCK 256
-static int k_block(int a_col) { return a_col != 1 && TILE_COLS < 64 ? 64 : K_BLOCK; }
-/* the whole product, tile by tile, over the threads; a_row/a_col let the same kernel read A or A^T */
-static void matmul_kernel(float *out, const float *a, const float *bm, const float *bias, int accumulate,
-                          int a_row, int a_col, int N, int K, int M) {
+static int k_block(LeftMatrix a) {
+    return a.tile == TILE_ROWS && a.col != 1 && TILE_COLS < 64 ? 64 : K_BLOCK; /* in place, down columns */
+}
+/* the tiles of out (N,M) = init + A (N,K) @ Bm (K,M), shared among the threads of the enclosing
+ * parallel region, which go on without waiting at the end */
+static void matmul_tiles(float *out, LeftMatrix a, RightMatrix b, const float *bias, int accumulate,
+                         int N, int K, int M) {
     int row_tiles = (N + TILE_ROWS - 1) / TILE_ROWS, col_tiles = (M + TILE_COLS - 1) / TILE_COLS;
-    int block = k_block(a_col);
-#pragma omp parallel
+    int block = k_block(a);
     for (int k0 = 0; k0 < K; k0 += block) {
         int kn = K - k0 < block ? K - k0 : block;
 #pragma omp for collapse(2) schedule(static) nowait
         for (int rt = 0; rt < row_tiles; rt++)
             for (int ct = 0; ct < col_tiles; ct++)
-                matmul_tile_at(out, a, bm, bias, accumulate, a_row, a_col, N, M, k0, kn, rt, ct);
+                matmul_tile_at(out, a, b, bias, accumulate, N, M, k0, kn, rt, ct);
     }
+}
+
+/* the whole product over the threads: init = bias broadcast (bias != NULL), else out itself
+ * (accumulate), else 0 */
+static void matmul_kernel(float *out, LeftMatrix a, RightMatrix b, const float *bias, int accumulate,
+                          int N, int K, int M) {
+#pragma omp parallel
+    matmul_tiles(out, a, b, bias, accumulate, N, K, M);
 }
 
 /* the same product on the calling thread alone (the decoder's threads each own whole samples), a
- * column of tiles at a time: the few rows of a decoding step share each slice of the weights */
-static void matmul_serial(float *out, const float *a, const float *bm, const float *bias, int accumulate,
-                          int a_row, int a_col, int N, int K, int M) {
+ * column of tiles at a time: the few rows of a decoding step share each panel of the weights */
+static void matmul_serial(float *out, LeftMatrix a, RightMatrix b, const float *bias, int N, int K, int M) {
     int row_tiles = (N + TILE_ROWS - 1) / TILE_ROWS, col_tiles = (M + TILE_COLS - 1) / TILE_COLS;
-    int block = k_block(a_col);
+    int block = k_block(a);
     for (int k0 = 0; k0 < K; k0 += block) {
         int kn = K - k0 < block ? K - k0 : block;
         for (int ct = 0; ct < col_tiles; ct++)
-            for (int rt = 0; rt < row_tiles; rt++)
-                matmul_tile_at(out, a, bm, bias, accumulate, a_row, a_col, N, M, k0, kn, rt, ct);
+            for (int rt = 0; rt < row_tiles; rt++) matmul_tile_at(out, a, b, bias, 0, N, M, k0, kn, rt, ct);
     }
 }
 
-/* dst (cols, rows) = src (rows, cols)^T; serial: a weight matrix is too small to pay for a barrier */
-static void transpose(float *dst, const float *src, int rows, int cols) {
-    for (int c = 0; c < cols; c++)
-        for (int r = 0; r < rows; r++) dst[(size_t)c * rows + r] = src[(size_t)r * cols + c];
+/* the floats of scratch that matmul_forward and matmul_backward need at these sizes */
+#define PACK_WIDTH 512 /* the weight gradient packs an activation whose rows are this wide or wider */
+static size_t matmul_scratch_floats(int N, int C, int OC) {
+    size_t forward = panel_floats(C, OC), backward = panel_floats(OC, C);
+    if (C >= PACK_WIDTH) backward += panel_floats(N, C);
+    if (OC >= PACK_WIDTH) backward += row_panel_floats(OC, N);
+    return forward > backward ? forward : backward;
 }
 
 /* matmul: out (N,OC) = inp (N,C) @ weight^T + bias, weight (OC,C) like nn.Linear.weight.
- * The kernel wants weight^T (C,OC) row-major: transpose it into scratch first (C*OC floats, small
- * next to the N*C*OC multiply-adds). */
+ * The kernel's Bm is weight^T (C,OC): pack it into panels in scratch first (C*OC floats, small
+ * next to the N*C*OC multiply-adds; serial, too small to pay for a barrier). */
 static void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
                            int N, int C, int OC, float *scratch) {
-    transpose(scratch, weight, OC, C);
-    matmul_kernel(out, inp, scratch, bias, 0, C, 1, N, C, OC);
+    pack_panels(scratch, weight, 1, (size_t)C, C, OC, 0, C);
+    matmul_kernel(out, rows_of(inp, C), panels_of(scratch, C), bias, 0, N, C, OC);
 }
 
 /* dinp (N,C) = dout (N,OC) @ weight (OC,C);  dweight (OC,C) += dout^T @ inp (N,C);
  * dbias (OC) += column sums of dout. dinp is written, not accumulated: in this model a linear
- * layer's input feeds nothing else, so this is its whole gradient (and it need not be zeroed). */
+ * layer's input feeds nothing else, so this is its whole gradient (and it need not be zeroed).
+ * One parallel region: the threads pack into scratch the weight, and inp or dout^T where 512
+ * wide, then share the tiles of both products and the bias sums, and wait only at the end. */
 static void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                            const float *inp, const float *weight, int N, int C, int OC) {
-    matmul_kernel(dinp, dout, weight, NULL, 0, OC, 1, N, OC, C);
-    matmul_kernel(dweight, dout, inp, NULL, 1, 1, OC, OC, N, C); /* A = dout^T: A(o,n) = dout[n*OC+o] */
-    if (dbias) /* column sums, rows in order; a block of 64 columns per iteration */
-#pragma omp parallel for
-        for (int o0 = 0; o0 < OC; o0 += 64) {
-            int m = OC - o0 < 64 ? OC - o0 : 64;
-            for (int n = 0; n < N; n++)
-                for (int o = o0; o < o0 + m; o++) dbias[o] += dout[(size_t)n * OC + o];
+                            const float *inp, const float *weight, int N, int C, int OC, float *scratch) {
+    float *weight_panels = scratch, *more = scratch + panel_floats(OC, C);
+    float *inp_panels = C >= PACK_WIDTH ? more : NULL;
+    float *dout_t_panels = OC >= PACK_WIDTH ? more + (inp_panels ? panel_floats(N, C) : 0) : NULL;
+    LeftMatrix dout_t = dout_t_panels ? row_panels_of(dout_t_panels, N)
+                                      : (LeftMatrix){dout, TILE_ROWS, 1, (size_t)OC}; /* in place */
+    RightMatrix inp_b = inp_panels ? panels_of(inp_panels, N) : right_in_place(inp, C);
+#pragma omp parallel
+    {
+#pragma omp for schedule(static) nowait
+        for (int o = 0; o < OC; o++) pack_panels(weight_panels, weight, (size_t)C, 1, OC, C, o, o + 1);
+#pragma omp for schedule(static)
+        for (int n0 = 0; n0 < N; n0 += 32) { /* 32 rows at a time: the writes stay sequential */
+            int n1 = N - n0 < 32 ? N : n0 + 32;
+            if (inp_panels) pack_panels(inp_panels, inp, (size_t)C, 1, N, C, n0, n1);
+            if (dout_t_panels) pack_row_panels(dout_t_panels, dout, 1, (size_t)OC, OC, N, n0, n1);
         }
+        matmul_tiles(dinp, rows_of(dout, OC), panels_of(weight_panels, OC), NULL, 0, N, OC, C);
+        matmul_tiles(dweight, dout_t, inp_b, NULL, 1, OC, N, C);
+        if (dbias) /* column sums, rows in order; a block of 64 columns per iteration */
+#pragma omp for schedule(static) nowait
+            for (int o0 = 0; o0 < OC; o0 += 64) {
+                int m = OC - o0 < 64 ? OC - o0 : 64;
+                for (int n = 0; n < N; n++)
+                    for (int o = o0; o < o0 + m; o++) dbias[o] += dout[(size_t)n * OC + o];
+            }
+    }
 }
 
 /* Causal self-attention, the plain math. For each sequence b and head h (channels h*hs..h*hs+hs-1
@@ -1008,6 +1094,17 @@ static void point_params(ParameterTensors *p, float *base, const TensorInfo *inf
     for (int i = 0; i < NUM_PARAM_TENSORS; i++) *ptrs[i] = base + info[i].offset;
 }
 
+/* the matmul scratch of every linear layer of the model, for batches of N rows (0: forward only) */
+static size_t gpt_scratch_floats(const GPTConfig *c, int N) {
+    int C = c->n_embd, shapes[5][2] = {{C, 3 * C}, {C, C}, {C, 4 * C}, {4 * C, C}, {C, c->vocab_size}};
+    size_t most = 0;
+    for (int i = 0; i < 5; i++) {
+        size_t n = matmul_scratch_floats(N, shapes[i][0], shapes[i][1]);
+        if (n > most) most = n;
+    }
+    return most;
+}
+
 /* the parameters (zero) and the forward scratch; training buffers come with gpt_alloc_training */
 void gpt_build(GPT *model, const GPTConfig *config) {
     memset(model, 0, sizeof(*model));
@@ -1015,9 +1112,7 @@ void gpt_build(GPT *model, const GPTConfig *config) {
     fill_param_info(model->param_info, config, &model->num_params);
     model->params = xcalloc(model->num_params, sizeof(float), "parameters");
     point_params(&model->p, model->params, model->param_info);
-    int C = config->n_embd, V = config->vocab_size;
-    size_t widest = (size_t)(4 * C > V ? 4 * C : V);
-    model->scratch = xcalloc(widest * 4 * C, sizeof(float), "matmul scratch");
+    model->scratch = xcalloc(gpt_scratch_floats(config, 0), sizeof(float), "matmul scratch");
 }
 
 /* N(0, 0.02) weights and embeddings, N(0, 0.02/sqrt(2L)) for the two projections that write into
@@ -1092,6 +1187,9 @@ void gpt_alloc_training(GPT *model, int max_batch, int max_seq) {
     model->grad_acts = xcalloc(acts, sizeof(float), "activation gradients");
     model->logprob = xcalloc((size_t)max_batch * max_seq, sizeof(float), "log-probabilities");
     model->dlogprob = xcalloc((size_t)max_batch * max_seq, sizeof(float), "log-probability gradients");
+    free(model->scratch); /* now for the backward pass too */
+    model->scratch = xcalloc(gpt_scratch_floats(&model->config, max_batch * max_seq), sizeof(float),
+                             "matmul scratch");
 }
 
 /* everything gpt_build, gpt_alloc_training or checkpoint_load allocated; the model is zeroed */
@@ -1169,7 +1267,7 @@ void gpt_backward(GPT *model, const int *inputs, const int *targets, const float
     for (size_t i = 0; i < sizeof(summed) / sizeof(summed[0]); i++) zero_floats(summed[i], summed_size[i]);
     /* the head; wte's gradient collects from here and from the embedding at the end (tied) */
     logprob_backward(ga->logits, dlogprob, a->probs, targets, N, V);
-    matmul_backward(ga->lnf, g->wte, NULL, ga->logits, a->lnf, p->wte, N, C, V);
+    matmul_backward(ga->lnf, g->wte, NULL, ga->logits, a->lnf, p->wte, N, C, V, model->scratch);
     layernorm_backward(ga->residual3 + (L - 1) * NC, g->lnfw, g->lnfb, ga->lnf, a->residual3 + (L - 1) * NC,
                        p->lnfw, a->lnf_mean, a->lnf_rstd, N, C);
     for (int l = L - 1; l >= 0; l--) {
@@ -1179,21 +1277,22 @@ void gpt_backward(GPT *model, const int *inputs, const int *targets, const float
         /* the MLP, from its output back to ln2's input */
         residual_backward(ga->residual2 + l * NC, ga->fcproj + l * NC, ga->residual3 + l * NC, NC);
         matmul_backward(ga->fch_gelu + l * 4 * NC, g->fcprojw + l * 4 * CC, g->fcprojb + l * C,
-                        ga->fcproj + l * NC, a->fch_gelu + l * 4 * NC, p->fcprojw + l * 4 * CC, N, 4 * C, C);
+                        ga->fcproj + l * NC, a->fch_gelu + l * 4 * NC, p->fcprojw + l * 4 * CC, N, 4 * C, C,
+                        model->scratch);
         gelu_backward(ga->fch + l * 4 * NC, a->fch + l * 4 * NC, ga->fch_gelu + l * 4 * NC, 4 * NC);
         matmul_backward(ga->ln2 + l * NC, g->fcw + l * 4 * CC, g->fcb + l * 4 * C, ga->fch + l * 4 * NC,
-                        a->ln2 + l * NC, p->fcw + l * 4 * CC, N, C, 4 * C);
+                        a->ln2 + l * NC, p->fcw + l * 4 * CC, N, C, 4 * C, model->scratch);
         layernorm_backward(ga->residual2 + l * NC, g->ln2w + l * C, g->ln2b + l * C, ga->ln2 + l * NC,
                            a->residual2 + l * NC, p->ln2w + l * C, a->ln2_mean + (size_t)l * N,
                            a->ln2_rstd + (size_t)l * N, N, C);
         /* attention, from its output back to the block's input */
         residual_backward(dresidual, ga->attproj + l * NC, ga->residual2 + l * NC, NC);
         matmul_backward(ga->atty + l * NC, g->attprojw + l * CC, g->attprojb + l * C, ga->attproj + l * NC,
-                        a->atty + l * NC, p->attprojw + l * CC, N, C, C);
+                        a->atty + l * NC, p->attprojw + l * CC, N, C, C, model->scratch);
         attention_backward(ga->qkv + l * 3 * NC, ga->att + att_off, ga->atty + l * NC, a->qkv + l * 3 * NC,
                            a->att + att_off, B, T, C, H);
         matmul_backward(ga->ln1 + l * NC, g->qkvw + l * 3 * CC, g->qkvb + l * 3 * C, ga->qkv + l * 3 * NC,
-                        a->ln1 + l * NC, p->qkvw + l * 3 * CC, N, C, 3 * C);
+                        a->ln1 + l * NC, p->qkvw + l * 3 * CC, N, C, 3 * C, model->scratch);
         layernorm_backward(dresidual, g->ln1w + l * C, g->ln1b + l * C, ga->ln1 + l * NC, residual,
                            p->ln1w + l * C, a->ln1_mean + (size_t)l * N, a->ln1_rstd + (size_t)l * N, N, C);
     }
@@ -1216,6 +1315,23 @@ double masked_mean_nll(const float *logprob, const float *mask, int n, float *dl
 /*    gpt_forward, so a sampled response is the one the training forward pass would score.    */
 
 
+/* where decode_prepare puts, in the kernel's panels, the weights of layer l's product i (0 qkv,
+ * 1 attn proj, 2 fc, 3 fc proj); layer n_layer holds the head (i = 0), then ends (i = 1) */
+static size_t decode_weights_at(const GPTConfig *c, int l, int i) {
+    int C = c->n_embd, shapes[5][2] = {{C, 3 * C}, {C, C}, {C, 4 * C}, {4 * C, C}, {C, c->vocab_size}};
+    size_t layer = 0, at = 0;
+    for (int j = 0; j < 4; j++) layer += panel_floats(shapes[j][0], shapes[j][1]);
+    for (int j = 0; j < i; j++) at += l < c->n_layer ? panel_floats(shapes[j][0], shapes[j][1])
+                                                     : panel_floats(shapes[4][0], shapes[4][1]);
+    return (size_t)l * layer + at;
+}
+
+/* the panels of layer l's product i, as decode_weights_at places them */
+static RightMatrix decode_weights(const DecodeState *st, const GPTConfig *c, int l, int i) {
+    return panels_of(st->weights_t + decode_weights_at(c, l, i), l < c->n_layer && i == 3 ? 4 * c->n_embd
+                                                                                         : c->n_embd);
+}
+
 /* the KV cache and the per-step buffers of up to max_samples samples decoded together */
 void decode_state_alloc(DecodeState *st, const GPTConfig *c, int max_samples) {
     size_t S = (size_t)max_samples, C = (size_t)c->n_embd;
@@ -1235,23 +1351,26 @@ void decode_state_alloc(DecodeState *st, const GPTConfig *c, int max_samples) {
     st->rstd = xcalloc(S, sizeof(float), "decoder state");
     st->att = xcalloc(S * c->n_head * c->block_size, sizeof(float), "decoder state");
     st->logits = xcalloc(S * c->vocab_size, sizeof(float), "decoder logits");
-    size_t weights = (size_t)c->n_layer * 12 * C * C + C * c->vocab_size;
-    st->weights_t = xcalloc(weights, sizeof(float), "transposed weights");
+    st->weights_t = xcalloc(decode_weights_at(c, c->n_layer, 1), sizeof(float), "transposed weights");
 }
 
-/* weights_t per layer: qkvw^T (C,3C), attprojw^T (C,C), fcw^T (C,4C), fcprojw^T (4C,C); then wte^T (C,V) */
+/* weights_t per layer: qkvw^T (C,3C), attprojw^T (C,C), fcw^T (C,4C), fcprojw^T (4C,C); then wte^T
+ * (C,V); each in the kernel's panels, where decode_weights_at says */
 void decode_prepare(DecodeState *st, const GPT *model) {
     const GPTConfig *c = &model->config;
     int C = c->n_embd;
     size_t CC = (size_t)C * C;
     for (int l = 0; l < c->n_layer; l++) {
-        float *w = st->weights_t + l * 12 * CC;
-        transpose(w, model->p.qkvw + l * 3 * CC, 3 * C, C);
-        transpose(w + 3 * CC, model->p.attprojw + l * CC, C, C);
-        transpose(w + 4 * CC, model->p.fcw + l * 4 * CC, 4 * C, C);
-        transpose(w + 8 * CC, model->p.fcprojw + l * 4 * CC, C, 4 * C);
+        const float *weight[4] = {model->p.qkvw + l * 3 * CC, model->p.attprojw + l * CC,
+                                  model->p.fcw + l * 4 * CC, model->p.fcprojw + l * 4 * CC};
+        int in[4] = {C, C, C, 4 * C}, out[4] = {3 * C, C, 4 * C, C};
+        for (int i = 0; i < 4; i++) { /* weight (out, in): its transpose (in, out) in panels */
+            float *panels = st->weights_t + decode_weights_at(c, l, i);
+            pack_panels(panels, weight[i], 1, (size_t)in[i], in[i], out[i], 0, in[i]);
+        }
     }
-    transpose(st->weights_t + c->n_layer * 12 * CC, model->p.wte, c->vocab_size, C);
+    pack_panels(st->weights_t + decode_weights_at(c, c->n_layer, 0), model->p.wte, 1, (size_t)C, C,
+                c->vocab_size, 0, C);
 }
 
 /* everything decode_state_alloc allocated; the state is zeroed */
@@ -1295,33 +1414,33 @@ static void decode_rows(GPT *model, DecodeState *st, const int *slot, const int 
     const GPTConfig *cfg = &model->config;
     int L = cfg->n_layer, C = cfg->n_embd, V = cfg->vocab_size, n = i1 - i0;
     const ParameterTensors *p = &model->p;
-    size_t CC = (size_t)C * C, r0 = (size_t)i0 * C;
+    size_t r0 = (size_t)i0 * C;
     float *x = st->x + r0, *ln = st->ln + r0, *qkv = st->qkv + 3 * r0, *atty = st->atty + r0;
     float *proj = st->proj + r0, *fch = st->fch + 4 * r0, *fch_gelu = st->fch_gelu + 4 * r0;
     for (int i = i0; i < i1; i++)
         encoder_forward(st->x + (size_t)i * C, &token[i], p->wte, p->wpe + (size_t)pos[i] * C, 1, 1, C);
     for (int l = 0; l < L; l++) {
-        const float *w = st->weights_t + l * 12 * CC;
         for (int i = i0; i < i1; i++)
             layernorm_row(st->ln + (size_t)i * C, st->mean + i, st->rstd + i, st->x + (size_t)i * C,
                           p->ln1w + l * C, p->ln1b + l * C, C);
-        matmul_serial(qkv, ln, w, p->qkvb + l * 3 * C, 0, C, 1, n, C, 3 * C);
+        matmul_serial(qkv, rows_of(ln, C), decode_weights(st, cfg, l, 0), p->qkvb + l * 3 * C, n, C, 3 * C);
         decode_attention(st, cfg, l, slot, pos, i0, i1);
-        matmul_serial(proj, atty, w + 3 * CC, p->attprojb + l * C, 0, C, 1, n, C, C);
+        matmul_serial(proj, rows_of(atty, C), decode_weights(st, cfg, l, 1), p->attprojb + l * C, n, C, C);
         for (size_t j = 0; j < (size_t)n * C; j++) x[j] = x[j] + proj[j];
         for (int i = i0; i < i1; i++)
             layernorm_row(st->ln + (size_t)i * C, st->mean + i, st->rstd + i, st->x + (size_t)i * C,
                           p->ln2w + l * C, p->ln2b + l * C, C);
-        matmul_serial(fch, ln, w + 4 * CC, p->fcb + l * 4 * C, 0, C, 1, n, C, 4 * C);
+        matmul_serial(fch, rows_of(ln, C), decode_weights(st, cfg, l, 2), p->fcb + l * 4 * C, n, C, 4 * C);
         for (size_t b = 0, m = (size_t)n * 4 * C; b < m; b += GELU_BLOCK)
             gelu_block(fch_gelu + b, NULL, fch + b, m - b < GELU_BLOCK ? m - b : GELU_BLOCK);
-        matmul_serial(proj, fch_gelu, w + 8 * CC, p->fcprojb + l * C, 0, 4 * C, 1, n, 4 * C, C);
+        matmul_serial(proj, rows_of(fch_gelu, 4 * C), decode_weights(st, cfg, l, 3), p->fcprojb + l * C, n,
+                      4 * C, C);
         for (size_t j = 0; j < (size_t)n * C; j++) x[j] = x[j] + proj[j];
     }
     for (int i = i0; i < i1; i++)
         layernorm_row(st->ln + (size_t)i * C, st->mean + i, st->rstd + i, st->x + (size_t)i * C, p->lnfw,
                       p->lnfb, C);
-    matmul_serial(st->logits + (size_t)i0 * V, ln, st->weights_t + L * 12 * CC, NULL, 0, C, 1, n, C, V);
+    matmul_serial(st->logits + (size_t)i0 * V, rows_of(ln, C), decode_weights(st, cfg, L, 0), NULL, n, C, V);
 }
 
 /* positions 0..n-1 of slot `from` copied into slot `to`, every layer and head: samples of one
@@ -6645,7 +6764,7 @@ static void bench_matmul(GPT *model, int N, int reps, double *t) {
         bench_report(what, t, reps, flops, "GFLOP/s");
         for (int r = -1; r < reps; r++) {
             double t0 = now_seconds();
-            matmul_backward(dx, dw, NULL, y, x, w, N, in, out);
+            matmul_backward(dx, dw, NULL, y, x, w, N, in, out, model->scratch);
             if (r >= 0) t[r] = now_seconds() - t0;
         }
         snprintf(what, sizeof(what), "matmul backward %-8s (both products): GFLOP/s", shapes[sh].name);

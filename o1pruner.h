@@ -108,7 +108,7 @@ typedef struct {
     float *grad_acts; ActivationTensors ga;  /* their gradients, same layout */
     float *logprob;   /* (B, T) log p(target) of the last forward pass, 0 where target < 0 */
     float *dlogprob;  /* (B, T) scratch for losses */
-    float *scratch;   /* transposed weights for the forward matmul: max(4C, V) * 4C floats */
+    float *scratch;   /* the matmul kernel's packed operands, for forward (and backward, once allocated) */
 } GPT;
 
 /* Build a model with the given config: parameters allocated, zero. Exits on out-of-memory. */
@@ -141,7 +141,7 @@ typedef struct {
     float *x, *ln, *qkv, *atty, *proj, *fch, *fch_gelu; /* (n, C|3C|4C) rows of the active samples */
     float *mean, *rstd, *att;       /* (n), (n), (n, H, block_size) */
     float *logits;                  /* (n, V) */
-    float *weights_t;               /* the linear layers' weights transposed, as matmul reads them */
+    float *weights_t;               /* the linear layers' weights transposed, in the kernel's panels */
 } DecodeState;
 
 void decode_state_alloc(DecodeState *st, const GPTConfig *config, int max_samples);

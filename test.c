@@ -292,7 +292,7 @@ static void test_layer_gradients(void) {
         size_t n = (size_t)N * C + (size_t)OC * C + OC;
         float *th = malloc(sizeof(float) * n), *g = calloc(n, sizeof(float));
         float *y = malloc(sizeof(float) * N * OC), *G = malloc(sizeof(float) * N * OC);
-        float *scratch = malloc(sizeof(float) * C * OC);
+        float *scratch = malloc(sizeof(float) * matmul_scratch_floats(N, C, OC));
         fill_uniform(th, n, &rng, -1, 1);
         fill_uniform(G, (size_t)N * OC, &rng, -1, 1);
         double *Gd = to_double(G, (size_t)N * OC);
@@ -301,7 +301,7 @@ static void test_layer_gradients(void) {
         double *thd = to_double(th, n), *yref = malloc(sizeof(double) * N * OC);
         ref_matmul(yref, thd, thd + N * C, thd + N * C + OC * C, N, C, OC);
         CHECK(forward_error(y, yref, (size_t)N * OC) < 1e-6, "matmul forward");
-        matmul_backward(g, g + N * C, g + N * C + OC * C, G, th, th + N * C, N, C, OC);
+        matmul_backward(g, g + N * C, g + N * C + OC * C, G, th, th + N * C, N, C, OC, scratch);
         check_layer_grad("matmul", obj_matmul, &ctx, th, g, n);
         free(th); free(g); free(y); free(G); free(scratch); free(Gd); free(thd); free(yref);
     }
@@ -753,6 +753,74 @@ static void test_thread_determinism(void) {
 #endif
 }
 
+
+/* The matmul kernel reads its operands in place or packed into panels (weights always, activations
+ * 512 or more wide), on any number of threads: the same bits as plain loops in float that add each
+ * output's terms in order from its first term (bias, 0, or the gradient so far). Shapes with an
+ * edge in every direction, both below and above PACK_WIDTH. */
+static void test_matmul_bits(void) {
+    printf("matmul: in place and in panels, 1 and 3 threads, the bits of plain loops in order\n");
+    Rng rng;
+    rng_seed(&rng, 11, 0, 0);
+    int shapes[3][3] = {{2 * TILE_ROWS + 1, TILE_COLS + 3, 2 * TILE_COLS + 5},
+                        {2 * TILE_ROWS + 1, PACK_WIDTH + 1, TILE_COLS + 3},
+                        {3 * TILE_ROWS - 1, TILE_COLS + 3, PACK_WIDTH + 5}};
+    for (int sh = 0; sh < 3; sh++) {
+        int N = shapes[sh][0], C = shapes[sh][1], OC = shapes[sh][2];
+        size_t nc = (size_t)N * C, no = (size_t)N * OC, oc = (size_t)OC * C;
+        float *x = malloc(sizeof(float) * nc), *w = malloc(sizeof(float) * oc);
+        float *bias = malloc(sizeof(float) * OC), *dout = malloc(sizeof(float) * no);
+        float *y = malloc(sizeof(float) * no), *y_ref = malloc(sizeof(float) * no);
+        float *dx = malloc(sizeof(float) * nc), *dx_ref = malloc(sizeof(float) * nc);
+        float *dw = malloc(sizeof(float) * oc), *dw_ref = malloc(sizeof(float) * oc);
+        float *db = malloc(sizeof(float) * OC), *db_ref = malloc(sizeof(float) * OC);
+        float *scratch = malloc(sizeof(float) * matmul_scratch_floats(N, C, OC));
+        fill_uniform(x, nc, &rng, -1, 1);
+        fill_uniform(w, oc, &rng, -1, 1);
+        fill_uniform(bias, OC, &rng, -1, 1);
+        fill_uniform(dout, no, &rng, -1, 1); fill_uniform(dw_ref, oc, &rng, -1, 1);
+        fill_uniform(db_ref, OC, &rng, -1, 1);
+        for (int n = 0; n < N; n++) /* the plain loops, each sum in order */
+            for (int o = 0; o < OC; o++) {
+                float acc = bias[o];
+                for (int c = 0; c < C; c++) acc += x[(size_t)n * C + c] * w[(size_t)o * C + c];
+                y_ref[(size_t)n * OC + o] = acc;
+            }
+        for (int n = 0; n < N; n++)
+            for (int c = 0; c < C; c++) {
+                float acc = 0.0f;
+                for (int o = 0; o < OC; o++) acc += dout[(size_t)n * OC + o] * w[(size_t)o * C + c];
+                dx_ref[(size_t)n * C + c] = acc;
+            }
+        float *dw0 = malloc(sizeof(float) * oc), *db0 = malloc(sizeof(float) * OC);
+        memcpy(dw0, dw_ref, sizeof(float) * oc);
+        memcpy(db0, db_ref, sizeof(float) * OC);
+        for (int o = 0; o < OC; o++) {
+            for (int c = 0; c < C; c++)
+                for (int n = 0; n < N; n++)
+                    dw_ref[(size_t)o * C + c] += dout[(size_t)n * OC + o] * x[(size_t)n * C + c];
+            for (int n = 0; n < N; n++) db_ref[o] += dout[(size_t)n * OC + o];
+        }
+        for (int threads = 1; threads <= 3; threads += 2) {
+            set_threads(threads);
+            memcpy(dw, dw0, sizeof(float) * oc);
+            memcpy(db, db0, sizeof(float) * OC);
+            matmul_forward(y, x, w, bias, N, C, OC, scratch);
+            matmul_backward(dx, dw, db, dout, x, w, N, C, OC, scratch);
+            CHECK(!memcmp(y, y_ref, sizeof(float) * no), "matmul forward %dx%d->%d, %d thread(s)", N, C, OC,
+                  threads);
+            CHECK(!memcmp(dx, dx_ref, sizeof(float) * nc), "matmul dinp %dx%d->%d, %d thread(s)", N, C, OC,
+                  threads);
+            CHECK(!memcmp(dw, dw_ref, sizeof(float) * oc), "matmul dweight %dx%d->%d, %d thread(s)", N, C, OC,
+                  threads);
+            CHECK(!memcmp(db, db_ref, sizeof(float) * OC), "matmul dbias %dx%d->%d, %d thread(s)", N, C, OC,
+                  threads);
+        }
+        free(x); free(w); free(bias); free(dout); free(y); free(y_ref); free(dx); free(dx_ref);
+        free(dw); free(dw_ref); free(db); free(db_ref); free(scratch); free(dw0); free(db0);
+    }
+    set_threads(2);
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* KV-cache decoding */
@@ -3090,6 +3158,7 @@ int main(void) {
         {"adamw_clip_schedule", test_adamw_clip_schedule},
         {"checkpoints", test_checkpoints},
         {"thread_determinism", test_thread_determinism},
+        {"matmul_bits", test_matmul_bits},
         {"kv_cache", test_kv_cache},
         {"task", test_task},
         {"elementary", test_elementary},
