@@ -517,37 +517,29 @@ static const float *tile_init(const float *out, const float *bias, int accumulat
     return bias ? bias : accumulate ? out : zero_row;
 }
 
-/* The kernel's operands: the left-hand matrix A (N,K) and the right-hand Bm (K,M), each either
- * read in place or packed first into panels (below), so that a tile reads contiguous streams.
- *     A(r,k)  at a.at[(r / TILE_ROWS) * a.tile + (r % TILE_ROWS) * a.row + k * a.col]
+/* The kernel's operands: the left-hand matrix A (N,K), read in place, row-major or transposed,
+ * and the right-hand Bm (K,M), read in place or packed first into panels:
+ *     A(r,k)  at a.at[r * a.row + k * a.col]
  *     Bm(k,j) at b.at[(j / TILE_COLS) * b.panel + k * b.row + j % TILE_COLS]
- * Read in place, a tile's successive k lie a whole row apart in one of them, and at rows of 384 or
- * 512 floats those lines fall on a quarter or an eighth of L1's sets and evict each other (one Zen 4
- * core, the tile alone at K = 128: Bm 384 wide 74-76 GFLOP/s in place, 85 in panels). */
-typedef struct { const float *at; size_t tile, row, col; } LeftMatrix;
+ * Panels: column tile ct of Bm as a (K, TILE_COLS) row-major block at ct * K * TILE_COLS (the columns
+ * past M in the last one are never read), so that a tile reads one contiguous stream. In place, a
+ * tile's successive k lie a row of Bm apart, and at rows of 384 or 512 floats those lines fall on a
+ * quarter or an eighth of L1's sets and evict each other (one Zen 4 core, the tile alone at K = 128:
+ * 384 columns 74-76 GFLOP/s in place, 85 in panels). The weights, small, always go in panels (once a
+ * pass, or once a decoder); the weight gradient reads its activations in place, where packing them
+ * cost as much as it saved (README "Speed"). */
+typedef struct { const float *at; size_t row, col; } LeftMatrix;
 typedef struct { const float *at; size_t panel, row; } RightMatrix;
-/* A row-major (N,K), in place */
-static LeftMatrix rows_of(const float *a, int K) {
-    return (LeftMatrix){a, (size_t)TILE_ROWS * K, (size_t)K, 1};
-}
+/* A row-major (N,K) */
+static LeftMatrix rows_of(const float *a, int K) { return (LeftMatrix){a, (size_t)K, 1}; }
 /* Bm row-major (K,M), in place */
 static RightMatrix right_in_place(const float *bm, int M) { return (RightMatrix){bm, TILE_COLS, (size_t)M}; }
-
-/* Panels: column tile ct of Bm as a (K, TILE_COLS) row-major block at ct * K * TILE_COLS, and row
- * tile rt of A as a (K, TILE_ROWS) block at rt * K * TILE_ROWS; the columns (rows) past the edge of
- * the last are never read. Packing costs a pass over the matrix: the weights, small, always go in
- * panels (once per step, or once per decoder); activations only where their rows are 512 wide. */
+/* Bm packed by pack_panels */
 static size_t panel_floats(int K, int M) {
     return (size_t)K * (size_t)((M + TILE_COLS - 1) / TILE_COLS * TILE_COLS);
 }
-static size_t row_panel_floats(int N, int K) {
-    return (size_t)K * (size_t)((N + TILE_ROWS - 1) / TILE_ROWS * TILE_ROWS);
-}
 static RightMatrix panels_of(const float *bm, int K) {
     return (RightMatrix){bm, (size_t)K * TILE_COLS, TILE_COLS};
-}
-static LeftMatrix row_panels_of(const float *a, int K) {
-    return (LeftMatrix){a, (size_t)K * TILE_ROWS, 1, TILE_ROWS};
 }
 
 /* rows k0..k1-1 of Bm (K,M) into its panels, Bm(k,j) = src[k*k_stride + j*j_stride] */
@@ -558,17 +550,6 @@ static void pack_panels(float *restrict bm, const float *restrict src, size_t k_
             float *restrict dst = bm + ((size_t)c0 * K + (size_t)k * TILE_COLS);
             for (int j = 0; j < TILE_COLS && c0 + j < M; j++)
                 dst[j] = src[k * k_stride + (c0 + j) * j_stride];
-        }
-}
-
-/* columns k0..k1-1 of A (N,K) into its row panels, A(r,k) = src[r*r_stride + k*k_stride] */
-static void pack_row_panels(float *restrict a, const float *restrict src, size_t r_stride, size_t k_stride,
-                            int N, int K, int k0, int k1) {
-    for (int r0 = 0; r0 < N; r0 += TILE_ROWS)
-        for (int k = k0; k < k1; k++) {
-            float *restrict dst = a + ((size_t)r0 * K + (size_t)k * TILE_ROWS);
-            for (int r = 0; r < TILE_ROWS && r0 + r < N; r++)
-                dst[r] = src[(r0 + r) * r_stride + k * k_stride];
         }
 }
 
@@ -648,7 +629,7 @@ static void matmul_tile_at(float *out, LeftMatrix a, RightMatrix b, const float 
     int r0 = rt * TILE_ROWS, c0 = ct * TILE_COLS;
     int rn = N - r0 < TILE_ROWS ? N - r0 : TILE_ROWS, jn = M - c0 < TILE_COLS ? M - c0 : TILE_COLS;
     float *o = out + (size_t)r0 * M + c0;
-    const float *ar = a.at + rt * a.tile + k0 * a.col, *bk = b.at + ct * b.panel + k0 * b.row;
+    const float *ar = a.at + r0 * a.row + k0 * a.col, *bk = b.at + ct * b.panel + k0 * b.row;
     const float *init = k0 == 0 && bias ? bias + c0 : NULL;
     int acc_init = k0 == 0 ? accumulate : 1;
     if (rn == TILE_ROWS && jn == TILE_COLS)
@@ -659,12 +640,12 @@ static void matmul_tile_at(float *out, LeftMatrix a, RightMatrix b, const float 
 /* k runs in blocks, all tiles of a block before the next, so the slice of Bm a tile reads stays in
  * cache; each output still sees k in increasing order. A static schedule gives each thread the same
  * tiles in every block, so threads go on to the next block without waiting. Blocks of 256, but of
- * 64 when A is read in place down its columns (the weight gradient, k running over the batch's
+ * 64 when A is read down its columns (the weight gradient, k running over the batch's
  * rows) and a tile is narrow (AVX2 at 512 columns: 98-122 GFLOP/s against 81-95 with 256; AVX-512
  * is 5% faster with 256). */
 #define K_BLOCK 256
 static int k_block(LeftMatrix a) {
-    return a.tile == TILE_ROWS && a.col != 1 && TILE_COLS < 64 ? 64 : K_BLOCK; /* in place, down columns */
+    return a.col != 1 && TILE_COLS < 64 ? 64 : K_BLOCK;
 }
 /* the tiles of out (N,M) = init + A (N,K) @ Bm (K,M), shared among the threads of the enclosing
  * parallel region, which go on without waiting at the end */
@@ -701,12 +682,9 @@ static void matmul_serial(float *out, LeftMatrix a, RightMatrix b, const float *
     }
 }
 
-/* the floats of scratch that matmul_forward and matmul_backward need at these sizes */
-#define PACK_WIDTH 512 /* the weight gradient packs an activation whose rows are this wide or wider */
-static size_t matmul_scratch_floats(int N, int C, int OC) {
+/* the floats of scratch that matmul_forward and matmul_backward need: a weight in panels */
+static size_t matmul_scratch_floats(int C, int OC) {
     size_t forward = panel_floats(C, OC), backward = panel_floats(OC, C);
-    if (C >= PACK_WIDTH) backward += panel_floats(N, C);
-    if (OC >= PACK_WIDTH) backward += row_panel_floats(OC, N);
     return forward > backward ? forward : backward;
 }
 
@@ -722,28 +700,17 @@ static void matmul_forward(float *out, const float *inp, const float *weight, co
 /* dinp (N,C) = dout (N,OC) @ weight (OC,C);  dweight (OC,C) += dout^T @ inp (N,C);
  * dbias (OC) += column sums of dout. dinp is written, not accumulated: in this model a linear
  * layer's input feeds nothing else, so this is its whole gradient (and it need not be zeroed).
- * One parallel region: the threads pack into scratch the weight, and inp or dout^T where 512
- * wide, then share the tiles of both products and the bias sums, and wait only at the end. */
+ * One parallel region: the threads pack the weight into panels (scratch), then share the tiles of
+ * both products and the bias sums, and wait only at the end. */
 static void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                             const float *inp, const float *weight, int N, int C, int OC, float *scratch) {
-    float *weight_panels = scratch, *more = scratch + panel_floats(OC, C);
-    float *inp_panels = C >= PACK_WIDTH ? more : NULL;
-    float *dout_t_panels = OC >= PACK_WIDTH ? more + (inp_panels ? panel_floats(N, C) : 0) : NULL;
-    LeftMatrix dout_t = dout_t_panels ? row_panels_of(dout_t_panels, N)
-                                      : (LeftMatrix){dout, TILE_ROWS, 1, (size_t)OC}; /* in place */
-    RightMatrix inp_b = inp_panels ? panels_of(inp_panels, N) : right_in_place(inp, C);
+    LeftMatrix dout_t = {dout, 1, (size_t)OC}; /* A = dout^T: A(o,n) = dout[n*OC+o] */
 #pragma omp parallel
     {
-#pragma omp for schedule(static) nowait
-        for (int o = 0; o < OC; o++) pack_panels(weight_panels, weight, (size_t)C, 1, OC, C, o, o + 1);
 #pragma omp for schedule(static)
-        for (int n0 = 0; n0 < N; n0 += 32) { /* 32 rows at a time: the writes stay sequential */
-            int n1 = N - n0 < 32 ? N : n0 + 32;
-            if (inp_panels) pack_panels(inp_panels, inp, (size_t)C, 1, N, C, n0, n1);
-            if (dout_t_panels) pack_row_panels(dout_t_panels, dout, 1, (size_t)OC, OC, N, n0, n1);
-        }
-        matmul_tiles(dinp, rows_of(dout, OC), panels_of(weight_panels, OC), NULL, 0, N, OC, C);
-        matmul_tiles(dweight, dout_t, inp_b, NULL, 1, OC, N, C);
+        for (int o = 0; o < OC; o++) pack_panels(scratch, weight, (size_t)C, 1, OC, C, o, o + 1);
+        matmul_tiles(dinp, rows_of(dout, OC), panels_of(scratch, OC), NULL, 0, N, OC, C);
+        matmul_tiles(dweight, dout_t, right_in_place(inp, C), NULL, 1, OC, N, C);
         if (dbias) /* column sums, rows in order; a block of 64 columns per iteration */
 #pragma omp for schedule(static) nowait
             for (int o0 = 0; o0 < OC; o0 += 64) {
@@ -1094,12 +1061,12 @@ static void point_params(ParameterTensors *p, float *base, const TensorInfo *inf
     for (int i = 0; i < NUM_PARAM_TENSORS; i++) *ptrs[i] = base + info[i].offset;
 }
 
-/* the matmul scratch of every linear layer of the model, for batches of N rows (0: forward only) */
-static size_t gpt_scratch_floats(const GPTConfig *c, int N) {
+/* the matmul scratch of every linear layer of the model */
+static size_t gpt_scratch_floats(const GPTConfig *c) {
     int C = c->n_embd, shapes[5][2] = {{C, 3 * C}, {C, C}, {C, 4 * C}, {4 * C, C}, {C, c->vocab_size}};
     size_t most = 0;
     for (int i = 0; i < 5; i++) {
-        size_t n = matmul_scratch_floats(N, shapes[i][0], shapes[i][1]);
+        size_t n = matmul_scratch_floats(shapes[i][0], shapes[i][1]);
         if (n > most) most = n;
     }
     return most;
@@ -1112,7 +1079,7 @@ void gpt_build(GPT *model, const GPTConfig *config) {
     fill_param_info(model->param_info, config, &model->num_params);
     model->params = xcalloc(model->num_params, sizeof(float), "parameters");
     point_params(&model->p, model->params, model->param_info);
-    model->scratch = xcalloc(gpt_scratch_floats(config, 0), sizeof(float), "matmul scratch");
+    model->scratch = xcalloc(gpt_scratch_floats(config), sizeof(float), "matmul scratch");
 }
 
 /* N(0, 0.02) weights and embeddings, N(0, 0.02/sqrt(2L)) for the two projections that write into
@@ -1187,9 +1154,6 @@ void gpt_alloc_training(GPT *model, int max_batch, int max_seq) {
     model->grad_acts = xcalloc(acts, sizeof(float), "activation gradients");
     model->logprob = xcalloc((size_t)max_batch * max_seq, sizeof(float), "log-probabilities");
     model->dlogprob = xcalloc((size_t)max_batch * max_seq, sizeof(float), "log-probability gradients");
-    free(model->scratch); /* now for the backward pass too */
-    model->scratch = xcalloc(gpt_scratch_floats(&model->config, max_batch * max_seq), sizeof(float),
-                             "matmul scratch");
 }
 
 /* everything gpt_build, gpt_alloc_training or checkpoint_load allocated; the model is zeroed */

@@ -108,7 +108,7 @@ typedef struct {
     float *grad_acts; ActivationTensors ga;  /* their gradients, same layout */
     float *logprob;   /* (B, T) log p(target) of the last forward pass, 0 where target < 0 */
     float *dlogprob;  /* (B, T) scratch for losses */
-    float *scratch;   /* the matmul kernel's packed operands, for forward (and backward, once allocated) */
+    float *scratch;   /* a weight packed into the matmul kernel's panels (gpt_scratch_floats) */
 } GPT;
 
 /* Build a model with the given config: parameters allocated, zero. Exits on out-of-memory. */
