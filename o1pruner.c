@@ -777,6 +777,16 @@ static void dot_columns(float *restrict s, const float *restrict x, const float 
     }
 }
 
+static const float zero_lanes[ATT_LANES];
+/* The weighted sums below keep ATT_LANES running sums in registers. Inlined into attention_backward,
+ * gcc 12 kept them in memory instead, a store and a load per term (its backward pass 20% slower): so
+ * they stay functions of their own. */
+#if defined(__GNUC__)
+#define NOT_INLINED __attribute__((noinline))
+#else
+#define NOT_INLINED
+#endif
+
 /* dst = the n hs-vectors at src, src + stride, ... as the columns of dot_columns' tiles */
 static void transpose_columns(float *restrict dst, const float *restrict src, size_t stride, int n, int hs) {
     for (int t = 0; t < n; t++)
@@ -784,14 +794,18 @@ static void transpose_columns(float *restrict dst, const float *restrict src, si
 }
 
 /* out (hs) = init + sum over j = 0..n-1 of w[j*w_stride] * x_j, x_j at x + j*x_stride, in increasing j;
- * init = out (accumulate) or 0. ATT_LANES channels at a time, their sums held in registers. */
+ * init = out (accumulate) or 0; n >= 1. ATT_LANES channels at a time, their sums held in registers,
+ * starting from init + the j = 0 term (as matmul_tile starts: a copy of init alone went through
+ * the stack, a stalled store-to-load forward per vector). */
+NOT_INLINED
 static void weighted_sum(float *restrict out, int accumulate, const float *restrict w, size_t w_stride,
                          const float *restrict x, size_t x_stride, int n, int hs) {
     int i0 = 0;
     for (; i0 + ATT_LANES <= hs; i0 += ATT_LANES) {
         float acc[ATT_LANES];
-        for (int u = 0; u < ATT_LANES; u++) acc[u] = accumulate ? out[i0 + u] : 0.0f;
-        for (int j = 0; j < n; j++) {
+        const float *init = accumulate ? out + i0 : zero_lanes;
+        for (int u = 0; u < ATT_LANES; u++) acc[u] = init[u] + w[0] * x[i0 + u];
+        for (int j = 1; j < n; j++) {
             const float *restrict xj = x + (size_t)j * x_stride + i0;
             float wj = w[(size_t)j * w_stride];
             for (int u = 0; u < ATT_LANES; u++) acc[u] += wj * xj[u];
@@ -802,6 +816,37 @@ static void weighted_sum(float *restrict out, int accumulate, const float *restr
         float acc = accumulate ? out[i] : 0.0f;
         for (int j = 0; j < n; j++) acc += w[(size_t)j * w_stride] * x[(size_t)j * x_stride + i];
         out[i] = acc;
+    }
+}
+
+/* two weighted sums of the backward pass at once, each as weighted_sum adds it (accumulate, n >= 1):
+ * out_a += sum_j w_a[j*w_stride] * xa_j and out_b likewise, over the same j. Two independent chains
+ * of adds keep twice as many in flight: one sum alone waits on each add's latency. */
+NOT_INLINED
+static void weighted_sum_pair(float *restrict out_a, const float *restrict w_a, const float *restrict x_a,
+                              size_t xa_stride, float *restrict out_b, const float *restrict w_b,
+                              const float *restrict x_b, size_t xb_stride, size_t w_stride, int n, int hs) {
+    int i0 = 0;
+    for (; i0 + ATT_LANES <= hs; i0 += ATT_LANES) {
+        float acc_a[ATT_LANES], acc_b[ATT_LANES];
+        for (int u = 0; u < ATT_LANES; u++) {
+            acc_a[u] = out_a[i0 + u] + w_a[0] * x_a[i0 + u];
+            acc_b[u] = out_b[i0 + u] + w_b[0] * x_b[i0 + u];
+        }
+        for (int j = 1; j < n; j++) {
+            const float *restrict xa = x_a + (size_t)j * xa_stride + i0;
+            const float *restrict xb = x_b + (size_t)j * xb_stride + i0;
+            float wa = w_a[(size_t)j * w_stride], wb = w_b[(size_t)j * w_stride];
+            for (int u = 0; u < ATT_LANES; u++) {
+                acc_a[u] += wa * xa[u];
+                acc_b[u] += wb * xb[u];
+            }
+        }
+        for (int u = 0; u < ATT_LANES; u++) { out_a[i0 + u] = acc_a[u]; out_b[i0 + u] = acc_b[u]; }
+    }
+    if (i0 < hs) { /* the channels past the last whole ATT_LANES, one sum after the other */
+        weighted_sum(out_a + i0, 1, w_a, w_stride, x_a + i0, xa_stride, n, hs - i0);
+        weighted_sum(out_b + i0, 1, w_b, w_stride, x_b + i0, xb_stride, n, hs - i0);
     }
 }
 
@@ -892,10 +937,9 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
                 for (int t2 = 0; t2 < T; t2++) {
                     /* dk_t2 += sum over t >= t2 of d score(t,t2) q_t;  dv_t2 += sum of att(t,t2) d out_t */
                     size_t first = (size_t)t2 * T + t2;
-                    weighted_sum(dseq + (size_t)t2 * C3 + C, 1, datt_bh + first, (size_t)T,
-                                 seq + (size_t)t2 * C3, C3, T - t2, hs);
-                    weighted_sum(dseq + (size_t)t2 * C3 + 2 * C, 1, att_bh + first, (size_t)T,
-                                 dseq_out + (size_t)t2 * C, (size_t)C, T - t2, hs);
+                    float *dk = dseq + (size_t)t2 * C3 + C, *dv = dk + C;
+                    weighted_sum_pair(dk, datt_bh + first, seq + (size_t)t2 * C3, C3, dv, att_bh + first,
+                                      dseq_out + (size_t)t2 * C, (size_t)C, (size_t)T, T - t2, hs);
                 }
             }
         free(values_t);
