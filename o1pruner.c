@@ -931,8 +931,16 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
                     double dot = 0.0;
                     for (int t2 = 0; t2 <= t; t2++) dot += row[t2] * drow[t2];
                     for (int t2 = 0; t2 <= t; t2++) drow[t2] = row[t2] * (drow[t2] - (float)dot) * scale;
-                    /* dq_t += sum over t2 <= t of d score(t,t2) k_t2 */
-                    weighted_sum(dseq + (size_t)t * C3, 1, drow, 1, seq + C, C3, t + 1, hs);
+                }
+                for (int t = 0; t < T; t += 2) { /* dq_t += sum over t2 <= t of d score(t,t2) k_t2 */
+                    float *dq = dseq + (size_t)t * C3;
+                    const float *drow = datt_bh + (size_t)t * T;
+                    if (t + 1 == T) {
+                        weighted_sum(dq, 1, drow, 1, seq + C, C3, t + 1, hs);
+                        break;
+                    } /* rows t and t+1 together over t2 <= t, then row t+1's last term */
+                    weighted_sum_pair(dq, drow, seq + C, C3, dq + C3, drow + T, seq + C, C3, 1, t + 1, hs);
+                    weighted_sum(dq + C3, 1, drow + T + t + 1, 1, seq + C + (t + 1) * C3, C3, 1, hs);
                 }
                 for (int t2 = 0; t2 < T; t2++) {
                     /* dk_t2 += sum over t >= t2 of d score(t,t2) q_t;  dv_t2 += sum of att(t,t2) d out_t */
