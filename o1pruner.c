@@ -8,7 +8,7 @@
  * small GPT-2 it runs on, in plain C11 with libc and libm (OpenMP if the compiler has it).
  *
  * Read this first (an afternoon): o1pruner.h, the API -> section 11, the method -> prune_step,
- * one step of Algorithm 1 -> gpt_forward and gpt_backward (3) -> attention_row and
+ * one step of Algorithm 1 -> gpt_forward and gpt_backward (3) -> attention_weights and
  * attention_backward (2) -> gpt_decode_step (4), the forward pass of sampling.
  *
  *     section                                  key functions                         paper
@@ -819,19 +819,22 @@ static void weighted_sum(float *restrict out, int accumulate, const float *restr
     }
 }
 
-/* two weighted sums of the backward pass at once, each as weighted_sum adds it (accumulate, n >= 1):
- * out_a += sum_j w_a[j*w_stride] * xa_j and out_b likewise, over the same j. Two independent chains
- * of adds keep twice as many in flight: one sum alone waits on each add's latency. */
+/* two weighted sums at once, each as weighted_sum adds it (init = out, or 0; n >= 1):
+ * out_a = init_a + sum_j w_a[j*w_stride] * xa_j and out_b likewise, over the same j. Two independent
+ * chains of adds keep twice as many in flight: one sum alone waits on each add's latency. */
 NOT_INLINED
 static void weighted_sum_pair(float *restrict out_a, const float *restrict w_a, const float *restrict x_a,
                               size_t xa_stride, float *restrict out_b, const float *restrict w_b,
-                              const float *restrict x_b, size_t xb_stride, size_t w_stride, int n, int hs) {
+                              const float *restrict x_b, size_t xb_stride, size_t w_stride, int accumulate,
+                              int n, int hs) {
     int i0 = 0;
     for (; i0 + ATT_LANES <= hs; i0 += ATT_LANES) {
         float acc_a[ATT_LANES], acc_b[ATT_LANES];
+        const float *init_a = accumulate ? out_a + i0 : zero_lanes;
+        const float *init_b = accumulate ? out_b + i0 : zero_lanes;
         for (int u = 0; u < ATT_LANES; u++) {
-            acc_a[u] = out_a[i0 + u] + w_a[0] * x_a[i0 + u];
-            acc_b[u] = out_b[i0 + u] + w_b[0] * x_b[i0 + u];
+            acc_a[u] = init_a[u] + w_a[0] * x_a[i0 + u];
+            acc_b[u] = init_b[u] + w_b[0] * x_b[i0 + u];
         }
         for (int j = 1; j < n; j++) {
             const float *restrict xa = x_a + (size_t)j * xa_stride + i0;
@@ -845,17 +848,33 @@ static void weighted_sum_pair(float *restrict out_a, const float *restrict w_a, 
         for (int u = 0; u < ATT_LANES; u++) { out_a[i0 + u] = acc_a[u]; out_b[i0 + u] = acc_b[u]; }
     }
     if (i0 < hs) { /* the channels past the last whole ATT_LANES, one sum after the other */
-        weighted_sum(out_a + i0, 1, w_a, w_stride, x_a + i0, xa_stride, n, hs - i0);
-        weighted_sum(out_b + i0, 1, w_b, w_stride, x_b + i0, xb_stride, n, hs - i0);
+        weighted_sum(out_a + i0, accumulate, w_a, w_stride, x_a + i0, xa_stride, n, hs - i0);
+        weighted_sum(out_b + i0, accumulate, w_b, w_stride, x_b + i0, xb_stride, n, hs - i0);
     }
 }
 
-/* One query row of causal attention: query q (hs) against the keys at positions 0..t, stored as the
- * columns of keys_t (tiles, see dot_columns), and the values at values + t2*stride. Writes the softmax
- * weights to att_row (t+1) and the output (hs). The training forward pass and the KV-cache decoder
- * both call this, so they agree bit for bit. The exp has a loop of its own, which vectorises. */
-static void attention_row(float *out, float *att_row, const float *q, const float *keys_t,
-                          const float *values, size_t stride, int t, int hs, float scale) {
+/* rows t and t+1 of a causal product (row t alone if it is the last, t + 1 = T): out_r = init_r +
+ * sum over j <= r of w_r[j] x_j, with out_t+1 = out_t + out_stride and w_t+1 = w_t + w_row. Their
+ * common terms j <= t go together, then row t+1's last term: each row adds its terms in order. */
+static void causal_rows(float *out_t, size_t out_stride, int accumulate, const float *w_t, size_t w_row,
+                        const float *x, size_t x_stride, int t, int T, int hs) {
+    if (t + 1 == T) {
+        weighted_sum(out_t, accumulate, w_t, 1, x, x_stride, t + 1, hs);
+        return;
+    }
+    float *out_next = out_t + out_stride;
+    const float *w_next = w_t + w_row;
+    weighted_sum_pair(out_t, w_t, x, x_stride, out_next, w_next, x, x_stride, 1, accumulate, t + 1, hs);
+    weighted_sum(out_next, 1, w_next + t + 1, 1, x + (size_t)(t + 1) * x_stride, x_stride, 1, hs);
+}
+
+/* The softmax weights of one query row of causal attention: query q (hs) against the keys at
+ * positions 0..t, stored as the columns of keys_t (tiles, see dot_columns), into att_row (t+1). The
+ * row's output is then the weighted sum of the values, sum over t2 of att_row[t2] v_t2, summed in
+ * order from 0 (weighted_sum, or two rows or heads at once). The training forward pass and the KV-cache
+ * decoder both compute it so, and agree bit for bit. The exp has a loop of its own, which vectorises. */
+static void attention_weights(float *att_row, const float *q, const float *keys_t, int t, int hs,
+                              float scale) {
     dot_columns(att_row, q, keys_t, t + 1, hs);
     float maxv = -INFINITY;
     for (int t2 = 0; t2 <= t; t2++) {
@@ -867,7 +886,6 @@ static void attention_row(float *out, float *att_row, const float *q, const floa
     for (int t2 = 0; t2 <= t; t2++) sum += att_row[t2];
     float inv = (float)(1.0 / sum);
     for (int t2 = 0; t2 <= t; t2++) att_row[t2] *= inv;
-    weighted_sum(out, 0, att_row, 1, values, stride, t + 1, hs);
 }
 
 /* causal self-attention: qkv (B,T,3C) -> out (B,T,C), keeping att (B,H,T,T).
@@ -875,6 +893,7 @@ static void attention_row(float *out, float *att_row, const float *q, const floa
  * Each thread transposes the keys of its (b,h) pair into keys_t, for dot_columns. */
 static void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int H) {
     int hs = C / H;
+    size_t C3 = (size_t)3 * C;
     float scale = 1.0f / sqrtf((float)hs);
 #pragma omp parallel
     {
@@ -882,14 +901,17 @@ static void attention_forward(float *out, float *att, const float *qkv, int B, i
 #pragma omp for collapse(2)
         for (int b = 0; b < B; b++)
             for (int h = 0; h < H; h++) {
-                const float *seq = qkv + (size_t)b * T * 3 * C + h * hs;
-                transpose_columns(keys_t, seq + C, (size_t)3 * C, T, hs);
+                const float *seq = qkv + (size_t)b * T * C3 + h * hs;
+                float *att_bh = att + ((size_t)b * H + h) * T * T, *out_bh = out + (size_t)b * T * C + h * hs;
+                transpose_columns(keys_t, seq + C, C3, T, hs);
                 for (int t = 0; t < T; t++) {
-                    float *row = att + (((size_t)b * H + h) * T + t) * T;
-                    attention_row(out + ((size_t)b * T + t) * C + h * hs, row, seq + (size_t)t * 3 * C,
-                                  keys_t, seq + 2 * C, (size_t)3 * C, t, hs, scale);
+                    float *row = att_bh + (size_t)t * T;
+                    attention_weights(row, seq + (size_t)t * C3, keys_t, t, hs, scale);
                     for (int t2 = t + 1; t2 < T; t2++) row[t2] = 0.0f;
                 }
+                for (int t = 0; t < T; t += 2) /* out_t = sum over t2 <= t of att[t][t2] v_t2, two rows */
+                    causal_rows(out_bh + (size_t)t * C, (size_t)C, 0, att_bh + (size_t)t * T, (size_t)T,
+                                seq + 2 * C, C3, t, T, hs);
             }
         free(keys_t);
     }
@@ -932,22 +954,15 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
                     for (int t2 = 0; t2 <= t; t2++) dot += row[t2] * drow[t2];
                     for (int t2 = 0; t2 <= t; t2++) drow[t2] = row[t2] * (drow[t2] - (float)dot) * scale;
                 }
-                for (int t = 0; t < T; t += 2) { /* dq_t += sum over t2 <= t of d score(t,t2) k_t2 */
-                    float *dq = dseq + (size_t)t * C3;
-                    const float *drow = datt_bh + (size_t)t * T;
-                    if (t + 1 == T) {
-                        weighted_sum(dq, 1, drow, 1, seq + C, C3, t + 1, hs);
-                        break;
-                    } /* rows t and t+1 together over t2 <= t, then row t+1's last term */
-                    weighted_sum_pair(dq, drow, seq + C, C3, dq + C3, drow + T, seq + C, C3, 1, t + 1, hs);
-                    weighted_sum(dq + C3, 1, drow + T + t + 1, 1, seq + C + (t + 1) * C3, C3, 1, hs);
-                }
+                for (int t = 0; t < T; t += 2) /* dq_t += sum over t2 <= t of d score(t,t2) k_t2, two rows */
+                    causal_rows(dseq + (size_t)t * C3, C3, 1, datt_bh + (size_t)t * T, (size_t)T, seq + C, C3,
+                                t, T, hs);
                 for (int t2 = 0; t2 < T; t2++) {
                     /* dk_t2 += sum over t >= t2 of d score(t,t2) q_t;  dv_t2 += sum of att(t,t2) d out_t */
                     size_t first = (size_t)t2 * T + t2;
                     float *dk = dseq + (size_t)t2 * C3 + C, *dv = dk + C;
                     weighted_sum_pair(dk, datt_bh + first, seq + (size_t)t2 * C3, C3, dv, att_bh + first,
-                                      dseq_out + (size_t)t2 * C, (size_t)C, (size_t)T, T - t2, hs);
+                                      dseq_out + (size_t)t2 * C, (size_t)C, (size_t)T, 1, T - t2, hs);
                 }
             }
         free(values_t);
@@ -1398,7 +1413,7 @@ void decode_state_free(DecodeState *st) {
 }
 
 /* attention for rows i0..i1-1 of a decode step: each (sample, head) owns a contiguous block of keys,
- * in attention_row's tiles, and one of values, (T, hs), so that attention streams through memory
+ * in dot_columns' tiles, and one of values, (T, hs), so that attention streams through memory
  * instead of striding over the other heads; the new position's key and value go in first. Rows
  * run in order, so rows of one slot at increasing positions (a prompt, prompt_prefill) each see
  * the keys and values of the rows before them. */
@@ -1409,16 +1424,25 @@ static void decode_attention(DecodeState *st, const GPTConfig *cfg, int l, const
     float *kc = st->key_cache + (size_t)l * st->max_samples * H * keys_size;
     float *vc = st->value_cache + (size_t)l * st->max_samples * T * C;
     float scale = 1.0f / sqrtf((float)hs);
-    for (int i = i0; i < i1; i++)
+    for (int i = i0; i < i1; i++) {
+        float *att = st->att + (size_t)i * H * T, *out = st->atty + (size_t)i * C;
+        const float *values[2];
         for (int h = 0; h < H; h++) {
             size_t sh = (size_t)slot[i] * H + h;
             const float *q = st->qkv + (size_t)i * 3 * C + h * hs, *k = q + C, *v = q + 2 * C;
-            float *keys_t = kc + sh * keys_size, *values = vc + sh * T * hs;
+            float *keys_t = kc + sh * keys_size, *value_rows = vc + sh * T * hs;
             for (int j = 0; j < hs; j++) keys_t[keys_index(pos[i], j, hs)] = k[j];
-            memcpy(values + (size_t)pos[i] * hs, v, (size_t)hs * sizeof(float));
-            attention_row(st->atty + (size_t)i * C + h * hs, st->att + ((size_t)i * H + h) * T, q,
-                          keys_t, values, (size_t)hs, pos[i], hs, scale);
+            memcpy(value_rows + (size_t)pos[i] * hs, v, (size_t)hs * sizeof(float));
+            attention_weights(att + (size_t)h * T, q, keys_t, pos[i], hs, scale);
+            values[h % 2] = value_rows;
+            if (h % 2 == 1) /* the outputs of heads h-1 and h at once (weighted_sum_pair) */
+                weighted_sum_pair(out + (h - 1) * hs, att + (size_t)(h - 1) * T, values[0], (size_t)hs,
+                                  out + h * hs, att + (size_t)h * T, values[1], (size_t)hs, 1, 0, pos[i] + 1,
+                                  hs);
+            else if (h == H - 1)
+                weighted_sum(out + h * hs, 0, att + (size_t)h * T, 1, value_rows, (size_t)hs, pos[i] + 1, hs);
         }
+    }
 }
 
 /* rows i0..i1-1 of a decode step through every layer, on the calling thread alone: each row is one
