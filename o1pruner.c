@@ -404,26 +404,40 @@ static void encoder_backward(float *dwte, float *dwpe, const float *dout, const 
  * Mean and variance (population, eps 1e-5) are accumulated in double. */
 #define LN_EPS 1e-5
 #define LN_CHANNELS 32
-/* one row: out = (x - mean) / sqrt(var + eps) * weight + bias */
-static void layernorm_row(float *o, float *mean, float *rstd, const float *x, const float *weight,
-                          const float *bias, int C) {
-    double m = 0.0, v = 0.0;
-    for (int i = 0; i < C; i++) m += x[i];
-    m /= C;
-    for (int i = 0; i < C; i++) v += (x[i] - m) * (x[i] - m);
-    v /= C;
-    float mf = (float)m, s = (float)(1.0 / sqrt(v + LN_EPS));
-    for (int i = 0; i < C; i++) o[i] = (x[i] - mf) * s * weight[i] + bias[i];
-    *mean = mf;
-    *rstd = s;
+/* n rows (C floats apart): out = (x - mean) / sqrt(var + eps) * weight + bias. The mean and the
+ * variance are sums in double in order, chains of adds that each wait on the one before: two rows at
+ * a time run two chains side by side (each row's sums unchanged). */
+static void layernorm_rows(float *o, float *mean, float *rstd, const float *x, const float *weight,
+                           const float *bias, int C, int n) {
+    for (int r = 0; r < n; r += 2) {
+        const float *x0 = x + (size_t)r * C, *x1 = r + 1 < n ? x0 + C : x0; /* n odd: the last twice */
+        double m0 = 0.0, m1 = 0.0, v0 = 0.0, v1 = 0.0;
+        for (int i = 0; i < C; i++) { m0 += x0[i]; m1 += x1[i]; }
+        m0 /= C;
+        m1 /= C;
+        for (int i = 0; i < C; i++) {
+            v0 += (x0[i] - m0) * (x0[i] - m0);
+            v1 += (x1[i] - m1) * (x1[i] - m1);
+        }
+        double m[2] = {m0, m1}, v[2] = {v0 / C, v1 / C};
+        for (int k = 0; k < 2 && r + k < n; k++) {
+            const float *xk = x + (size_t)(r + k) * C;
+            float *ok = o + (size_t)(r + k) * C;
+            float mf = (float)m[k], s = (float)(1.0 / sqrt(v[k] + LN_EPS));
+            for (int i = 0; i < C; i++) ok[i] = (xk[i] - mf) * s * weight[i] + bias[i];
+            mean[r + k] = mf;
+            rstd[r + k] = s;
+        }
+    }
 }
 
-/* every row, over the threads */
+/* every row, over the threads, two rows at a time */
 static void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                               const float *weight, const float *bias, int N, int C) {
 #pragma omp parallel for
-    for (int n = 0; n < N; n++)
-        layernorm_row(out + (size_t)n * C, mean + n, rstd + n, inp + (size_t)n * C, weight, bias, C);
+    for (int n = 0; n < N; n += 2)
+        layernorm_rows(out + (size_t)n * C, mean + n, rstd + n, inp + (size_t)n * C, weight, bias, C,
+                       N - n < 2 ? N - n : 2);
 }
 
 /* dinp += d x of each row (the mean and the variance depend on every x of the row, hence the two
@@ -1460,16 +1474,12 @@ static void decode_rows(GPT *model, DecodeState *st, const int *slot, const int 
     for (int i = i0; i < i1; i++)
         encoder_forward(st->x + (size_t)i * C, &token[i], p->wte, p->wpe + (size_t)pos[i] * C, 1, 1, C);
     for (int l = 0; l < L; l++) {
-        for (int i = i0; i < i1; i++)
-            layernorm_row(st->ln + (size_t)i * C, st->mean + i, st->rstd + i, st->x + (size_t)i * C,
-                          p->ln1w + l * C, p->ln1b + l * C, C);
+        layernorm_rows(ln, st->mean + i0, st->rstd + i0, x, p->ln1w + l * C, p->ln1b + l * C, C, n);
         matmul_serial(qkv, rows_of(ln, C), decode_weights(st, cfg, l, 0), p->qkvb + l * 3 * C, n, C, 3 * C);
         decode_attention(st, cfg, l, slot, pos, i0, i1);
         matmul_serial(proj, rows_of(atty, C), decode_weights(st, cfg, l, 1), p->attprojb + l * C, n, C, C);
         for (size_t j = 0; j < (size_t)n * C; j++) x[j] = x[j] + proj[j];
-        for (int i = i0; i < i1; i++)
-            layernorm_row(st->ln + (size_t)i * C, st->mean + i, st->rstd + i, st->x + (size_t)i * C,
-                          p->ln2w + l * C, p->ln2b + l * C, C);
+        layernorm_rows(ln, st->mean + i0, st->rstd + i0, x, p->ln2w + l * C, p->ln2b + l * C, C, n);
         matmul_serial(fch, rows_of(ln, C), decode_weights(st, cfg, l, 2), p->fcb + l * 4 * C, n, C, 4 * C);
         for (size_t b = 0, m = (size_t)n * 4 * C; b < m; b += GELU_BLOCK)
             gelu_block(fch_gelu + b, NULL, fch + b, m - b < GELU_BLOCK ? m - b : GELU_BLOCK);
@@ -1477,9 +1487,7 @@ static void decode_rows(GPT *model, DecodeState *st, const int *slot, const int 
                       4 * C, C);
         for (size_t j = 0; j < (size_t)n * C; j++) x[j] = x[j] + proj[j];
     }
-    for (int i = i0; i < i1; i++)
-        layernorm_row(st->ln + (size_t)i * C, st->mean + i, st->rstd + i, st->x + (size_t)i * C, p->lnfw,
-                      p->lnfb, C);
+    layernorm_rows(ln, st->mean + i0, st->rstd + i0, x, p->lnfw, p->lnfb, C, n);
     matmul_serial(st->logits + (size_t)i0 * V, rows_of(ln, C), decode_weights(st, cfg, L, 0), NULL, n, C, V);
 }
 
