@@ -937,7 +937,8 @@ static void attention_forward(float *out, float *att, const float *qkv, int B, i
  *     d q_t             += sum_t2 d (q_t . k_t2) k_t2
  *     d k_t2            += d (q_t . k_t2) q_t,        d v_t2 += att[t2] g
  * (the middle line is the softmax's Jacobian: d score = att * (d att - <att, d att>)).
- * dqkv (B,T,3C) += from dout (B,T,C). datt (B,H,T,T) is scratch. Each (b,h) pair owns its slice
+ * dqkv (B,T,3C) is written whole from dout (B,T,C): nothing else feeds qkv, so its gradient need not
+ * be zeroed first and summed into. datt (B,H,T,T) is scratch. Each (b,h) pair owns its slice
  * of dqkv, so the pairs run in parallel. Every gradient sums its terms in increasing position:
  * first each row's d scores (datt), then dq row by row, then dk and dv position by position, each
  * a weighted sum over the rows t >= t2 (a column of att and of datt). */
@@ -968,15 +969,15 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
                     for (int t2 = 0; t2 <= t; t2++) dot += row[t2] * drow[t2];
                     for (int t2 = 0; t2 <= t; t2++) drow[t2] = row[t2] * (drow[t2] - (float)dot) * scale;
                 }
-                for (int t = 0; t < T; t += 2) /* dq_t += sum over t2 <= t of d score(t,t2) k_t2, two rows */
-                    causal_rows(dseq + (size_t)t * C3, C3, 1, datt_bh + (size_t)t * T, (size_t)T, seq + C, C3,
+                for (int t = 0; t < T; t += 2) /* dq_t = sum over t2 <= t of d score(t,t2) k_t2, two rows */
+                    causal_rows(dseq + (size_t)t * C3, C3, 0, datt_bh + (size_t)t * T, (size_t)T, seq + C, C3,
                                 t, T, hs);
                 for (int t2 = 0; t2 < T; t2++) {
-                    /* dk_t2 += sum over t >= t2 of d score(t,t2) q_t;  dv_t2 += sum of att(t,t2) d out_t */
+                    /* dk_t2 = sum over t >= t2 of d score(t,t2) q_t;  dv_t2 = sum of att(t,t2) d out_t */
                     size_t first = (size_t)t2 * T + t2;
                     float *dk = dseq + (size_t)t2 * C3 + C, *dv = dk + C;
                     weighted_sum_pair(dk, datt_bh + first, seq + (size_t)t2 * C3, C3, dv, att_bh + first,
-                                      dseq_out + (size_t)t2 * C, (size_t)C, (size_t)T, 1, T - t2, hs);
+                                      dseq_out + (size_t)t2 * C, (size_t)C, (size_t)T, 0, T - t2, hs);
                 }
             }
         free(values_t);
@@ -1305,10 +1306,11 @@ void gpt_backward(GPT *model, const int *inputs, const int *targets, const float
     ParameterTensors *p = &model->p, *g = &model->g;
     size_t NC = (size_t)N * C, CC = (size_t)C * C, LNC = (size_t)L * NC;
     /* the other *_backward functions accumulate, so their gradients start at zero; matmul_backward
-     * writes its input's gradient (ln1, atty, ln2, fch_gelu, lnf) whole, and att's is scratch */
-    float *summed[] = {ga->encoded, ga->qkv, ga->attproj, ga->residual2, ga->fch, ga->fcproj, ga->residual3,
+     * writes its input's gradient (ln1, atty, ln2, fch_gelu, lnf) whole, attention_backward qkv's,
+     * and att's is scratch */
+    float *summed[] = {ga->encoded, ga->attproj, ga->residual2, ga->fch, ga->fcproj, ga->residual3,
                        ga->logits};
-    size_t summed_size[] = {NC, 3 * LNC, LNC, LNC, 4 * LNC, LNC, LNC, (size_t)N * V};
+    size_t summed_size[] = {NC, LNC, LNC, 4 * LNC, LNC, LNC, (size_t)N * V};
     for (size_t i = 0; i < sizeof(summed) / sizeof(summed[0]); i++) zero_floats(summed[i], summed_size[i]);
     /* the head; wte's gradient collects from here and from the embedding at the end (tied) */
     logprob_backward(ga->logits, dlogprob, a->probs, targets, N, V);
