@@ -882,6 +882,20 @@ static void causal_rows(float *out_t, size_t out_stride, int accumulate, const f
     weighted_sum(out_next, 1, w_next + t + 1, 1, x + (size_t)(t + 1) * x_stride, x_stride, 1, hs);
 }
 
+/* columns s and s+1 of a causal product's transpose (column s alone if it is the last, s + 1 = T):
+ * out_c = sum over t >= c of w[t][c] x_t, with w_s = &w[s][s] (rows w_row apart) and x_s the row of
+ * x at s; out_s+1 = out_s + out_stride. Column s's first term alone, then the rest of both together:
+ * they share each row's x_t and the cache line of w[t][s], w[t][s+1]; each sums in increasing t. */
+static void causal_columns(float *out_s, size_t out_stride, const float *w_s, size_t w_row, const float *x_s,
+                           size_t x_stride, int s, int T, int hs) {
+    weighted_sum(out_s, 0, w_s, w_row, x_s, x_stride, 1, hs);
+    if (s + 1 == T) return;
+    float *out_next = out_s + out_stride;
+    for (int i = 0; i < hs; i++) out_next[i] = 0.0f; /* the start of its sum, as weighted_sum's */
+    weighted_sum_pair(out_s, w_s + w_row, x_s + x_stride, x_stride, out_next, w_s + w_row + 1, x_s + x_stride,
+                      x_stride, w_row, 1, T - s - 1, hs);
+}
+
 /* The softmax weights of one query row of causal attention: query q (hs) against the keys at
  * positions 0..t, stored as the columns of keys_t (tiles, see dot_columns), into att_row (t+1). The
  * row's output is then the weighted sum of the values, sum over t2 of att_row[t2] v_t2, summed in
@@ -972,12 +986,13 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
                 for (int t = 0; t < T; t += 2) /* dq_t = sum over t2 <= t of d score(t,t2) k_t2, two rows */
                     causal_rows(dseq + (size_t)t * C3, C3, 0, datt_bh + (size_t)t * T, (size_t)T, seq + C, C3,
                                 t, T, hs);
-                for (int t2 = 0; t2 < T; t2++) {
+                for (int t2 = 0; t2 < T; t2 += 2) { /* two positions at a time */
                     /* dk_t2 = sum over t >= t2 of d score(t,t2) q_t;  dv_t2 = sum of att(t,t2) d out_t */
                     size_t first = (size_t)t2 * T + t2;
-                    float *dk = dseq + (size_t)t2 * C3 + C, *dv = dk + C;
-                    weighted_sum_pair(dk, datt_bh + first, seq + (size_t)t2 * C3, C3, dv, att_bh + first,
-                                      dseq_out + (size_t)t2 * C, (size_t)C, (size_t)T, 0, T - t2, hs);
+                    causal_columns(dseq + (size_t)t2 * C3 + C, C3, datt_bh + first, (size_t)T,
+                                   seq + (size_t)t2 * C3, C3, t2, T, hs);
+                    causal_columns(dseq + (size_t)t2 * C3 + 2 * C, C3, att_bh + first, (size_t)T,
+                                   dseq_out + (size_t)t2 * C, (size_t)C, t2, T, hs);
                 }
             }
         free(values_t);
