@@ -768,14 +768,19 @@ static void dot_columns(float *restrict s, const float *restrict x, const float 
     int hs8 = hs / 8 * 8;
     for (int t0 = 0; t0 < n; t0 += ATT_LANES) {
         const float *restrict tile = yt + (size_t)t0 * hs;
-        float part[8][ATT_LANES] = {{0}}, sum[ATT_LANES];
+        float part[8][ATT_LANES], sum[ATT_LANES];
+        /* each partial sum starts at 0 plus its first term: what 0, then += does, without zeroing
+         * the 8 x ATT_LANES sums in memory first (a memset call) */
+        for (int j = 0; j < 8; j++)
+            for (int u = 0; u < ATT_LANES; u++)
+                part[j][u] = hs8 ? 0.0f + x[j] * tile[j * ATT_LANES + u] : 0.0f;
         /* either order adds each part[j][u]'s terms in increasing i0. With j inside, gcc keeps all the
          * partial sums in registers, but clang vectorises across j with gathers, 38x slower. */
 #ifdef __clang__
         for (int j = 0; j < 8; j++)
-            for (int i0 = 0; i0 < hs8; i0 += 8)
+            for (int i0 = 8; i0 < hs8; i0 += 8)
 #else
-        for (int i0 = 0; i0 < hs8; i0 += 8)
+        for (int i0 = 8; i0 < hs8; i0 += 8)
             for (int j = 0; j < 8; j++)
 #endif
                 for (int u = 0; u < ATT_LANES; u++) part[j][u] += x[i0 + j] * tile[(i0 + j) * ATT_LANES + u];
@@ -885,7 +890,7 @@ static void causal_rows(float *out_t, size_t out_stride, int accumulate, const f
 /* columns s and s+1 of a causal product's transpose (column s alone if it is the last, s + 1 = T):
  * out_c = sum over t >= c of w[t][c] x_t, with w_s = &w[s][s] (rows w_row apart) and x_s the row of
  * x at s; out_s+1 = out_s + out_stride. Column s's first term alone, then the rest of both together:
- * they share each row's x_t and the cache line of w[t][s], w[t][s+1]; each sums in increasing t. */
+ * they share each row's x_t, and w[t][s+1] lies next to w[t][s]; each sums in increasing t. */
 static void causal_columns(float *out_s, size_t out_stride, const float *w_s, size_t w_row, const float *x_s,
                            size_t x_stride, int s, int T, int hs) {
     weighted_sum(out_s, 0, w_s, w_row, x_s, x_stride, 1, hs);
