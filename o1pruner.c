@@ -796,7 +796,7 @@ static void dot_columns(float *restrict s, const float *restrict x, const float 
     }
 }
 
-static const float zero_lanes[ATT_LANES];
+static const float zero_lanes[ATT_LANES]; /* where a sum from 0 takes its first term's start */
 /* The weighted sums below keep ATT_LANES running sums in registers. Inlined into attention_backward,
  * gcc 12 kept them in memory instead, a store and a load per term (its backward pass 20% slower): so
  * they stay functions of their own. */
@@ -1163,12 +1163,23 @@ static void point_params(ParameterTensors *p, float *base, const TensorInfo *inf
     for (int i = 0; i < NUM_PARAM_TENSORS; i++) *ptrs[i] = base + info[i].offset;
 }
 
-/* the matmul scratch of every linear layer of the model */
+/* the model's linear products, (in, out) of product i: a block's 0 qkv, 1 attn proj, 2 fc, 3 fc proj;
+ * 4, the head (tied to wte) */
+#define BLOCK_PRODUCTS 4
+static void linear_shape(const GPTConfig *c, int i, int *in, int *out) {
+    int C = c->n_embd, shapes[BLOCK_PRODUCTS + 1][2] = {{C, 3 * C}, {C, C}, {C, 4 * C}, {4 * C, C},
+                                                        {C, c->vocab_size}};
+    *in = shapes[i][0];
+    *out = shapes[i][1];
+}
+
+/* the matmul scratch of every linear product of the model */
 static size_t gpt_scratch_floats(const GPTConfig *c) {
-    int C = c->n_embd, shapes[5][2] = {{C, 3 * C}, {C, C}, {C, 4 * C}, {4 * C, C}, {C, c->vocab_size}};
     size_t most = 0;
-    for (int i = 0; i < 5; i++) {
-        size_t n = matmul_scratch_floats(shapes[i][0], shapes[i][1]);
+    for (int i = 0; i <= BLOCK_PRODUCTS; i++) {
+        int in, out;
+        linear_shape(c, i, &in, &out);
+        size_t n = matmul_scratch_floats(in, out);
         if (n > most) most = n;
     }
     return most;
@@ -1382,21 +1393,23 @@ double masked_mean_nll(const float *logprob, const float *mask, int n, float *dl
 /*    gpt_forward, so a sampled response is the one the training forward pass would score.    */
 
 
-/* where decode_prepare puts, in the kernel's panels, the weights of layer l's product i (0 qkv,
- * 1 attn proj, 2 fc, 3 fc proj); layer n_layer holds the head (i = 0), then ends (i = 1) */
+/* where decode_prepare puts, in the kernel's panels, the weights of layer l's product i
+ * (linear_shape); layer n_layer holds the head (i = 0), then ends (i = 1) */
 static size_t decode_weights_at(const GPTConfig *c, int l, int i) {
-    int C = c->n_embd, shapes[5][2] = {{C, 3 * C}, {C, C}, {C, 4 * C}, {4 * C, C}, {C, c->vocab_size}};
-    size_t layer = 0, at = 0;
-    for (int j = 0; j < 4; j++) layer += panel_floats(shapes[j][0], shapes[j][1]);
-    for (int j = 0; j < i; j++) at += l < c->n_layer ? panel_floats(shapes[j][0], shapes[j][1])
-                                                     : panel_floats(shapes[4][0], shapes[4][1]);
-    return (size_t)l * layer + at;
+    size_t at = 0;
+    for (int q = 0; q < l * BLOCK_PRODUCTS + i; q++) { /* the products before it, in order */
+        int in, out;
+        linear_shape(c, q < c->n_layer * BLOCK_PRODUCTS ? q % BLOCK_PRODUCTS : BLOCK_PRODUCTS, &in, &out);
+        at += panel_floats(in, out);
+    }
+    return at;
 }
 
 /* the panels of layer l's product i, as decode_weights_at places them */
 static RightMatrix decode_weights(const DecodeState *st, const GPTConfig *c, int l, int i) {
-    return panels_of(st->weights_t + decode_weights_at(c, l, i), l < c->n_layer && i == 3 ? 4 * c->n_embd
-                                                                                         : c->n_embd);
+    int in, out;
+    linear_shape(c, l < c->n_layer ? i : BLOCK_PRODUCTS, &in, &out);
+    return panels_of(st->weights_t + decode_weights_at(c, l, i), in);
 }
 
 /* the KV cache and the per-step buffers of up to max_samples samples decoded together */
@@ -1421,23 +1434,24 @@ void decode_state_alloc(DecodeState *st, const GPTConfig *c, int max_samples) {
     st->weights_t = xcalloc(decode_weights_at(c, c->n_layer, 1), sizeof(float), "transposed weights");
 }
 
+/* weight (out, in) of layer l's product i, transposed into its panels of weights_t */
+static void decode_pack(DecodeState *st, const GPTConfig *c, int l, int i, const float *weight) {
+    int in, out;
+    linear_shape(c, l < c->n_layer ? i : BLOCK_PRODUCTS, &in, &out);
+    pack_panels(st->weights_t + decode_weights_at(c, l, i), weight, 1, (size_t)in, in, out, 0, in);
+}
+
 /* weights_t per layer: qkvw^T (C,3C), attprojw^T (C,C), fcw^T (C,4C), fcprojw^T (4C,C); then wte^T
  * (C,V); each in the kernel's panels, where decode_weights_at says */
 void decode_prepare(DecodeState *st, const GPT *model) {
     const GPTConfig *c = &model->config;
-    int C = c->n_embd;
-    size_t CC = (size_t)C * C;
+    size_t CC = (size_t)c->n_embd * c->n_embd;
     for (int l = 0; l < c->n_layer; l++) {
-        const float *weight[4] = {model->p.qkvw + l * 3 * CC, model->p.attprojw + l * CC,
-                                  model->p.fcw + l * 4 * CC, model->p.fcprojw + l * 4 * CC};
-        int in[4] = {C, C, C, 4 * C}, out[4] = {3 * C, C, 4 * C, C};
-        for (int i = 0; i < 4; i++) { /* weight (out, in): its transpose (in, out) in panels */
-            float *panels = st->weights_t + decode_weights_at(c, l, i);
-            pack_panels(panels, weight[i], 1, (size_t)in[i], in[i], out[i], 0, in[i]);
-        }
+        const float *weight[BLOCK_PRODUCTS] = {model->p.qkvw + l * 3 * CC, model->p.attprojw + l * CC,
+                                               model->p.fcw + l * 4 * CC, model->p.fcprojw + l * 4 * CC};
+        for (int i = 0; i < BLOCK_PRODUCTS; i++) decode_pack(st, c, l, i, weight[i]);
     }
-    pack_panels(st->weights_t + decode_weights_at(c, c->n_layer, 0), model->p.wte, 1, (size_t)C, C,
-                c->vocab_size, 0, C);
+    decode_pack(st, c, c->n_layer, 0, model->p.wte); /* the head */
 }
 
 /* everything decode_state_alloc allocated; the state is zeroed */
