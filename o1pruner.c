@@ -806,6 +806,13 @@ static const float zero_lanes[ATT_LANES]; /* where a sum from 0 takes its first 
 #define NOT_INLINED
 #endif
 
+/* dst (n, hs), contiguous = the n hs-vectors at src, src + stride, ...: a head's rows of qkv lie 1.5 KB
+ * apart, and swept again and again by the weighted sums they fall on a few of L1's sets */
+static void gather_rows(float *restrict dst, const float *restrict src, size_t stride, int n, int hs) {
+    for (int t = 0; t < n; t++)
+        memcpy(dst + (size_t)t * hs, src + (size_t)t * stride, (size_t)hs * sizeof(float));
+}
+
 /* dst = the n hs-vectors at src, src + stride, ... as the columns of dot_columns' tiles */
 static void transpose_columns(float *restrict dst, const float *restrict src, size_t stride, int n, int hs) {
     for (int t = 0; t < n; t++)
@@ -960,7 +967,9 @@ static void attention_forward(float *out, float *att, const float *qkv, int B, i
  * be zeroed first and summed into. datt (B,H,T,T) is scratch. Each (b,h) pair owns its slice
  * of dqkv, so the pairs run in parallel. Every gradient sums its terms in increasing position:
  * first each row's d scores (datt), then dq row by row, then dk and dv position by position, each
- * a weighted sum over the rows t >= t2 (a column of att and of datt). */
+ * a weighted sum over the rows t >= t2 (a column of att and of datt). The rows of k, q and dout
+ * that those sums sweep are first copied contiguous (gather_rows): with the keys' gradients done
+ * before the values', the attention kernels' backward pass is 20% faster (README "Speed"). */
 static void attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
                                const float *att, int B, int T, int C, int H) {
     int hs = C / H;
@@ -969,6 +978,8 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
 #pragma omp parallel
     {
         float *values_t = xcalloc((size_t)att_tiles(T) * ATT_LANES * hs, sizeof(float), "attention scratch");
+        float *rows = xcalloc((size_t)3 * T * hs, sizeof(float), "attention scratch");
+        float *keys = rows, *queries = rows + (size_t)T * hs, *grads = rows + (size_t)2 * T * hs;
 #pragma omp for collapse(2)
         for (int b = 0; b < B; b++)
             for (int h = 0; h < H; h++) {
@@ -978,6 +989,9 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
                 float *dseq = dqkv + (size_t)b * T * C3 + h * hs,
                       *datt_bh = datt + ((size_t)b * H + h) * T * T;
                 transpose_columns(values_t, seq + 2 * C, C3, T, hs);
+                gather_rows(keys, seq + C, C3, T, hs);
+                gather_rows(queries, seq, C3, T, hs);
+                gather_rows(grads, dseq_out, (size_t)C, T, hs);
                 for (int t = 0; t < T; t++) {
                     const float *row = att_bh + (size_t)t * T;
                     float *drow = datt_bh + (size_t)t * T;
@@ -989,18 +1003,19 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
                     for (int t2 = 0; t2 <= t; t2++) drow[t2] = row[t2] * (drow[t2] - (float)dot) * scale;
                 }
                 for (int t = 0; t < T; t += 2) /* dq_t = sum over t2 <= t of d score(t,t2) k_t2, two rows */
-                    causal_rows(dseq + (size_t)t * C3, C3, 0, datt_bh + (size_t)t * T, (size_t)T, seq + C, C3,
-                                t, T, hs);
-                for (int t2 = 0; t2 < T; t2 += 2) { /* two positions at a time */
-                    /* dk_t2 = sum over t >= t2 of d score(t,t2) q_t;  dv_t2 = sum of att(t,t2) d out_t */
-                    size_t first = (size_t)t2 * T + t2;
-                    causal_columns(dseq + (size_t)t2 * C3 + C, C3, datt_bh + first, (size_t)T,
-                                   seq + (size_t)t2 * C3, C3, t2, T, hs);
-                    causal_columns(dseq + (size_t)t2 * C3 + 2 * C, C3, att_bh + first, (size_t)T,
-                                   dseq_out + (size_t)t2 * C, (size_t)C, t2, T, hs);
-                }
+                    causal_rows(dseq + (size_t)t * C3, C3, 0, datt_bh + (size_t)t * T, (size_t)T, keys,
+                                (size_t)hs, t, T, hs);
+                /* two positions at a time, the keys' gradients before the values': each reads one
+                 * T x T matrix down its columns, which alone stays in L1 */
+                for (int t2 = 0; t2 < T; t2 += 2) /* dk_t2 = sum over t >= t2 of d score(t,t2) q_t */
+                    causal_columns(dseq + (size_t)t2 * C3 + C, C3, datt_bh + (size_t)t2 * T + t2, (size_t)T,
+                                   queries + (size_t)t2 * hs, (size_t)hs, t2, T, hs);
+                for (int t2 = 0; t2 < T; t2 += 2) /* dv_t2 = sum over t >= t2 of att(t,t2) d out_t */
+                    causal_columns(dseq + (size_t)t2 * C3 + 2 * C, C3, att_bh + (size_t)t2 * T + t2,
+                                   (size_t)T, grads + (size_t)t2 * hs, (size_t)hs, t2, T, hs);
             }
         free(values_t);
+        free(rows);
     }
 }
 
