@@ -6939,11 +6939,11 @@ static void usage(FILE *out) {
  * libgomp spins up to about 3 ms at every barrier and between parallel regions: harmless on an idle
  * machine, ruinous when another program wants the core a spinning thread holds (one greedy sample
  * took 30x as long on 2 threads as on 1). Not spinning at all costs the training step a sleep and a
- * wake-up at each of its ~100 regions a step (prune 5-10% slower on an idle machine). So: a spin of
- * 1000 rounds (GOMP_SPINCOUNT, libgomp: about 10 us), then sleep (OMP_WAIT_POLICY=passive, which
- * LLVM's libomp reads). Both are read once, as the library loads, before main: so when neither is
- * set, set them and start the program again (Linux, /proc/self/exe; if that fails the program
- * carries on as it was). Results do not depend on it. */
+ * wake-up at each of its regions, about a hundred a step (prune on 2 threads, idle, 6% slower at the
+ * median). So: a spin of 1000 rounds (GOMP_SPINCOUNT; about 10 us by libgomp's estimate), then sleep
+ * (OMP_WAIT_POLICY=passive, which LLVM's libomp reads). Both are read once, as the library loads,
+ * before main: so when neither is set, set them and start the program again (Linux,
+ * /proc/self/exe; if that fails the program carries on as it was). Results do not depend on it. */
 static void wait_briefly(char **argv) {
 #if defined(_OPENMP) && defined(__linux__)
     if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
